@@ -1,0 +1,173 @@
+"""Analyse one photo, once: decode at reduced size, detect, place landmarks, embed.
+
+This is the unit of work a worker process runs. It never touches the catalog: it returns a
+:class:`PhotoAnalysis` (plain numbers and arrays) that the main process writes. Coordinates in the result
+are original pixels as displayed (EXIF orientation applied).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from eventlens.analysis.detect_plan import MERGE_IOU, DetectionPlan, plan_detection
+from eventlens.backends.base import FaceDetector, FaceEmbedder, FaceLandmarker
+from eventlens.detections import Detections
+from eventlens.errors import RejectedFile
+from eventlens.imaging.decode import DecodedImage, decode, probe
+
+#: photos are decoded with at least this long side (or fully), so that faces keep enough pixels for
+#: landmarks and the 150 px embedding chip; JPEG DCT scaling makes this cheap (see BENCHMARKS.md)
+ANALYSIS_MIN_SIDE_PX = 2048
+#: a detection closer than this to an inner tile edge is a cut face; its neighbour tile has it whole
+_TILE_EDGE_MARGIN_PX = 2
+
+
+@dataclass
+class FaceAnalysis:
+    xyxy: np.ndarray  # (4,) float32, original pixels
+    det_score: float
+    landmarks5: np.ndarray | None  # (5, 2) detector landmarks, original pixels
+    landmarks68: np.ndarray  # (68, 2) original pixels
+    embedding: np.ndarray  # (dim,) float32
+
+
+@dataclass
+class PhotoAnalysis:
+    sha256: str
+    width_px: int = 0
+    height_px: int = 0
+    faces: list[FaceAnalysis] = field(default_factory=list)
+    rejected_reason: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Models:
+    """The backends one worker uses; each loads its weights on first use."""
+
+    detector: FaceDetector
+    landmarker: FaceLandmarker
+    embedder: FaceEmbedder
+
+
+class _Timer:
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.into[name] = self.into.get(name, 0.0) + (now - self.last) * 1000.0
+        self.last = now
+
+
+def _resized(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """``rgb`` scaled by ``factor`` (<= 1): integer box reduction first, then a bilinear remainder."""
+    if factor >= 0.999:
+        return rgb
+    im = Image.fromarray(rgb)
+    whole = int(1 / factor)
+    if whole >= 2:
+        im = im.reduce(whole)
+    target = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
+    if im.size != target:
+        im = im.resize(target, Image.BILINEAR)
+    return np.asarray(im)
+
+
+def run_detection(detector: FaceDetector, image: DecodedImage, plan: DetectionPlan) -> Detections:
+    """Execute ``plan`` on ``image``; boxes in original pixels, merged across passes."""
+    found = []
+    by_scale: dict[float, np.ndarray] = {}
+    for p in plan.passes:
+        if p.scale not in by_scale:
+            by_scale[p.scale] = _resized(image.rgb, min(1.0, p.scale / image.scale))
+        scaled = by_scale[p.scale]
+        x1, y1, x2, y2 = p.region
+        tile = np.ascontiguousarray(scaled[y1:y2, x1:x2])
+        dets = detector.detect(tile)
+        if len(plan.passes) > 1 and len(dets):
+            dets = dets[_whole_in_tile(dets, p.region, scaled.shape[1], scaled.shape[0])]
+        effective = scaled.shape[1] / image.original_width_px
+        found.append(dets.mapped(1.0, x1, y1).mapped(effective))
+    merged = Detections.concat(found)
+    if len(plan.passes) > 1:
+        merged = merged.nms(MERGE_IOU)
+    return merged.clipped(image.original_width_px, image.original_height_px)
+
+
+def _whole_in_tile(dets: Detections, region: tuple[int, int, int, int], width: int, height: int) -> np.ndarray:
+    """Mask of boxes that do not touch an inner edge of the tile (edges of the photo are fine)."""
+    x1, y1, x2, y2 = region
+    m = _TILE_EDGE_MARGIN_PX
+    b = dets.xyxy
+    ok = np.ones(len(dets), dtype=bool)
+    if x1 > 0:
+        ok &= b[:, 0] > m
+    if y1 > 0:
+        ok &= b[:, 1] > m
+    if x2 < width:
+        ok &= b[:, 2] < (x2 - x1) - m
+    if y2 < height:
+        ok &= b[:, 3] < (y2 - y1) - m
+    return ok
+
+
+def analyze_photo(
+    sha256: str,
+    path: Path,
+    models: Models,
+    min_face_px: float,
+    min_det_score: float,
+    max_megapixels: float,
+) -> PhotoAnalysis:
+    """Analyse the photo at ``path``; a damaged file yields ``rejected_reason`` instead of an exception."""
+    result = PhotoAnalysis(sha256)
+    timer = _Timer(result.timings_ms)
+    try:
+        header = probe(path, max_megapixels)
+        plan = plan_detection(
+            header.width_px,
+            header.height_px,
+            min_face_px,
+            models.detector.input_max_side_px,
+            models.detector.min_face_at_input_px,
+        )
+        long_side = max(header.width_px, header.height_px)
+        min_scale = max(plan.max_scale, min(1.0, ANALYSIS_MIN_SIDE_PX / long_side))
+        image = decode(path, max_megapixels, min_scale)
+    except RejectedFile as exc:
+        result.rejected_reason = exc.reason
+        return result
+    result.width_px, result.height_px = image.original_width_px, image.original_height_px
+    timer.lap("decode")
+
+    dets = run_detection(models.detector, image, plan)
+    dets = dets[dets.scores >= min_det_score]
+    order = np.lexsort((dets.xyxy[:, 1], dets.xyxy[:, 0]))  # left to right, then top to bottom
+    dets = dets[order]
+    timer.lap("detect")
+    if not len(dets):
+        return result
+
+    boxes_in_image = dets.xyxy * image.scale
+    landmarks68 = models.landmarker.landmarks68(image.rgb, boxes_in_image) / image.scale
+    timer.lap("landmarks")
+    embeddings = models.embedder.embed(image.rgb, boxes_in_image)
+    timer.lap("embed")
+    for i in range(len(dets)):
+        result.faces.append(
+            FaceAnalysis(
+                xyxy=dets.xyxy[i],
+                det_score=float(dets.scores[i]),
+                landmarks5=None if dets.landmarks5 is None else dets.landmarks5[i],
+                landmarks68=landmarks68[i].astype(np.float32),
+                embedding=embeddings[i].astype(np.float32),
+            )
+        )
+    return result

@@ -1,0 +1,135 @@
+"""Running :func:`analyze_photo` over many photos: in this process, or in a pool of worker processes.
+
+Each worker builds its backends and loads their weights once, at start, and runs single-
+threaded numeric libraries (``OMP_NUM_THREADS=1``, ``OPENBLAS_NUM_THREADS=1``) so that N workers use N
+cores without oversubscription. Workers are started with ``spawn`` so none inherits open database
+connections or threads. At most ``2 * workers`` photos are in flight, bounding memory.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eventlens.analysis.photo import Models, PhotoAnalysis, analyze_photo
+from eventlens.backends.registry import create_detector, create_embedder, create_landmarker
+from eventlens.errors import ModelError
+from eventlens.settings import Settings
+
+log = logging.getLogger(__name__)
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class PhotoTask:
+    sha256: str
+    path: Path
+
+
+def build_models(settings: Settings, load: bool = False) -> Models:
+    """The three backends named by ``settings``; with ``load``, their weights are loaded now."""
+    models = Models(
+        detector=create_detector(settings.detector, settings),
+        landmarker=create_landmarker(settings.landmarker, settings),
+        embedder=create_embedder(settings.embedder, settings),
+    )
+    if load:
+        for backend in (models.detector, models.landmarker, models.embedder):
+            backend.load()
+    return models
+
+
+_worker_models: Models | None = None
+_worker_settings: Settings | None = None
+
+
+def _init_worker(settings_values: dict[str, Any]) -> None:
+    global _worker_models, _worker_settings
+    _worker_settings = Settings(**settings_values)
+    _worker_models = build_models(_worker_settings, load=True)
+
+
+def _run(models: Models, settings: Settings, task: PhotoTask) -> PhotoAnalysis:
+    return analyze_photo(
+        task.sha256,
+        task.path,
+        models,
+        min_face_px=settings.min_face_px,
+        min_det_score=settings.min_det_score,
+        max_megapixels=settings.max_image_megapixels,
+    )
+
+
+def _run_in_worker(task: PhotoTask) -> PhotoAnalysis:
+    assert _worker_models is not None and _worker_settings is not None, "worker not initialised"
+    return _guarded(_worker_models, _worker_settings, task)
+
+
+def _guarded(models: Models, settings: Settings, task: PhotoTask) -> PhotoAnalysis:
+    """The per-photo boundary: an unexpected failure on one photo rejects that photo, not the run.
+
+    Expected problems (damaged files) are already turned into reasons by ``analyze_photo``; anything that
+    reaches this point is logged with its traceback, and the photo stays visible in ``rejected.csv``.
+    """
+    try:
+        return _run(models, settings, task)
+    except ModelError:
+        raise  # a missing or broken model fails the run: every photo would fail the same way
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        log.exception("analysis of %s failed", task.path)
+        return PhotoAnalysis(task.sha256, rejected_reason=f"analysis failed: {type(exc).__name__}: {exc}")
+
+
+def analyze_many(
+    tasks: Iterable[PhotoTask], settings: Settings, workers: int, models: Models | None = None
+) -> Iterator[PhotoAnalysis]:
+    """Yield one :class:`PhotoAnalysis` per task, in completion order."""
+    if workers <= 1:
+        local = models or build_models(settings)
+        for backend in (local.detector, local.landmarker, local.embedder):
+            backend.load()
+        for task in tasks:
+            yield _guarded(local, settings, task)
+        return
+    # Worker processes start lazily (on submit) and read these variables when numpy/OpenMP load, so they
+    # stay set for the pool's whole life; this process's own libraries are already initialised.
+    saved = {k: os.environ.get(k) for k in _THREAD_ENV}
+    os.environ.update({k: "1" for k in _THREAD_ENV})
+    pool = cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(settings.model_dump(),),
+    )
+    try:
+        yield from _bounded_map(pool, tasks, max_in_flight=2 * workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _bounded_map(pool: cf.Executor, tasks: Iterable[PhotoTask], max_in_flight: int) -> Iterator[PhotoAnalysis]:
+    pending: set[cf.Future[PhotoAnalysis]] = set()
+    it = iter(tasks)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < max_in_flight:
+            try:
+                pending.add(pool.submit(_run_in_worker, next(it)))
+            except StopIteration:
+                exhausted = True
+        if not pending:
+            return
+        done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            yield future.result()

@@ -1,0 +1,159 @@
+"""The analyze stage: every pending photo is analysed once and its faces written to the catalog.
+
+Only the main process writes, in transactions of a few photos, so an interrupted run (Ctrl-C, crash) keeps
+everything finished so far and the next run continues with the photos still ``pending``. Photos analysed
+with other models or detection settings are left alone unless ``reanalyze`` is set, because their faces
+may carry person assignments; the summary counts them as ``stale``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from eventlens.analysis.photo import Models, PhotoAnalysis
+from eventlens.analysis.pool import PhotoTask, analyze_many, build_models
+from eventlens.catalog.arrays import to_blob
+from eventlens.catalog.schema import faces, photos
+from eventlens.progress import SILENT, Progress
+from eventlens.settings import Settings
+
+_COMMIT_EVERY_PHOTOS = 16
+_COMMIT_EVERY_S = 2.0
+
+
+@dataclass
+class AnalyzeSummary:
+    photos: int = 0
+    faces: int = 0
+    rejected: int = 0
+    stale: int = 0
+    workers: int = 1
+    wall_s: float = 0.0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def photos_per_s(self) -> float:
+        return self.photos / self.wall_s if self.wall_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["photos_per_s"] = round(self.photos_per_s, 3)
+        d["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
+        return d
+
+
+def pipeline_key(models: Models, settings: Settings) -> str:
+    """What determines the faces of a photo: the three models and the detection settings."""
+    return json.dumps(
+        {
+            "detector": models.detector.info.key,
+            "landmarker": models.landmarker.info.key,
+            "embedder": models.embedder.info.key,
+            "min_face_px": settings.min_face_px,
+            "min_det_score": settings.min_det_score,
+        },
+        sort_keys=True,
+    )
+
+
+def _face_rows(result: PhotoAnalysis, models: Models) -> list[dict[str, object]]:
+    return [
+        {
+            "photo_sha256": result.sha256,
+            "face_index": i,
+            "x1": float(f.xyxy[0]),
+            "y1": float(f.xyxy[1]),
+            "x2": float(f.xyxy[2]),
+            "y2": float(f.xyxy[3]),
+            "det_score": f.det_score,
+            "detect_model": models.detector.info.key,
+            "landmarks5": to_blob(f.landmarks5),
+            "landmarks68": to_blob(f.landmarks68),
+            "embedding": to_blob(f.embedding),
+            "embed_model": models.embedder.info.key,
+        }
+        for i, f in enumerate(result.faces)
+    ]
+
+
+def _write(conn: sa.Connection, results: list[PhotoAnalysis], models: Models, key: str) -> None:
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for r in results:
+        conn.execute(faces.delete().where(faces.c.photo_sha256 == r.sha256))
+        if r.rejected_reason:
+            conn.execute(
+                photos.update()
+                .where(photos.c.sha256 == r.sha256)
+                .values(status="rejected", reject_reason=r.rejected_reason, analyzed_at=now, pipeline_key=key)
+            )
+            continue
+        rows = _face_rows(r, models)
+        if rows:
+            conn.execute(faces.insert(), rows)
+        conn.execute(
+            photos.update()
+            .where(photos.c.sha256 == r.sha256)
+            .values(status="analyzed", reject_reason=None, analyzed_at=now, pipeline_key=key)
+        )
+
+
+def _write_timed(
+    engine: sa.Engine, batch: list[PhotoAnalysis], models: Models, key: str, summary: AnalyzeSummary
+) -> None:
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        _write(conn, batch, models, key)
+    summary.timings_ms["write"] = summary.timings_ms.get("write", 0.0) + (time.perf_counter() - started) * 1000
+
+
+def analyze(
+    engine: sa.Engine,
+    settings: Settings,
+    progress: Progress = SILENT,
+    reanalyze: bool = False,
+    models: Models | None = None,
+) -> AnalyzeSummary:
+    """Analyse pending photos (and, with ``reanalyze``, photos analysed under another pipeline key)."""
+    local_models = models or build_models(settings)
+    key = pipeline_key(local_models, settings)
+    with engine.connect() as conn:
+        todo_filter = photos.c.status == "pending"
+        other_key = sa.and_(photos.c.status == "analyzed", photos.c.pipeline_key != key)
+        stale = conn.execute(sa.select(sa.func.count()).where(other_key)).scalar() or 0
+        if reanalyze:
+            todo_filter = sa.or_(todo_filter, other_key)
+        rows = conn.execute(
+            sa.select(photos.c.sha256, photos.c.local_path).where(todo_filter).order_by(photos.c.local_path)
+        ).all()
+    workers = min(settings.effective_workers, max(1, len(rows)))
+    summary = AnalyzeSummary(stale=0 if reanalyze else stale, workers=workers)
+    tasks = [PhotoTask(r.sha256, Path(r.local_path)) for r in rows]
+    started = time.perf_counter()
+    batch: list[PhotoAnalysis] = []
+    last_commit = started
+    with progress.bar(len(tasks), "analyze") as bar:
+        try:
+            for result in analyze_many(tasks, settings, workers, models=local_models):
+                batch.append(result)
+                summary.photos += 1
+                summary.faces += len(result.faces)
+                summary.rejected += result.rejected_reason is not None
+                for name, ms in result.timings_ms.items():
+                    summary.timings_ms[name] = summary.timings_ms.get(name, 0.0) + ms
+                bar.advance()
+                bar.note(f"{summary.faces} faces")
+                now = time.perf_counter()
+                if len(batch) >= _COMMIT_EVERY_PHOTOS or now - last_commit >= _COMMIT_EVERY_S:
+                    _write_timed(engine, batch, local_models, key, summary)
+                    batch, last_commit = [], time.perf_counter()
+        finally:
+            if batch:
+                _write_timed(engine, batch, local_models, key, summary)
+    summary.wall_s = time.perf_counter() - started
+    return summary

@@ -1,0 +1,73 @@
+"""What a face model computes, independent of how it runs.
+
+A backend is created through :mod:`eventlens.backends.registry` and loads its weights lazily, on the first
+call, so that creating one is cheap and each worker process loads its models once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from eventlens.detections import Detections
+from eventlens.errors import ModelMismatchError
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Identity of a model's output space: embeddings are only comparable when ``key`` is equal."""
+
+    name: str
+    version: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def require_same_model(a: str, b: str) -> None:
+    """Raise when two embedding model keys differ: distances across models are meaningless."""
+    if a != b:
+        raise ModelMismatchError(f"refusing to compare embeddings of model {a!r} with model {b!r}")
+
+
+class _Loadable(ABC):
+    def load(self) -> None:  # noqa: B027 - optional hook: backends without weights need nothing
+        """Load the weights now (workers call this once at start, so photo timings exclude it)."""
+
+
+class FaceDetector(_Loadable):
+    """Finds faces in an RGB image."""
+
+    info: ModelInfo
+    #: the largest input side the model is tuned for; larger work is tiled by the caller
+    input_max_side_px: int
+    #: the smallest face (geometric mean of box sides) it finds reliably at its input resolution
+    min_face_at_input_px: int
+
+    @abstractmethod
+    def detect(self, rgb: np.ndarray) -> Detections:
+        """Faces in ``rgb`` (uint8, shape (h, w, 3)), in that image's pixels, scores in [0, 1], unfiltered."""
+
+
+class FaceLandmarker(_Loadable):
+    """Places 68 landmarks (iBUG 300-W order) on each face box."""
+
+    info: ModelInfo
+
+    @abstractmethod
+    def landmarks68(self, rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+        """Landmarks of each box ``xyxy (n, 4)``, shape ``(n, 68, 2)`` float32, in ``rgb``'s pixels."""
+
+
+class FaceEmbedder(_Loadable):
+    """Turns each face box into an embedding vector."""
+
+    info: ModelInfo
+    dim: int
+
+    @abstractmethod
+    def embed(self, rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+        """Embeddings of each box ``xyxy (n, 4)``, shape ``(n, dim)`` float32."""

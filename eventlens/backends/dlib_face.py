@@ -1,0 +1,158 @@
+"""dlib's face landmarks and ResNet face descriptor (models from the PyPI package ``face_recognition_models``).
+
+* 68-point landmarks: ``shape_predictor_68_face_landmarks.dat`` (iBUG 300-W order).
+* Embedding: 5-point alignment (``shape_predictor_5_face_landmarks.dat``) to a 150x150 chip with 25 %
+  padding, then ``dlib_face_recognition_resnet_model_v1.dat`` -> 128-D vector. Two runtimes compute the same
+  function: dlib-bin's own CPU code, or :mod:`eventlens.backends.dlib_resnet_numpy` (same weights, im2col
+  on OpenBLAS, several times faster). Both store the same model key because their outputs agree to ~1e-5.
+
+Detector boxes are turned into the square boxes dlib's predictors were trained on by :func:`dlib_rect`.
+Models load on first use and stay loaded for the life of the process.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from eventlens.backends.base import FaceEmbedder, FaceLandmarker, ModelInfo
+from eventlens.errors import ModelError
+
+if TYPE_CHECKING:
+    from eventlens.settings import Settings
+
+CHIP_SIZE_PX = 150
+CHIP_PADDING = 0.25
+
+
+def _models_version() -> str:
+    try:
+        return importlib.metadata.version("face_recognition_models")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@functools.cache
+def _dlib() -> Any:
+    try:
+        import dlib  # noqa: PLC0415 - heavy; imported on first use only
+    except ImportError as exc:
+        raise ModelError("dlib is not installed: pip install dlib-bin") from exc
+    return dlib
+
+
+@functools.cache
+def _model_path(name: str) -> str:
+    try:
+        import face_recognition_models as frm  # noqa: PLC0415
+    except ImportError as exc:
+        raise ModelError("dlib models are not installed: pip install face_recognition_models") from exc
+    locate = {
+        "shape5": frm.pose_predictor_five_point_model_location,
+        "shape68": frm.pose_predictor_model_location,
+        "resnet": frm.face_recognition_model_location,
+        "mmod": frm.cnn_face_detector_model_location,
+    }[name]
+    return str(locate())
+
+
+@functools.cache
+def shape_predictor(points: int) -> Any:
+    """dlib's 5- or 68-point shape predictor, loaded once per process."""
+    return _dlib().shape_predictor(_model_path("shape5" if points == 5 else "shape68"))
+
+
+def dlib_rect(xyxy: np.ndarray) -> Any:
+    """A dlib rectangle for one detector box: a square of the box's mean side around its centre.
+
+    dlib's shape predictors were trained on the roughly square boxes of dlib's own detectors; a square of
+    the mean side centred on libfacedetection's taller box lands on the same face region.
+    """
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half = max((x2 - x1) + (y2 - y1), 2.0) / 4
+    return _dlib().rectangle(round(cx - half), round(cy - half), round(cx + half), round(cy + half))
+
+
+def _full_objects(rgb: np.ndarray, xyxy: np.ndarray, points: int) -> list[Any]:
+    predictor = shape_predictor(points)
+    return [predictor(rgb, dlib_rect(box)) for box in np.asarray(xyxy).reshape(-1, 4)]
+
+
+def _shape_to_array(shape: Any) -> np.ndarray:
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def face_chips(rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+    """Aligned 150x150 RGB chips of each box (5-point alignment, 25 % padding), shape ``(n, 150, 150, 3)``."""
+    rgb = np.ascontiguousarray(rgb)
+    shapes = _full_objects(rgb, xyxy, 5)
+    if not shapes:
+        return np.zeros((0, CHIP_SIZE_PX, CHIP_SIZE_PX, 3), dtype=np.uint8)
+    container = _dlib().full_object_detections()
+    container.extend(shapes)
+    chips = _dlib().get_face_chips(rgb, container, size=CHIP_SIZE_PX, padding=CHIP_PADDING)
+    return np.stack([np.asarray(c, dtype=np.uint8) for c in chips])
+
+
+class DlibLandmarker(FaceLandmarker):
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.info = ModelInfo("dlib-shape68", f"face_recognition_models-{_models_version()}")
+
+    def load(self) -> None:
+        shape_predictor(68)
+
+    def landmarks68(self, rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+        rgb = np.ascontiguousarray(rgb)
+        shapes = _full_objects(rgb, xyxy, 68)
+        if not shapes:
+            return np.zeros((0, 68, 2), dtype=np.float32)
+        return np.stack([_shape_to_array(s) for s in shapes])
+
+
+class DlibEmbedder(FaceEmbedder):
+    """dlib ResNet descriptor; ``runtime`` is ``"numpy"`` or ``"dlib"`` (same embedding either way)."""
+
+    dim = 128
+
+    def __init__(self, settings: Settings | None = None, runtime: str | None = None) -> None:
+        self.runtime = runtime or (settings.dlib_runtime if settings is not None else "numpy")
+        if self.runtime not in ("numpy", "dlib"):
+            raise ModelError(f"unknown dlib runtime {self.runtime!r}; use 'numpy' or 'dlib'")
+        self._cache_dir = settings.cache_dir if settings is not None else None
+        self.info = ModelInfo("dlib-resnet-v1", f"face_recognition_models-{_models_version()}")
+        self._net: Any = None
+
+    def load(self) -> None:
+        if self._net is None:
+            self._net = self._load_net()
+        shape_predictor(5)
+
+    def _load_net(self) -> Any:
+        if self.runtime == "dlib":
+            return _dlib().face_recognition_model_v1(_model_path("resnet"))
+        from pathlib import Path  # noqa: PLC0415
+
+        from eventlens.backends.dlib_resnet_numpy import (  # noqa: PLC0415
+            NumpyResnetDescriptor,
+            load_resnet_weights,
+        )
+
+        return NumpyResnetDescriptor(load_resnet_weights(Path(_model_path("resnet")), self._cache_dir))
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """Embeddings of aligned chips ``(n, 150, 150, 3)`` uint8 -> ``(n, 128)`` float32."""
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self._net is None:
+            self.load()
+        if self.runtime == "dlib":
+            vectors = self._net.compute_face_descriptor(list(chips))
+            return np.array([np.asarray(v) for v in vectors], dtype=np.float32)
+        return np.asarray(self._net.compute(chips), dtype=np.float32)
+
+    def embed(self, rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+        return self.embed_chips(face_chips(rgb, xyxy))

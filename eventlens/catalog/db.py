@@ -1,0 +1,43 @@
+"""Opening the catalog: one engine per process, SQLite tuned per connection, migrations applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from eventlens.catalog.migrations import migrate
+from eventlens.errors import CatalogError
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def default_url(out_dir: Path) -> str:
+    return f"sqlite:///{(out_dir / '.eventlens' / 'catalog.sqlite').resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def open_catalog(url: str) -> sa.Engine:
+    """Create the engine for ``url``, creating the SQLite file's folder, and bring the schema up to date."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise CatalogError(f"invalid catalog URL {url!r}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed)
+    if parsed.get_backend_name() == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        migrate(engine)
+    except sa.exc.OperationalError as exc:
+        raise CatalogError(f"cannot open catalog {url}: {exc.orig}") from exc
+    return engine

@@ -1,0 +1,63 @@
+"""Versioned, transactional schema migrations, recorded in ``schema_migrations``.
+
+Each migration is a function of a connection, applied once, in order, inside a transaction. A catalog
+written by a newer eventlens (a version this program does not know) is refused rather than damaged.
+Migrations build their DDL from frozen table definitions so that they keep working when
+:mod:`eventlens.catalog.schema` moves on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from eventlens.errors import CatalogError
+
+Migration = Callable[[sa.Connection], None]
+
+
+def _v1_initial(conn: sa.Connection) -> None:
+    from eventlens.catalog import schema  # noqa: PLC0415 - v1 is the schema module's first state
+
+    v1_tables = ["runs", "sources", "photos", "photo_paths", "persons", "faces"]
+    schema.metadata.create_all(conn, tables=[schema.metadata.tables[t] for t in v1_tables])
+
+
+MIGRATIONS: list[tuple[int, str, Migration]] = [
+    (1, "initial catalog: runs, sources, photos, photo_paths, persons, faces", _v1_initial),
+]
+
+
+def current_version(conn: sa.Connection) -> int:
+    from eventlens.catalog.schema import schema_migrations  # noqa: PLC0415
+
+    schema_migrations.create(conn, checkfirst=True)
+    return conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar() or 0
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Apply pending migrations; return the resulting version."""
+    from eventlens.catalog.schema import schema_migrations  # noqa: PLC0415
+
+    known = MIGRATIONS[-1][0]
+    with engine.begin() as conn:
+        version = current_version(conn)
+    if version > known:
+        raise CatalogError(
+            f"the catalog has schema version {version}, newer than this eventlens knows ({known}); "
+            "upgrade eventlens instead of using an older one on it"
+        )
+    for number, name, apply in MIGRATIONS:
+        if number <= version:
+            continue
+        with engine.begin() as conn:
+            apply(conn)
+            conn.execute(
+                schema_migrations.insert().values(
+                    version=number, name=name, applied_at=datetime.now(UTC).isoformat(timespec="seconds")
+                )
+            )
+        version = number
+    return version

@@ -1,0 +1,109 @@
+"""Tables of the catalog (SQLAlchemy Core), as they stand after the newest migration.
+
+Photos are keyed by the SHA-256 of their bytes, never by path: the same bytes under two names are one
+photo, and a renamed file is recognised. Box coordinates are original pixels as displayed (EXIF
+orientation applied), ``x1, y1, x2, y2``. Arrays (landmarks, embeddings) are little-endian float32 bytes.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("applied_at", sa.String(40), nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("command", sa.String(40), nullable=False),
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("finished_at", sa.String(40)),
+    sa.Column("status", sa.String(20), nullable=False),  # running | done | failed | interrupted
+    sa.Column("settings_json", sa.Text, nullable=False),
+    sa.Column("summary_json", sa.Text),
+)
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # folder | zip
+    sa.Column("uri", sa.Text, nullable=False, unique=True),
+    sa.Column("added_run", sa.Integer, sa.ForeignKey("runs.id")),
+)
+
+photos = sa.Table(
+    "photos",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("format", sa.String(20)),
+    sa.Column("width_px", sa.Integer),
+    sa.Column("height_px", sa.Integer),
+    sa.Column("orientation", sa.Integer),
+    sa.Column("taken_at", sa.String(40)),
+    sa.Column("local_path", sa.Text, nullable=False),  # where the bytes can be read
+    sa.Column("status", sa.String(20), nullable=False),  # pending | analyzed | rejected
+    sa.Column("reject_reason", sa.Text),
+    sa.Column("pipeline_key", sa.Text),  # models and settings the analysis used
+    sa.Column("analyzed_at", sa.String(40)),
+    sa.Column("added_run", sa.Integer, sa.ForeignKey("runs.id")),
+)
+
+photo_paths = sa.Table(
+    "photo_paths",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source_id", sa.Integer, sa.ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("rel_path", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), sa.ForeignKey("photos.sha256", ondelete="SET NULL")),
+    sa.Column("size_bytes", sa.BigInteger),
+    sa.Column("mtime_ns", sa.BigInteger),
+    sa.Column("status", sa.String(20), nullable=False),  # ok | rejected
+    sa.Column("reason", sa.Text),
+    sa.UniqueConstraint("source_id", "rel_path", name="uq_photo_paths_source_rel"),
+)
+
+persons = sa.Table(
+    "persons",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("label", sa.String(40), nullable=False, unique=True),  # person_001 ...
+    sa.Column("name", sa.Text),
+    sa.Column("category", sa.String(20)),
+    sa.Column("representative_face_id", sa.Integer),
+    sa.Column("created_run", sa.Integer, sa.ForeignKey("runs.id")),
+)
+
+faces = sa.Table(
+    "faces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("photo_sha256", sa.String(64), sa.ForeignKey("photos.sha256", ondelete="CASCADE"), nullable=False),
+    sa.Column("face_index", sa.Integer, nullable=False),
+    sa.Column("x1", sa.Float, nullable=False),
+    sa.Column("y1", sa.Float, nullable=False),
+    sa.Column("x2", sa.Float, nullable=False),
+    sa.Column("y2", sa.Float, nullable=False),
+    sa.Column("det_score", sa.Float, nullable=False),
+    sa.Column("detect_model", sa.String(120), nullable=False),
+    sa.Column("landmarks5", sa.LargeBinary),
+    sa.Column("landmarks68", sa.LargeBinary),
+    sa.Column("embedding", sa.LargeBinary),
+    sa.Column("embed_model", sa.String(120)),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("persons.id", ondelete="SET NULL")),
+    sa.Column("assigned_by", sa.String(20)),  # cluster | user
+    sa.UniqueConstraint("photo_sha256", "face_index", name="uq_faces_photo_index"),
+)
+
+sa.Index("ix_faces_person", faces.c.person_id)
+sa.Index("ix_photo_paths_sha", photo_paths.c.sha256)
+sa.Index("ix_photos_status", photos.c.status)

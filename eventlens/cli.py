@@ -1,0 +1,185 @@
+"""The ``eventlens`` command: a thin layer over :mod:`eventlens.pipeline`.
+
+Results go to stdout (a one-screen summary, or JSON with ``--json``); progress bars and logs go to stderr.
+Errors of the :mod:`eventlens.errors` hierarchy are turned into one clear line and an exit code here, and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from eventlens import pipeline
+from eventlens.errors import EventlensError
+from eventlens.progress import TerminalProgress
+from eventlens.settings import Settings, load_settings
+
+DEFAULT_OUT = Path("eventlens-output")
+
+
+def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EventlensError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: finished photos are saved; run the same command again to resume", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every command shares: output folder, config, workers, verbosity and output format."""
+    decorators = [
+        click.option("--out", "out_dir", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True,
+                     help="Output folder (holds the catalog in OUT/.eventlens)."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+                     help="YAML settings file (default: ./eventlens.yaml if present)."),
+        click.option("--workers", type=int, help="Worker processes (default: one per core)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary."),
+        click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary."),
+        click.option("--verbose", "-v", is_flag=True, help="Log details to stderr."),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return _fail_cleanly(fn)
+
+
+def _settings(config_file: Path | None, workers: int | None, **overrides: Any) -> Settings:
+    return load_settings(config_file, workers=workers, **overrides)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _report(summary: dict[str, Any], quiet: bool, as_json: bool, out_dir: Path | None) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    elif not quiet:
+        click.echo(format_summary(summary, out_dir))
+
+
+def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
+    """The one-screen, human summary of a run."""
+    lines = []
+    ing, ana, clu, exp = (summary.get(k) for k in ("ingest", "analyze", "cluster", "export"))
+    if ing:
+        lines.append(
+            f"ingest   {ing['files']} files: {ing['new_photos']} new, {ing['unchanged']} unchanged, "
+            f"{ing['duplicates']} duplicates, {ing['rejected']} rejected"
+            + (f", {ing['skipped_system_files']} system files skipped" if ing["skipped_system_files"] else "")
+        )
+        for reason, count in sorted(ing["reasons"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"           {count:>5} x {reason}")
+    if ana:
+        lines.append(
+            f"analyze  {ana['photos']} photos, {ana['faces']} faces, {ana['rejected']} damaged; "
+            f"{ana['photos_per_s']:.1f} photos/s on {ana['workers']} workers"
+            + (f"; {ana['stale']} photos were analysed with other settings (use --reanalyze)" if ana["stale"] else "")
+        )
+    if clu:
+        lines.append(
+            f"cluster  {clu['persons']} persons ({clu['new_persons']} new), {clu['assigned_faces']} faces assigned, "
+            f"{clu['unassigned_faces']} unassigned"
+        )
+    if exp:
+        lines.append(
+            f"export   {exp['persons']} person folders, {exp['photos']} photos "
+            f"({exp['photos_without_faces']} without faces), {exp['rejected']} in rejected.csv"
+        )
+    if out_dir is not None and exp:
+        lines.append(f"output   {out_dir.resolve()}")
+    if "wall_s" in summary:
+        lines.append(f"time     {summary['wall_s']:.1f} s")
+    return "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="eventlens")
+def main() -> None:
+    """Organise event photos by person with face AI, on this machine, offline."""
+
+
+@main.command("process")
+@click.argument("photos", type=click.Path(path_type=Path, exists=True))
+@click.option("--reanalyze", is_flag=True, help="Re-analyse photos analysed with other models or settings.")
+@common_options
+def process_cmd(photos: Path, reanalyze: bool, out_dir: Path, config_file: Path | None, workers: int | None,
+                quiet: bool, as_json: bool, verbose: bool) -> None:
+    """Ingest PHOTOS (a folder or .zip), find and group faces, write one folder per person into --out."""
+    _setup_logging(verbose)
+    settings = _settings(config_file, workers)
+    progress = TerminalProgress(enabled=not quiet)
+    summary = pipeline.process(photos, out_dir, settings, progress, reanalyze=reanalyze)
+    _report(summary, quiet, as_json, out_dir)
+
+
+def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_photos: bool = False) -> None:
+    def body(out_dir: Path, config_file: Path | None, workers: int | None, quiet: bool, as_json: bool,
+             verbose: bool, photos: Path | None = None) -> None:
+        _setup_logging(verbose)
+        settings = _settings(config_file, workers)
+        event = pipeline.Event.open(out_dir, settings)
+        try:
+            with event.run(name) as summary:
+                progress = TerminalProgress(enabled=not quiet)
+                if photos is not None:
+                    run(event, photos, summary, progress)
+                else:
+                    run(event, summary, progress)
+        finally:
+            event.close()
+        _report(summary, quiet, as_json, out_dir if name == "export" else None)
+
+    body.__doc__ = help_text
+    command = common_options(body)
+    if needs_photos:
+        command = click.argument("photos", type=click.Path(path_type=Path, exists=True))(command)
+    main.command(name)(command)
+
+
+_stage_command("ingest", lambda e, p, s, prog: pipeline.run_ingest(e, p, s, prog),
+               "Register the photos of PHOTOS (folder or .zip) in the catalog; no analysis.", needs_photos=True)
+_stage_command("analyze", lambda e, s, prog: pipeline.run_analyze(e, s, prog),
+               "Detect, landmark and embed every photo not analysed yet.")
+_stage_command("cluster", lambda e, s, prog: pipeline.run_cluster(e, s),
+               "Group analysed faces into persons (incremental; ids stay stable).")
+_stage_command("export", lambda e, s, prog: pipeline.run_export(e, s),
+               "Write person folders, CSVs and face crops from the catalog.")
+
+
+@main.command("models")
+def models_cmd() -> None:
+    """List the available face model backends."""
+    from eventlens.backends.registry import available  # noqa: PLC0415
+
+    for kind in ("detector", "landmarker", "embedder"):
+        click.echo(f"{kind:>10}: {', '.join(available(kind))}")
+
+
+@main.command("settings")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False))
+@_fail_cleanly
+def settings_cmd(config_file: Path | None) -> None:
+    """Print the effective settings (defaults < YAML < EVENTLENS_* environment) as JSON."""
+    click.echo(load_settings(config_file).model_dump_json(indent=2))
+
+
+if __name__ == "__main__":
+    main()

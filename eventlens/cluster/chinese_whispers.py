@@ -1,0 +1,106 @@
+"""Chinese Whispers graph clustering over face embeddings, deterministic and incremental.
+
+Two faces are linked when the Euclidean distance of their embeddings is below ``threshold`` (the rule of
+dlib's ``chinese_whispers_clustering``). Every node starts with a label; in each pass, nodes are visited in
+a seeded random order and take the label with the largest total edge weight among their neighbours (ties
+keep the current label, then prefer the smallest). Passing the labels of an earlier run as ``initial``
+keeps clusters and their ids stable; ``fixed`` nodes (faces a person assigned by hand) never change label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_BLOCK_ROWS = 2048
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Undirected graph in CSR form: neighbours of node i are ``indices[indptr[i]:indptr[i+1]]``."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.indptr) - 1
+
+    def neighbours(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        s, e = self.indptr[i], self.indptr[i + 1]
+        return self.indices[s:e], self.weights[s:e]
+
+
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between rows of ``a (n, d)`` and ``b (m, d)``; shape ``(n, m)``."""
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+def threshold_graph(embeddings: np.ndarray, threshold: float, weighted: bool = False) -> Graph:
+    """Link pairs closer than ``threshold``. Weights are 1, or ``1 - distance / threshold`` if ``weighted``.
+
+    Distances are computed in blocks of rows, so memory stays at ``_BLOCK_ROWS * n`` floats.
+    """
+    x = np.asarray(embeddings, dtype=np.float32)
+    n = len(x)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    wts: list[np.ndarray] = []
+    for start in range(0, n, _BLOCK_ROWS):
+        d = pairwise_distances(x[start : start + _BLOCK_ROWS], x)
+        r, c = np.nonzero(d < threshold)
+        r = r + start
+        keep = r != c
+        r, c = r[keep], c[keep]
+        rows.append(r)
+        cols.append(c)
+        wts.append(1.0 - d[r - start, c] / threshold if weighted else np.ones(len(r), dtype=np.float32))
+    r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    w = np.concatenate(wts).astype(np.float32) if wts else np.zeros(0, dtype=np.float32)
+    order = np.lexsort((c, r))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, r + 1, 1)
+    return Graph(np.cumsum(indptr), c[order].astype(np.int64), w[order])
+
+
+def chinese_whispers(
+    graph: Graph,
+    initial: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
+    max_passes: int = 100,
+    seed: int = 0,
+) -> np.ndarray:
+    """Labels (int64, shape (n,)) after Chinese Whispers; deterministic for the same inputs and seed.
+
+    ``initial`` gives each node's starting label (default: its own index); ``fixed`` is a boolean mask of
+    nodes whose label never changes. Stops after a pass without changes or ``max_passes``.
+    """
+    n = graph.num_nodes
+    labels = np.arange(n, dtype=np.int64) if initial is None else np.array(initial, dtype=np.int64)
+    if labels.shape != (n,):
+        raise ValueError(f"initial labels must have shape ({n},); got {labels.shape}")
+    frozen = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
+    movable = np.flatnonzero(~frozen & (np.diff(graph.indptr) > 0))
+    rng = np.random.default_rng(seed)
+    for _ in range(max_passes):
+        changed = 0
+        for i in rng.permutation(movable):
+            nbrs, w = graph.neighbours(int(i))
+            candidates, inverse = np.unique(labels[nbrs], return_inverse=True)
+            totals = np.bincount(inverse, weights=w)
+            best = totals.max()
+            winners = candidates[totals >= best - 1e-9]
+            current = labels[i]
+            new = current if current in winners else winners.min()
+            if new != current:
+                labels[i] = new
+                changed += 1
+        if changed == 0:
+            break
+    return labels

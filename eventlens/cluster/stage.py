@@ -1,0 +1,187 @@
+"""The cluster stage: group faces into persons, incrementally, keeping person ids stable.
+
+1. Faces of analysed photos with an embedding of the current model (and at least
+   ``cluster_min_face_px``) are linked by :func:`threshold_graph` and clustered by Chinese Whispers,
+   starting from the persons of the previous run; faces a user assigned by hand never move.
+2. A cluster that kept an existing person's label keeps that person (same id, same ``person_001`` label,
+   name and category); a person whose faces were all taken elsewhere disappears unless it has a name.
+3. New clusters of at least ``min_faces`` faces become new persons, numbered after the highest existing
+   number in order of descending photo count, so a first run numbers persons by photo count and later runs
+   never renumber. Smaller clusters stay unassigned.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import sqlalchemy as sa
+
+from eventlens.catalog.arrays import from_blob
+from eventlens.catalog.schema import faces, persons, photos
+from eventlens.cluster.chinese_whispers import chinese_whispers, threshold_graph
+from eventlens.settings import Settings
+
+
+@dataclass
+class ClusterSummary:
+    faces_clustered: int = 0
+    faces_skipped_small: int = 0
+    faces_other_model: int = 0
+    persons: int = 0
+    new_persons: int = 0
+    removed_persons: int = 0
+    assigned_faces: int = 0
+    unassigned_faces: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class _Faces:
+    ids: np.ndarray
+    photo: list[str]
+    embeddings: np.ndarray
+    person: np.ndarray  # existing person id, or -1
+    fixed: np.ndarray  # assigned by a user
+
+
+def label_for(number: int) -> str:
+    return f"person_{number:03d}"
+
+
+def number_of(label: str) -> int:
+    return int(label.rsplit("_", 1)[1])
+
+
+def _load_faces(conn: sa.Connection, embed_model: str, min_face_px: float, summary: ClusterSummary) -> _Faces:
+    rows = conn.execute(
+        sa.select(
+            faces.c.id,
+            faces.c.photo_sha256,
+            faces.c.embedding,
+            faces.c.embed_model,
+            faces.c.person_id,
+            faces.c.assigned_by,
+            faces.c.x1,
+            faces.c.y1,
+            faces.c.x2,
+            faces.c.y2,
+        )
+        .join(photos, photos.c.sha256 == faces.c.photo_sha256)
+        .where(photos.c.status == "analyzed", faces.c.embedding.is_not(None))
+        .order_by(faces.c.id)
+    ).all()
+    keep = []
+    for r in rows:
+        if r.embed_model != embed_model:
+            summary.faces_other_model += 1
+        elif np.sqrt(max(r.x2 - r.x1, 0) * max(r.y2 - r.y1, 0)) < min_face_px and r.assigned_by != "user":
+            summary.faces_skipped_small += 1
+        else:
+            keep.append(r)
+    emb = np.stack([from_blob(r.embedding) for r in keep]) if keep else np.zeros((0, 128), np.float32)
+    return _Faces(
+        ids=np.array([r.id for r in keep], dtype=np.int64),
+        photo=[r.photo_sha256 for r in keep],
+        embeddings=emb,
+        person=np.array([r.person_id if r.person_id is not None else -1 for r in keep], dtype=np.int64),
+        fixed=np.array([r.assigned_by == "user" for r in keep], dtype=bool),
+    )
+
+
+def _representative(members: np.ndarray, data: _Faces, sizes: dict[int, float]) -> int:
+    """The face closest to the cluster's mean embedding among its larger half of faces."""
+    face_ids = data.ids[members]
+    size = np.array([sizes[int(f)] for f in face_ids])
+    large = members[size >= np.median(size)]
+    centroid = data.embeddings[members].mean(0)
+    d = np.linalg.norm(data.embeddings[large] - centroid, axis=1)
+    return int(data.ids[large[int(np.argmin(d))]])
+
+
+def cluster(engine: sa.Engine, settings: Settings, embed_model: str, run_id: int | None = None) -> ClusterSummary:
+    """Assign faces to persons (see the module docstring). ``embed_model`` is the current model key."""
+    summary = ClusterSummary()
+    with engine.begin() as conn:
+        data = _load_faces(conn, embed_model, settings.cluster_min_face_px, summary)
+        existing = {r.id: r for r in conn.execute(sa.select(persons))}
+        sizes = {
+            r.id: float(np.sqrt(max(r.x2 - r.x1, 0) * max(r.y2 - r.y1, 0)))
+            for r in conn.execute(sa.select(faces.c.id, faces.c.x1, faces.c.y1, faces.c.x2, faces.c.y2))
+        }
+        n = len(data.ids)
+        summary.faces_clustered = n
+        offset = max(existing, default=0) + 1
+        initial = np.where(data.person >= 0, data.person, offset + np.arange(n))
+        graph = threshold_graph(data.embeddings, settings.cluster_threshold)
+        labels = chinese_whispers(graph, initial=initial, fixed=data.fixed)
+
+        groups: dict[int, list[int]] = defaultdict(list)
+        for idx, lab in enumerate(labels):
+            groups[int(lab)].append(idx)
+        person_of_label: dict[int, int | None] = {}
+        new_groups = []
+        for lab, members in groups.items():
+            has_user = bool(data.fixed[members].any())
+            if lab in existing:
+                named = existing[lab].name is not None
+                keep = len(members) >= settings.min_faces or has_user or named
+                person_of_label[lab] = lab if keep else None
+            elif len(members) >= settings.min_faces or has_user:
+                new_groups.append(lab)
+            else:
+                person_of_label[lab] = None
+
+        def photo_count(lab: int) -> int:
+            return len({data.photo[i] for i in groups[lab]})
+
+        new_groups.sort(key=lambda lab: (-photo_count(lab), min(data.ids[groups[lab]])))
+        next_number = max((number_of(p.label) for p in existing.values()), default=0) + 1
+        for lab in new_groups:
+            pid = conn.execute(
+                persons.insert().values(label=label_for(next_number), created_run=run_id)
+            ).inserted_primary_key[0]
+            person_of_label[lab] = int(pid)
+            next_number += 1
+            summary.new_persons += 1
+
+        face_person = {}
+        for lab, members in groups.items():
+            pid = person_of_label[lab]
+            for i in members:
+                face_person[int(data.ids[i])] = pid
+        _write_assignments(conn, data, face_person)
+        for lab, pid in person_of_label.items():
+            if pid is not None:
+                rep = _representative(np.array(groups[lab]), data, sizes)
+                conn.execute(persons.update().where(persons.c.id == pid).values(representative_face_id=rep))
+        summary.removed_persons = _drop_empty_persons(conn)
+        summary.persons = conn.execute(sa.select(sa.func.count()).select_from(persons)).scalar() or 0
+        summary.assigned_faces = sum(1 for p in face_person.values() if p is not None)
+        summary.unassigned_faces = n - summary.assigned_faces
+    return summary
+
+
+def _write_assignments(conn: sa.Connection, data: _Faces, face_person: dict[int, int | None]) -> None:
+    by_person: dict[int | None, list[int]] = defaultdict(list)
+    fixed_ids = set(data.ids[data.fixed].tolist())
+    for fid, pid in face_person.items():
+        if fid not in fixed_ids:
+            by_person[pid].append(fid)
+    for pid, fids in by_person.items():
+        for start in range(0, len(fids), 500):
+            chunk = fids[start : start + 500]
+            conn.execute(
+                faces.update()
+                .where(faces.c.id.in_(chunk))
+                .values(person_id=pid, assigned_by=None if pid is None else "cluster")
+            )
+
+
+def _drop_empty_persons(conn: sa.Connection) -> int:
+    with_faces = sa.select(faces.c.person_id).where(faces.c.person_id.is_not(None)).distinct()
+    result = conn.execute(persons.delete().where(persons.c.id.not_in(with_faces), persons.c.name.is_(None)))
+    return result.rowcount or 0

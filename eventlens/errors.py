@@ -1,0 +1,65 @@
+"""The one exception hierarchy of eventlens.
+
+    EventlensError                 base class; never raised itself
+    ├── InputError                 the user's input is unusable (missing folder, unreadable ZIP, bad option)
+    │   └── RejectedFile           one file cannot be processed; carries a one-line reason for rejected.csv
+    ├── ConfigError                a setting or config file is invalid
+    ├── ModelError                 a face model is unknown, missing or failed to load
+    │   └── ModelMismatchError     embeddings from different models were about to be compared
+    ├── NotFoundError              a photo, face or person id does not exist in the catalog
+    └── CatalogError               the catalog cannot be opened or migrated
+
+The CLI maps these to one clear message and an exit code in one place (``eventlens.cli``); nothing else
+catches broad exceptions except the per-photo boundary, which turns any failure on one photo into a
+rejection instead of a crash.
+"""
+
+from __future__ import annotations
+
+
+class EventlensError(Exception):
+    """Base class of every error eventlens raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(EventlensError):
+    """The input the user gave cannot be used as a whole."""
+
+    exit_code = 2
+
+
+class RejectedFile(InputError):
+    """One input file is skipped; ``reason`` is a short, human-readable line for ``rejected.csv``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConfigError(EventlensError):
+    """A setting or configuration file is invalid."""
+
+    exit_code = 2
+
+
+class ModelError(EventlensError):
+    """A face model is unknown, not installed, or failed to load."""
+
+    exit_code = 3
+
+
+class ModelMismatchError(ModelError):
+    """Embeddings computed by different models (or versions) must never be compared."""
+
+
+class NotFoundError(EventlensError):
+    """A requested photo, face or person does not exist."""
+
+    exit_code = 4
+
+
+class CatalogError(EventlensError):
+    """The catalog database cannot be opened, is newer than this program, or a migration failed."""
+
+    exit_code = 5

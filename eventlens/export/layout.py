@@ -1,0 +1,274 @@
+"""The export stage: write the output layout (a contract that later tools read) from the catalog.
+
+    OUT/person_001/            photos in which person_001 appears (hard links, else copies) + metadata.json
+    OUT/unassigned/            photos with faces that belong to no person + metadata.json
+    OUT/output_clusters/       person_001.jpg ... one representative face crop per person
+    OUT/summary.csv            person,name,photos,faces,category
+    OUT/face_data.csv          one row per face: photo,photo_sha256,face,x1,y1,x2,y2,det_score,person
+    OUT/rejected.csv           path,reason
+
+Everything is first built in a staging folder inside ``OUT/.eventlens`` and then swapped in entry by entry,
+so an interrupted export never leaves half a person folder; entries of the previous export that no longer
+exist are removed, and nothing eventlens did not write is ever touched (a manifest lists what it wrote).
+Photos are linked or copied from the originals, which are never modified. No embedding or landmark
+(biometric) data is written here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+
+import sqlalchemy as sa
+
+from eventlens.catalog.schema import faces, persons, photo_paths, photos
+from eventlens.errors import InputError
+from eventlens.export.crops import save_face_crop
+from eventlens.settings import Settings
+
+UNASSIGNED = "unassigned"
+CLUSTERS_DIR = "output_clusters"
+MANIFEST = "export-manifest.json"
+SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category"]
+FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
+
+
+@dataclass
+class ExportSummary:
+    persons: int = 0
+    photos: int = 0
+    faces: int = 0
+    unassigned_faces: int = 0
+    photos_without_faces: int = 0
+    rejected: int = 0
+    links: int = 0
+    copies: int = 0
+    crops: int = 0
+    entries: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d.pop("entries")
+        return d
+
+
+@dataclass
+class _Photo:
+    sha256: str
+    rel_path: str
+    local_path: Path
+    width_px: int
+    height_px: int
+    faces: list[dict[str, object]] = field(default_factory=list)
+
+
+def _display_paths(conn: sa.Connection) -> dict[str, str]:
+    """Each photo's path relative to its input root (the smallest, if it was found several times)."""
+    rows = conn.execute(
+        sa.select(photo_paths.c.sha256, photo_paths.c.rel_path)
+        .where(photo_paths.c.status == "ok", photo_paths.c.sha256.is_not(None))
+        .order_by(photo_paths.c.rel_path)
+    )
+    shown: dict[str, str] = {}
+    for r in rows:
+        shown.setdefault(r.sha256, r.rel_path)
+    return shown
+
+
+def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, sa.Row]]:
+    shown = _display_paths(conn)
+    result: dict[str, _Photo] = {}
+    for r in conn.execute(sa.select(photos).where(photos.c.status == "analyzed")):
+        if r.sha256 in shown:  # photos whose files all vanished are not exported
+            result[r.sha256] = _Photo(r.sha256, shown[r.sha256], Path(r.local_path), r.width_px, r.height_px)
+    people = {r.id: r for r in conn.execute(sa.select(persons))}
+    for f in conn.execute(sa.select(faces).order_by(faces.c.photo_sha256, faces.c.face_index)):
+        if f.photo_sha256 in result:
+            person = people.get(f.person_id)
+            result[f.photo_sha256].faces.append(
+                {
+                    "id": f.id,
+                    "face": f.face_index,
+                    "box": [round(f.x1, 1), round(f.y1, 1), round(f.x2, 1), round(f.y2, 1)],
+                    "det_score": round(f.det_score, 3),
+                    "person": person.label if person is not None else "",
+                }
+            )
+    return result, people
+
+
+def _rejections(conn: sa.Connection) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = [
+        (r.rel_path, r.reason or "rejected")
+        for r in conn.execute(sa.select(photo_paths.c.rel_path, photo_paths.c.reason).where(photo_paths.c.status == "rejected"))
+    ]
+    rejected_photos = (
+        sa.select(photo_paths.c.rel_path, photos.c.reject_reason)
+        .join(photos, photos.c.sha256 == photo_paths.c.sha256)
+        .where(photos.c.status == "rejected", photo_paths.c.status == "ok")
+    )
+    rows += [(r.rel_path, r.reject_reason or "rejected") for r in conn.execute(rejected_photos)]
+    return sorted(rows)
+
+
+def _file_names(items: list[_Photo]) -> dict[str, str]:
+    """A unique file name per photo inside one folder: the original name, disambiguated by hash."""
+    by_name: dict[str, list[_Photo]] = defaultdict(list)
+    for p in items:
+        by_name[PurePosixPath(p.rel_path).name.lower()].append(p)
+    names = {}
+    for group in by_name.values():
+        for p in group:
+            name = PurePosixPath(p.rel_path).name
+            if len(group) > 1:
+                stem, suffix = os.path.splitext(name)
+                name = f"{stem}__{p.sha256[:10]}{suffix}"
+            names[p.sha256] = name
+    return names
+
+
+def _place(src: Path, dst: Path, mode: str, summary: ExportSummary) -> None:
+    if mode == "symlink":
+        dst.symlink_to(src.resolve())
+        summary.links += 1
+        return
+    if mode == "hardlink":
+        try:
+            os.link(src, dst)
+            summary.links += 1
+            return
+        except OSError:
+            pass  # another file system, or links not allowed: copy instead
+    shutil.copy2(src, dst)
+    summary.copies += 1
+
+
+def _write_folder(
+    folder: Path, label: str, person: sa.Row | None, items: list[_Photo], settings: Settings, summary: ExportSummary,
+    representative: dict[str, object] | None,
+) -> None:
+    folder.mkdir(parents=True)
+    names = _file_names(items)
+    entries = []
+    face_count = 0
+    for p in sorted(items, key=lambda x: x.rel_path):
+        _place(p.local_path, folder / names[p.sha256], settings.link_mode, summary)
+        own = [
+            {"face": f["face"], "box": f["box"], "det_score": f["det_score"]}
+            for f in p.faces
+            if f["person"] == (label if person is not None else "")
+        ]
+        face_count += len(own)
+        entries.append(
+            {
+                "file": names[p.sha256],
+                "photo": p.rel_path,
+                "photo_sha256": p.sha256,
+                "width": p.width_px,
+                "height": p.height_px,
+                "faces": own,
+            }
+        )
+    meta = {
+        "person": label,
+        "name": person.name if person is not None else None,
+        "category": (person.category or "other") if person is not None else None,
+        "photo_count": len(entries),
+        "face_count": face_count,
+        "representative_face": representative,
+        "photos": entries,
+    }
+    (folder / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fp:
+        writer = csv.writer(fp)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def export(engine: sa.Engine, out_dir: Path, settings: Settings) -> ExportSummary:
+    """Write the output layout under ``out_dir`` from the catalog (see the module docstring)."""
+    summary = ExportSummary()
+    with engine.connect() as conn:
+        all_photos, people = _load(conn)
+        rejected = _rejections(conn)
+    work = out_dir / ".eventlens"
+    staging = work / f"staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+
+    by_person: dict[str, list[_Photo]] = defaultdict(list)
+    face_rows = []
+    for p in sorted(all_photos.values(), key=lambda x: x.rel_path):
+        if not p.faces:
+            summary.photos_without_faces += 1
+        for f in p.faces:
+            face_rows.append([p.rel_path, p.sha256, f["face"], *f["box"], f["det_score"], f["person"]])
+            key = str(f["person"]) or UNASSIGNED
+            if not by_person[key] or by_person[key][-1] is not p:
+                by_person[key].append(p)
+            summary.unassigned_faces += not f["person"]
+    summary.faces = len(face_rows)
+    summary.photos = len(all_photos)
+
+    face_by_id = {f["id"]: (p, f) for p in all_photos.values() for f in p.faces}
+    ordered = sorted(people.values(), key=lambda r: r.label)
+    summary_rows = []
+    (staging / CLUSTERS_DIR).mkdir()
+    for person in ordered:
+        items = by_person.get(person.label, [])
+        if not items:
+            continue
+        rep = None
+        if person.representative_face_id in face_by_id:
+            rp, rf = face_by_id[person.representative_face_id]
+            crop_name = f"{person.label}.jpg"
+            save_face_crop(rp.local_path, rf["box"], settings.face_crop_px, staging / CLUSTERS_DIR / crop_name, settings)
+            summary.crops += 1
+            rep = {"photo": rp.rel_path, "photo_sha256": rp.sha256, "face": rf["face"], "box": rf["box"],
+                   "crop": f"../{CLUSTERS_DIR}/{crop_name}"}
+        _write_folder(staging / person.label, person.label, person, items, settings, summary, rep)
+        n_faces = sum(1 for p in items for f in p.faces if f["person"] == person.label)
+        summary_rows.append([person.label, person.name or "", len(items), n_faces, person.category or "other"])
+        summary.persons += 1
+    if by_person.get(UNASSIGNED):
+        _write_folder(staging / UNASSIGNED, UNASSIGNED, None, by_person[UNASSIGNED], settings, summary, None)
+    _write_csv(staging / "summary.csv", SUMMARY_COLUMNS, summary_rows)
+    _write_csv(staging / "face_data.csv", FACE_COLUMNS, face_rows)
+    _write_csv(staging / "rejected.csv", ["path", "reason"], [list(r) for r in rejected])
+    summary.rejected = len(rejected)
+
+    summary.entries = sorted(e.name for e in staging.iterdir())
+    _swap_in(staging, out_dir, work / MANIFEST)
+    return summary
+
+
+def _swap_in(staging: Path, out_dir: Path, manifest: Path) -> None:
+    """Replace the previous export's entries by the staged ones; leave every other file alone."""
+    previous = set(json.loads(manifest.read_text())) if manifest.exists() else set()
+    new = sorted(e.name for e in staging.iterdir())
+    foreign = [n for n in new if n not in previous and ((out_dir / n).exists() or (out_dir / n).is_symlink())]
+    if foreign:
+        shutil.rmtree(staging)
+        raise InputError(
+            f"{out_dir} already holds {', '.join(foreign[:5])} not written by eventlens; "
+            "move them away or choose another --out"
+        )
+    trash = staging.with_name(staging.name + "-old")
+    trash.mkdir()
+    for name in sorted(previous | set(new)):
+        target = out_dir / name
+        if name in previous and (target.exists() or target.is_symlink()):
+            target.rename(trash / name)
+        if name in new:
+            (staging / name).rename(target)
+    manifest.write_text(json.dumps(new, indent=1))
+    shutil.rmtree(trash)
+    shutil.rmtree(staging)

@@ -1,0 +1,260 @@
+"""The ingest stage: register the photos of a folder or ZIP in the catalog.
+
+For every file: hash (SHA-256), read the header (format, size as displayed, EXIF orientation and capture
+time), refuse what cannot be a usable photo with a one-line reason, and record the path. Exact duplicates
+become one photo with several paths. A file whose size and modification time are unchanged since the
+last ingest is not read again, so re-running is cheap; files that vanished are marked ``missing``.
+Originals are only ever opened for reading; ZIP members are extracted into the content-addressed store.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from eventlens.catalog.schema import photo_paths, photos, sources
+from eventlens.errors import InputError, RejectedFile
+from eventlens.imaging.decode import ImageHeader, probe
+from eventlens.ingest.sources import Candidate, iter_folder, iter_zip
+from eventlens.progress import SILENT, Progress
+from eventlens.settings import Settings
+from eventlens.storage import LocalStore, sha256_file
+
+_COMMIT_EVERY = 200
+_SIDECAR_SUFFIXES = {".xmp": "XMP sidecar", ".aae": "Apple edit sidecar", ".thm": "video thumbnail"}
+
+
+@dataclass
+class IngestSummary:
+    source: str
+    files: int = 0
+    new_photos: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    missing: int = 0
+    skipped_system_files: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _source_kind(path: Path) -> str:
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    if path.is_dir():
+        return "folder"
+    if zipfile.is_zipfile(path):
+        return "zip"
+    raise InputError(f"{path} is neither a folder nor a ZIP archive")
+
+
+def _upsert_source(conn: sa.Connection, kind: str, uri: str, run_id: int | None) -> int:
+    row = conn.execute(sa.select(sources.c.id).where(sources.c.uri == uri)).first()
+    if row:
+        return int(row.id)
+    return int(conn.execute(sources.insert().values(kind=kind, uri=uri, added_run=run_id)).inserted_primary_key[0])
+
+
+def _reason_key(reason: str) -> str:
+    return reason.split(":")[0].split("(")[0].strip()
+
+
+class _Ingester:
+    def __init__(self, conn: sa.Connection, source_id: int, settings: Settings, store: LocalStore, run_id: int | None):
+        self.conn = conn
+        self.source_id = source_id
+        self.settings = settings
+        self.store = store
+        self.run_id = run_id
+        self.max_file_bytes = int(settings.max_file_mb * 1e6)
+        self.known = {
+            r.rel_path: r
+            for r in conn.execute(sa.select(photo_paths).where(photo_paths.c.source_id == source_id))
+        }
+
+    def unchanged(self, c: Candidate) -> bool:
+        prev = self.known.get(c.rel_path)
+        return (
+            c.path is not None
+            and prev is not None
+            and prev.status in ("ok", "rejected")
+            and prev.size_bytes == c.size_bytes
+            and prev.mtime_ns == c.mtime_ns
+            and (prev.status == "rejected" or prev.sha256 is not None)
+        )
+
+    def _record_path(self, c: Candidate, sha: str | None, status: str, reason: str | None) -> None:
+        values = dict(sha256=sha, size_bytes=c.size_bytes, mtime_ns=c.mtime_ns, status=status, reason=reason)
+        if c.rel_path in self.known:
+            self.conn.execute(
+                photo_paths.update()
+                .where(photo_paths.c.source_id == self.source_id, photo_paths.c.rel_path == c.rel_path)
+                .values(**values)
+            )
+        else:
+            self.conn.execute(photo_paths.insert().values(source_id=self.source_id, rel_path=c.rel_path, **values))
+
+    def reject(self, c: Candidate, reason: str, summary: IngestSummary) -> None:
+        self._record_path(c, None, "rejected", reason)
+        summary.rejected += 1
+        key = _reason_key(reason)
+        summary.reasons[key] = summary.reasons.get(key, 0) + 1
+
+    def read(self, c: Candidate, archive: zipfile.ZipFile | None) -> tuple[str, Path, ImageHeader]:
+        """Hash and probe one candidate; a ZIP member is first extracted into the store."""
+        _precheck(c, self.max_file_bytes)
+        if archive is None:
+            assert c.path is not None
+            local = c.path.resolve()
+            return sha256_file(local), local, probe(local, self.settings.max_image_megapixels)
+        return _read_zip_member(self, c, archive)
+
+    def add_photo(self, c: Candidate, sha: str, local: Path, header: ImageHeader, summary: IngestSummary) -> None:
+        existing = self.conn.execute(sa.select(photos.c.local_path).where(photos.c.sha256 == sha)).first()
+        if existing is None:
+            self.conn.execute(
+                photos.insert().values(
+                    sha256=sha,
+                    size_bytes=c.size_bytes,
+                    format=header.format,
+                    width_px=header.width_px,
+                    height_px=header.height_px,
+                    orientation=header.orientation,
+                    taken_at=header.taken_at,
+                    local_path=str(local),
+                    status="pending",
+                    added_run=self.run_id,
+                )
+            )
+            summary.new_photos += 1
+        else:
+            duplicate_of = self.conn.execute(
+                sa.select(photo_paths.c.rel_path).where(
+                    photo_paths.c.sha256 == sha,
+                    photo_paths.c.status == "ok",
+                    sa.not_(sa.and_(photo_paths.c.source_id == self.source_id, photo_paths.c.rel_path == c.rel_path)),
+                )
+            ).first()
+            if duplicate_of is not None:
+                summary.duplicates += 1
+            else:
+                summary.new_photos += 1
+            if not Path(existing.local_path).exists():
+                self.conn.execute(photos.update().where(photos.c.sha256 == sha).values(local_path=str(local)))
+        self._record_path(c, sha, "ok", None)
+
+
+def ingest(
+    engine: sa.Engine,
+    source: Path,
+    settings: Settings,
+    store: LocalStore,
+    run_id: int | None = None,
+    progress: Progress = SILENT,
+    exclude: Path | None = None,
+) -> IngestSummary:
+    """Register every file of ``source`` (a folder or a .zip) in the catalog; see the module docstring."""
+    kind = _source_kind(source)
+    uri = str(source.resolve())
+    summary = IngestSummary(source=uri)
+    archive: zipfile.ZipFile | None = None
+    if kind == "folder":
+        candidates, summary.skipped_system_files = iter_folder(source, exclude)
+    else:
+        try:
+            archive = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise InputError(f"cannot read ZIP {source}: {exc}") from exc
+        candidates, summary.skipped_system_files = iter_zip(
+            archive,
+            int(settings.max_file_mb * 1e6),
+            settings.max_zip_ratio,
+            int(settings.max_zip_uncompressed_mb * 1e6),
+        )
+    summary.files = len(candidates)
+    try:
+        with engine.begin() as conn:
+            source_id = _upsert_source(conn, kind, uri, run_id)
+        seen: set[str] = set()
+        with progress.bar(len(candidates), "ingest") as bar:
+            for start in range(0, len(candidates), _COMMIT_EVERY):
+                with engine.begin() as conn:
+                    worker = _Ingester(conn, source_id, settings, store, run_id)
+                    for c in candidates[start : start + _COMMIT_EVERY]:
+                        seen.add(c.rel_path)
+                        _ingest_one(worker, c, archive, summary)
+                        bar.advance()
+        with engine.begin() as conn:
+            summary.missing = _mark_missing(conn, source_id, seen)
+    finally:
+        if archive is not None:
+            archive.close()
+    return summary
+
+
+def _ingest_one(worker: _Ingester, c: Candidate, archive: zipfile.ZipFile | None, summary: IngestSummary) -> None:
+    if c.problem:
+        worker.reject(c, c.problem, summary)
+        return
+    if worker.unchanged(c):
+        summary.unchanged += 1
+        prev = worker.known[c.rel_path]
+        if prev.status == "rejected":
+            summary.rejected += 1
+            key = _reason_key(prev.reason or "")
+            summary.reasons[key] = summary.reasons.get(key, 0) + 1
+        return
+    try:
+        sha, local, header = worker.read(c, archive)
+    except RejectedFile as exc:
+        worker.reject(c, exc.reason, summary)
+        return
+    except OSError as exc:
+        worker.reject(c, f"cannot read file: {exc.strerror or exc}", summary)
+        return
+    worker.add_photo(c, sha, local, header, summary)
+
+
+def _read_zip_member(worker: _Ingester, c: Candidate, archive: zipfile.ZipFile) -> tuple[str, Path, ImageHeader]:
+    assert c.zip_member is not None
+    try:
+        with archive.open(c.zip_member) as member:
+            sha, stored = worker.store.put_stream(member, Path(c.rel_path).suffix, c.size_bytes)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        raise RejectedFile(f"damaged ZIP member: {exc}") from None
+    try:
+        header = probe(stored, worker.settings.max_image_megapixels)
+    except RejectedFile:
+        in_use = worker.conn.execute(sa.select(photos.c.sha256).where(photos.c.sha256 == sha)).first()
+        if in_use is None:
+            worker.store.discard(stored)
+        raise
+    return sha, stored, header
+
+
+def _precheck(c: Candidate, max_file_bytes: int) -> None:
+    """Refusals that need no reading: empty, too large, or a known non-photo sidecar."""
+    if c.size_bytes == 0:
+        raise RejectedFile("empty file (0 bytes)")
+    if c.size_bytes > max_file_bytes:
+        raise RejectedFile(f"file of {c.size_bytes / 1e6:,.0f} MB exceeds the limit (setting max_file_mb)")
+    kind = _SIDECAR_SUFFIXES.get(Path(c.rel_path).suffix.lower())
+    if kind:
+        raise RejectedFile(f"{kind} file, not a photo")
+
+
+def _mark_missing(conn: sa.Connection, source_id: int, seen: set[str]) -> int:
+    rows = conn.execute(
+        sa.select(photo_paths.c.id, photo_paths.c.rel_path).where(
+            photo_paths.c.source_id == source_id, photo_paths.c.status != "missing"
+        )
+    ).all()
+    gone = [r.id for r in rows if r.rel_path not in seen]
+    if gone:
+        conn.execute(photo_paths.update().where(photo_paths.c.id.in_(gone)).values(status="missing"))
+    return len(gone)

@@ -1,0 +1,143 @@
+"""The library API of the main job: each stage as a function of an :class:`Event` (an output folder and
+its catalog), and :func:`process` chaining them. The CLI is a thin layer over these functions.
+
+Each call is recorded in the catalog's ``runs`` table with its settings and summary; an interrupted run is
+marked ``interrupted`` and the next call continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from eventlens.analysis.pool import build_models
+from eventlens.analysis.stage import analyze
+from eventlens.catalog.db import default_url, open_catalog
+from eventlens.catalog.schema import runs
+from eventlens.cluster.stage import cluster
+from eventlens.export.layout import export
+from eventlens.ingest.ingest import ingest
+from eventlens.progress import SILENT, Progress
+from eventlens.settings import Settings
+from eventlens.storage import LocalStore
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Event:
+    """An output folder and the catalog behind it."""
+
+    out_dir: Path
+    settings: Settings
+    engine: sa.Engine
+
+    @classmethod
+    def open(cls, out_dir: Path, settings: Settings) -> Event:
+        out_dir = out_dir.resolve()
+        engine = open_catalog(settings.catalog_url or default_url(out_dir))
+        return cls(out_dir, settings, engine)
+
+    @property
+    def work_dir(self) -> Path:
+        return self.out_dir / ".eventlens"
+
+    @property
+    def store(self) -> LocalStore:
+        return LocalStore(self.work_dir / "store")
+
+    @contextmanager
+    def run(self, command: str) -> Iterator[dict[str, Any]]:
+        """Record a run; the caller fills the yielded dict with the run's summary."""
+        summary: dict[str, Any] = {}
+        with self.engine.begin() as conn:
+            run_id = conn.execute(
+                runs.insert().values(
+                    command=command,
+                    started_at=_now(),
+                    status="running",
+                    settings_json=self.settings.model_dump_json(),
+                )
+            ).inserted_primary_key[0]
+        summary["run_id"] = run_id
+        status = "failed"
+        try:
+            yield summary
+            status = "done"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    runs.update()
+                    .where(runs.c.id == run_id)
+                    .values(status=status, finished_at=_now(), summary_json=json.dumps(summary, default=str))
+                )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _timed(summary: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    result = fn()
+    summary.setdefault("stage_s", {})[name] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def run_ingest(event: Event, photos: Path, summary: dict[str, Any], progress: Progress = SILENT) -> None:
+    result = _timed(
+        summary,
+        "ingest",
+        lambda: ingest(
+            event.engine, photos, event.settings, event.store, summary.get("run_id"), progress, exclude=event.out_dir
+        ),
+    )
+    summary["ingest"] = result.as_dict()
+
+
+def run_analyze(event: Event, summary: dict[str, Any], progress: Progress = SILENT, reanalyze: bool = False) -> None:
+    result = _timed(summary, "analyze", lambda: analyze(event.engine, event.settings, progress, reanalyze))
+    summary["analyze"] = result.as_dict()
+
+
+def run_cluster(event: Event, summary: dict[str, Any]) -> None:
+    embed_model = build_models(event.settings).embedder.info.key
+    result = _timed(
+        summary, "cluster", lambda: cluster(event.engine, event.settings, embed_model, summary.get("run_id"))
+    )
+    summary["cluster"] = result.as_dict()
+
+
+def run_export(event: Event, summary: dict[str, Any]) -> None:
+    result = _timed(summary, "export", lambda: export(event.engine, event.out_dir, event.settings))
+    summary["export"] = result.as_dict()
+
+
+def process(
+    photos: Path, out_dir: Path, settings: Settings, progress: Progress = SILENT, reanalyze: bool = False
+) -> dict[str, Any]:
+    """The main job: ingest ``photos`` (folder or .zip), analyse, cluster and export into ``out_dir``."""
+    event = Event.open(out_dir, settings)
+    try:
+        started = time.perf_counter()
+        with event.run("process") as summary:
+            run_ingest(event, photos, summary, progress)
+            run_analyze(event, summary, progress, reanalyze)
+            run_cluster(event, summary)
+            run_export(event, summary)
+            summary["wall_s"] = round(time.perf_counter() - started, 3)
+        return summary
+    finally:
+        event.close()

@@ -1,0 +1,163 @@
+"""Typed settings, read from (highest priority first) explicit overrides, ``EVENTLENS_*`` environment
+variables, an optional YAML file, then the defaults below.
+
+Every field is documented in the one table of ``docs/settings.md`` (a test fails when one is missing).
+Settings are built by :func:`load_settings`; nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from eventlens.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("eventlens.yaml")
+_file_values: ContextVar[dict[str, Any]] = ContextVar("eventlens_settings_file_values", default={})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Values of the YAML file being loaded by :func:`load_settings` (lowest priority above defaults)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _file_values.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_values.get())
+
+
+class Settings(BaseSettings):
+    """All settings of eventlens. Units are in the names (``_px``, ``_mb``, ``_s``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVENTLENS_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    # --- storage -------------------------------------------------------------------------------
+    catalog_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the catalog. Default: a SQLite file `OUT/.eventlens/catalog.sqlite`.",
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "eventlens",
+        description="Where converted model weights are cached (derived from installed model files only).",
+    )
+
+    # --- parallelism ---------------------------------------------------------------------------
+    workers: int = Field(0, ge=0, description="Analysis worker processes; 0 means one per CPU core.")
+
+    # --- ingest --------------------------------------------------------------------------------
+    max_image_megapixels: float = Field(
+        150.0, gt=0, description="Images declaring more pixels are rejected as decompression bombs."
+    )
+    max_file_mb: float = Field(300.0, gt=0, description="Files larger than this are rejected.")
+    max_zip_uncompressed_mb: float = Field(
+        50_000.0, gt=0, description="A ZIP whose members expand to more than this in total is refused."
+    )
+    max_zip_ratio: float = Field(
+        200.0, gt=1, description="A ZIP member expanding more than this many times its compressed size is rejected."
+    )
+
+    # --- detection -----------------------------------------------------------------------------
+    detector: str = Field("libfacedetection", description="Face detector backend (see `eventlens models`).")
+    min_face_px: int = Field(
+        40,
+        ge=8,
+        description="Smallest face to find, in original pixels (geometric mean of box width and height). "
+        "The detection resolution and tiling are derived from it: smaller means slower.",
+    )
+    min_det_score: float = Field(
+        0.5, ge=0, le=1, description="Detections with a lower confidence (0..1) are discarded."
+    )
+
+    # --- landmarks and embeddings --------------------------------------------------------------
+    landmarker: str = Field("dlib_68", description="68-point landmark backend (see `eventlens models`).")
+    embedder: str = Field("dlib_resnet", description="Face embedding backend (see `eventlens models`).")
+    dlib_runtime: Literal["numpy", "dlib"] = Field(
+        "numpy",
+        description="How the dlib ResNet runs: `numpy` (same weights and arithmetic on OpenBLAS, ~6x faster) "
+        "or `dlib` (dlib-bin's own CPU code). Both give the same embedding.",
+    )
+
+    # --- clustering ----------------------------------------------------------------------------
+    cluster_threshold: float = Field(
+        0.5,
+        gt=0,
+        lt=2,
+        description="Chinese Whispers links two faces whose embedding distance (Euclidean) is below this. "
+        "Lower splits more, higher merges more.",
+    )
+    min_faces: int = Field(
+        2, ge=1, description="A person needs at least this many faces; smaller groups go to `unassigned`."
+    )
+    cluster_min_face_px: int = Field(
+        0,
+        ge=0,
+        description="Faces smaller than this (original pixels) are never clustered: their embeddings are unreliable.",
+    )
+
+    # --- export --------------------------------------------------------------------------------
+    link_mode: Literal["hardlink", "copy", "symlink"] = Field(
+        "hardlink",
+        description="How photos are placed in person folders. `hardlink` falls back to a copy across file systems.",
+    )
+    face_crop_px: int = Field(256, ge=32, le=2048, description="Size of the representative face crops.")
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _expand(cls, v: Any) -> Any:
+        return Path(v).expanduser() if isinstance(v, str | Path) else v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @property
+    def effective_workers(self) -> int:
+        return self.workers or max(1, os.cpu_count() or 1)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from overrides > environment > YAML file > defaults.
+
+    ``config_file`` defaults to ``$EVENTLENS_CONFIG`` or ``./eventlens.yaml`` when that exists. ``None``
+    values in ``overrides`` are ignored, so CLI options that were not given fall through.
+    """
+    path = config_file or (Path(os.environ["EVENTLENS_CONFIG"]) if os.environ.get("EVENTLENS_CONFIG") else None)
+    if path is None and DEFAULT_CONFIG_FILE.is_file():
+        path = DEFAULT_CONFIG_FILE
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of setting: value")
+        file_values = loaded
+    token = _file_values.set(file_values)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {_format_validation(exc)}") from exc
+    finally:
+        _file_values.reset(token)
+
+
+def _format_validation(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
