@@ -87,7 +87,7 @@ class Settings(BaseSettings):
 
     # --- clustering ----------------------------------------------------------------------------
     cluster_threshold: float = Field(
-        0.5,
+        0.55,
         gt=0,
         lt=2,
         description="Chinese Whispers links two faces whose embedding distance (Euclidean) is below this. "
