@@ -19,6 +19,7 @@ import click
 
 from eventlens import pipeline
 from eventlens.errors import EventlensError
+from eventlens.evaluation.cli import eval_cmd
 from eventlens.progress import TerminalProgress
 from eventlens.settings import Settings, load_settings
 
@@ -180,6 +181,8 @@ def settings_cmd(config_file: Path | None) -> None:
     """Print the effective settings (defaults < YAML < EVENTLENS_* environment) as JSON."""
     click.echo(load_settings(config_file).model_dump_json(indent=2))
 
+
+main.add_command(eval_cmd)
 
 if __name__ == "__main__":
     main()

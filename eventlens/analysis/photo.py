@@ -1,4 +1,4 @@
-"""Analyse one photo, once: decode at reduced size, detect, place landmarks, embed.
+"""Analyse one photo, once: decode at reduced size, detect, place landmarks, embed, measure.
 
 This is the unit of work a worker process runs. It never touches the catalog: it returns a
 :class:`PhotoAnalysis` (plain numbers and arrays) that the main process writes. Coordinates in the result
@@ -15,6 +15,8 @@ import numpy as np
 from PIL import Image
 
 from eventlens.analysis.detect_plan import MERGE_IOU, DetectionPlan, plan_detection
+from eventlens.attributes.faces import FaceMeasurements, measure_face
+from eventlens.attributes.image_quality import PhotoQuality, photo_quality
 from eventlens.backends.base import FaceDetector, FaceEmbedder, FaceLandmarker
 from eventlens.detections import Detections
 from eventlens.errors import RejectedFile
@@ -34,6 +36,7 @@ class FaceAnalysis:
     landmarks5: np.ndarray | None  # (5, 2) detector landmarks, original pixels
     landmarks68: np.ndarray  # (68, 2) original pixels
     embedding: np.ndarray  # (dim,) float32
+    measurements: FaceMeasurements
 
 
 @dataclass
@@ -42,6 +45,7 @@ class PhotoAnalysis:
     width_px: int = 0
     height_px: int = 0
     faces: list[FaceAnalysis] = field(default_factory=list)
+    quality: PhotoQuality | None = None
     rejected_reason: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -146,6 +150,8 @@ def analyze_photo(
         return result
     result.width_px, result.height_px = image.original_width_px, image.original_height_px
     timer.lap("decode")
+    result.quality = photo_quality(image.rgb)
+    timer.lap("attributes")
 
     dets = run_detection(models.detector, image, plan)
     dets = dets[dets.scores >= min_det_score]
@@ -156,10 +162,17 @@ def analyze_photo(
         return result
 
     boxes_in_image = dets.xyxy * image.scale
-    landmarks68 = models.landmarker.landmarks68(image.rgb, boxes_in_image) / image.scale
+    landmarks_in_image = models.landmarker.landmarks68(image.rgb, boxes_in_image)
+    landmarks68 = landmarks_in_image / image.scale
     timer.lap("landmarks")
     embeddings = models.embedder.embed(image.rgb, boxes_in_image)
     timer.lap("embed")
+    measurements = [
+        measure_face(image.rgb, boxes_in_image[i], landmarks_in_image[i], dets.xyxy[i], result.width_px,
+                     result.height_px)
+        for i in range(len(dets))
+    ]
+    timer.lap("attributes")
     for i in range(len(dets)):
         result.faces.append(
             FaceAnalysis(
@@ -168,6 +181,7 @@ def analyze_photo(
                 landmarks5=None if dets.landmarks5 is None else dets.landmarks5[i],
                 landmarks68=landmarks68[i].astype(np.float32),
                 embedding=embeddings[i].astype(np.float32),
+                measurements=measurements[i],
             )
         )
     return result

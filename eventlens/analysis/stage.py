@@ -77,9 +77,23 @@ def _face_rows(result: PhotoAnalysis, models: Models) -> list[dict[str, object]]
             "landmarks68": to_blob(f.landmarks68),
             "embedding": to_blob(f.embedding),
             "embed_model": models.embedder.info.key,
+            **f.measurements.as_dict(),
         }
         for i, f in enumerate(result.faces)
     ]
+
+
+def _quality_values(result: PhotoAnalysis) -> dict[str, object]:
+    q = result.quality
+    if q is None:
+        return {}
+    return {
+        "sharpness": q.sharpness,
+        "brightness": q.exposure.brightness,
+        "clipped_high": q.exposure.clipped_high,
+        "clipped_low": q.exposure.clipped_low,
+        "phash": f"{q.phash:016x}",
+    }
 
 
 def _write(conn: sa.Connection, results: list[PhotoAnalysis], models: Models, key: str) -> None:
@@ -99,7 +113,7 @@ def _write(conn: sa.Connection, results: list[PhotoAnalysis], models: Models, ke
         conn.execute(
             photos.update()
             .where(photos.c.sha256 == r.sha256)
-            .values(status="analyzed", reject_reason=None, analyzed_at=now, pipeline_key=key)
+            .values(status="analyzed", reject_reason=None, analyzed_at=now, pipeline_key=key, **_quality_values(r))
         )
 
 

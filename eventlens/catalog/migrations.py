@@ -2,8 +2,8 @@
 
 Each migration is a function of a connection, applied once, in order, inside a transaction. A catalog
 written by a newer eventlens (a version this program does not know) is refused rather than damaged.
-Migrations build their DDL from frozen table definitions so that they keep working when
-:mod:`eventlens.catalog.schema` moves on.
+Migrations after the first use SQLAlchemy DDL constructs (``ALTER TABLE ... ADD COLUMN`` with types
+compiled for the dialect) so the same migration runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,10 +19,15 @@ Migration = Callable[[sa.Connection], None]
 
 
 def _v1_initial(conn: sa.Connection) -> None:
-    from eventlens.catalog import schema  # noqa: PLC0415 - v1 is the schema module's first state
+    """The first schema: every table of :mod:`eventlens.catalog.schema` as of version 1.
 
-    v1_tables = ["runs", "sources", "photos", "photo_paths", "persons", "faces"]
-    schema.metadata.create_all(conn, tables=[schema.metadata.tables[t] for t in v1_tables])
+    When the schema changes, the change goes into a new migration and this one gets a frozen copy of
+    the version-1 tables, so that old catalogs and new ones end in the same state.
+    """
+    from eventlens.catalog import schema  # noqa: PLC0415
+
+    tables = [t for name, t in schema.metadata.tables.items() if name != "schema_migrations"]
+    schema.metadata.create_all(conn, tables=tables)
 
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [

@@ -11,6 +11,23 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+#: float columns of ``faces`` holding :class:`eventlens.attributes.faces.FaceMeasurements`
+FACE_MEASUREMENT_COLUMNS = (
+    "ear_right",
+    "ear_left",
+    "mouth_width",
+    "mouth_lift",
+    "mouth_opening",
+    "yaw_deg",
+    "pitch_deg",
+    "roll_deg",
+    "sharpness",
+    "brightness",
+    "clipped_high",
+    "clipped_low",
+    "size_ratio",
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,
@@ -56,6 +73,12 @@ photos = sa.Table(
     sa.Column("pipeline_key", sa.Text),  # models and settings the analysis used
     sa.Column("analyzed_at", sa.String(40)),
     sa.Column("added_run", sa.Integer, sa.ForeignKey("runs.id")),
+    # whole-photo quality (eventlens.attributes.image_quality.PhotoQuality)
+    sa.Column("sharpness", sa.Float),
+    sa.Column("brightness", sa.Float),
+    sa.Column("clipped_high", sa.Float),
+    sa.Column("clipped_low", sa.Float),
+    sa.Column("phash", sa.String(16)),  # 64-bit perceptual hash, hex
 )
 
 photo_paths = sa.Table(
@@ -102,6 +125,9 @@ faces = sa.Table(
     sa.Column("person_id", sa.Integer, sa.ForeignKey("persons.id", ondelete="SET NULL")),
     sa.Column("assigned_by", sa.String(20)),  # cluster | user
     sa.UniqueConstraint("photo_sha256", "face_index", name="uq_faces_photo_index"),
+    # raw face measurements (eventlens.attributes.faces.FaceMeasurements)
+    *(sa.Column(name, sa.Float) for name in FACE_MEASUREMENT_COLUMNS),
+    sa.Column("cut_by_edge", sa.Boolean),
 )
 
 sa.Index("ix_faces_person", faces.c.person_id)

@@ -1,0 +1,77 @@
+"""Per-face measurements, taken in the analysis pass while the photo is decoded anyway.
+
+:func:`measure_face` returns raw measurements (:class:`FaceMeasurements`), which the catalog stores. The
+0..1 scores and the booleans the curation rules use are derived from them by :mod:`eventlens.attributes.decide`
+with thresholds from the settings, so thresholds can be tuned without analysing photos again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from eventlens.attributes.face_geometry import eye_aspect_ratios, head_pose, mouth_shape
+from eventlens.attributes.image_quality import exposure, face_region, face_sharpness
+
+#: a face box closer than this share of its size to a photo edge counts as cut by the edge
+_EDGE_MARGIN = 0.02
+
+
+@dataclass(frozen=True)
+class FaceMeasurements:
+    """Raw, threshold-free measurements of one face (ranges in the field comments)."""
+
+    ear_right: float  # eye aspect ratio, ~0.25-0.35 open, < ~0.15 closed
+    ear_left: float
+    mouth_width: float  # mouth corner distance / inter-ocular distance, ~0.8-1.2
+    mouth_lift: float  # corner upturn / mouth width, ~-0.1..0.2, positive when smiling
+    mouth_opening: float  # inner-lip gap / inner mouth width, 0..~0.8
+    yaw_deg: float  # -90..90, + = nose towards the image's right
+    pitch_deg: float  # -90..90, + = looking up
+    roll_deg: float  # -180..180, + = tilted clockwise
+    sharpness: float  # 0..1 focus of the face, size-normalised
+    brightness: float  # 0..1 mean luma of the face centre
+    clipped_high: float  # 0..1 share of face pixels at >= 250
+    clipped_low: float  # 0..1 share of face pixels at <= 5
+    size_ratio: float  # face size / shorter photo side, 0..1
+    cut_by_edge: bool  # the box touches the photo's border
+
+    def as_dict(self) -> dict[str, float | bool]:
+        return asdict(self)
+
+
+def measure_face(
+    rgb: np.ndarray,
+    box_in_rgb: np.ndarray,
+    landmarks68_in_rgb: np.ndarray,
+    box_original: np.ndarray,
+    photo_width_px: int,
+    photo_height_px: int,
+) -> FaceMeasurements:
+    """Measure one face. ``rgb`` is the decoded photo; the first box and landmarks are in its pixels,
+    ``box_original`` in original pixels of a ``photo_width_px`` x ``photo_height_px`` photo."""
+    ear_right, ear_left = eye_aspect_ratios(landmarks68_in_rgb)
+    mouth = mouth_shape(landmarks68_in_rgb)
+    pose = head_pose(landmarks68_in_rgb)
+    light = exposure(face_region(rgb, box_in_rgb))
+    x1, y1, x2, y2 = (float(v) for v in box_original)
+    size = float(np.sqrt(max(x2 - x1, 0.0) * max(y2 - y1, 0.0)))
+    margin = _EDGE_MARGIN * size
+    cut = x1 <= margin or y1 <= margin or x2 >= photo_width_px - margin or y2 >= photo_height_px - margin
+    return FaceMeasurements(
+        ear_right=ear_right,
+        ear_left=ear_left,
+        mouth_width=mouth.width,
+        mouth_lift=mouth.corner_lift,
+        mouth_opening=mouth.opening,
+        yaw_deg=pose.yaw_deg,
+        pitch_deg=pose.pitch_deg,
+        roll_deg=pose.roll_deg,
+        sharpness=face_sharpness(rgb, box_in_rgb),
+        brightness=light.brightness,
+        clipped_high=light.clipped_high,
+        clipped_low=light.clipped_low,
+        size_ratio=size / max(1, min(photo_width_px, photo_height_px)),
+        cut_by_edge=bool(cut),
+    )

@@ -1,0 +1,126 @@
+"""Pixel measurements of faces and photos: focus, brightness, exposure clipping, perceptual hash.
+
+All functions take uint8 RGB arrays and return numbers with documented ranges. Focus is measured on a
+fixed-size grey copy (faces: 96 px square; photos: 512 px long side), so values are comparable across
+face and photo sizes: a small face upscaled to 96 px is correctly judged soft.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+FACE_FOCUS_PX = 96
+PHOTO_FOCUS_SIDE_PX = 512
+#: Laplacian variance at which sharpness is 0.5 (measured, see docs/curation.md)
+FOCUS_HALF_VARIANCE = 150.0
+_CLIP_HIGH = 250
+_CLIP_LOW = 5
+_HASH_SIDE = 32
+_HASH_BITS_SIDE = 8
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(rgb, dtype=np.float32)
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def laplacian_variance(grey: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian of a grey image (0..255 scale); 0 for images under 3 px."""
+    g = np.asarray(grey, dtype=np.float32)
+    if g.shape[0] < 3 or g.shape[1] < 3:
+        return 0.0
+    lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4.0 * g[1:-1, 1:-1]
+    return float(lap.var())
+
+
+def focus_score(laplacian_var: float) -> float:
+    """Map a Laplacian variance to 0..1 (0.5 at :data:`FOCUS_HALF_VARIANCE`), monotonic."""
+    v = max(laplacian_var, 0.0)
+    return v / (v + FOCUS_HALF_VARIANCE)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """``brightness`` mean luma 0..1; ``clipped_high`` / ``clipped_low`` share of pixels at >= 250 / <= 5."""
+
+    brightness: float
+    clipped_high: float
+    clipped_low: float
+
+
+def exposure(rgb: np.ndarray) -> Exposure:
+    luma = _grey(rgb)
+    if luma.size == 0:
+        return Exposure(0.0, 0.0, 0.0)
+    return Exposure(
+        float(luma.mean() / 255.0), float((luma >= _CLIP_HIGH).mean()), float((luma <= _CLIP_LOW).mean())
+    )
+
+
+def face_region(rgb: np.ndarray, box_xyxy: Sequence[float], inner: float = 0.8) -> np.ndarray:
+    """The central ``inner`` share of a face box (drops hair and background at the edges), clipped."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * inner / 2, (y2 - y1) * inner / 2
+    h, w = rgb.shape[:2]
+    xa, xb = int(max(0, round(cx - hw))), int(min(w, round(cx + hw)))
+    ya, yb = int(max(0, round(cy - hh))), int(min(h, round(cy + hh)))
+    return rgb[ya:yb, xa:xb]
+
+
+def face_sharpness(rgb: np.ndarray, box_xyxy: Sequence[float]) -> float:
+    """Focus of a face, 0..1, measured on the face's centre resampled to 96 px (size-normalised)."""
+    region = face_region(rgb, box_xyxy)
+    if region.shape[0] < 4 or region.shape[1] < 4:
+        return 0.0
+    small = Image.fromarray(np.ascontiguousarray(region)).convert("L").resize(
+        (FACE_FOCUS_PX, FACE_FOCUS_PX), Image.BILINEAR
+    )
+    return focus_score(laplacian_variance(np.asarray(small)))
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    return np.cos(np.pi * (2 * i + 1) * k / (2 * n))
+
+
+_DCT32 = _dct_matrix(_HASH_SIDE)
+
+
+def perceptual_hash(grey_image: Image.Image) -> int:
+    """64-bit pHash: DCT of a 32x32 grey copy, sign of the 8x8 low frequencies against their median."""
+    small = np.asarray(grey_image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.BILINEAR), dtype=np.float64)
+    coeffs = (_DCT32 @ small @ _DCT32.T)[:_HASH_BITS_SIDE, :_HASH_BITS_SIDE].ravel()
+    bits = coeffs > np.median(coeffs[1:])
+    return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def hamming_distance(a: int, b: int) -> int:
+    return int(bin((a ^ b) & (2**64 - 1)).count("1"))
+
+
+@dataclass(frozen=True)
+class PhotoQuality:
+    """Whole-photo measurements: ``sharpness`` 0..1, exposure, and a 64-bit perceptual hash."""
+
+    sharpness: float
+    exposure: Exposure
+    phash: int
+
+
+def photo_quality(rgb: np.ndarray) -> PhotoQuality:
+    im = Image.fromarray(np.ascontiguousarray(rgb))
+    scale = PHOTO_FOCUS_SIDE_PX / max(im.size)
+    if scale < 1:
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+    grey = im.convert("L")
+    arr = np.asarray(im)
+    return PhotoQuality(
+        sharpness=focus_score(laplacian_variance(np.asarray(grey))),
+        exposure=exposure(arr),
+        phash=perceptual_hash(grey),
+    )

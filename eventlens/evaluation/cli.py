@@ -1,0 +1,160 @@
+"""``eventlens eval``: clustering and detection quality on labelled data, as markdown tables or JSON.
+
+Parts, each skipped with a message when its folder is missing:
+
+* ``DATA/identities/<label>/<file>``: the pipeline runs into a work folder, then clustering is scored
+  (pairwise and BCubed); ``--sweep`` re-clusters the same embeddings for a threshold x ``min_faces`` grid.
+* ``DATA/groups`` with ``annotations/``: detection recall per face-size bucket for each ``--min-face-px``.
+
+Importing this module is cheap: the evaluation code (numpy, models) is imported when the command runs.
+Tables go to stdout; progress and skip messages to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from eventlens.settings import Settings
+
+#: a JSON-able result of one part, and its markdown
+Part = tuple[object, str]
+
+DEFAULT_DATA = Path("../shared/data")
+#: the small-face detection setting evaluated next to the configured one
+SMALL_FACE_PX = 16
+
+
+@contextmanager
+def _work_folder(work_dir: Path | None) -> Iterator[Path]:
+    """``work_dir`` as given (kept: re-runs reuse its analysis), or a temporary folder removed afterwards."""
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        yield work_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="eventlens-eval-") as tmp:
+        yield Path(tmp)
+
+
+def _skip(part: str, reason: str) -> dict[str, str]:
+    click.echo(f"eval: skipping {part}: {reason}", err=True)
+    return {"skipped": reason}
+
+
+def _identities_part(data_dir: Path, work_dir: Path | None, sweep: bool, settings: Settings) -> Part:
+    """(JSON-able result, markdown) of the clustering evaluation."""
+    from eventlens.evaluation import identities, report  # noqa: PLC0415 - heavy: only when run
+    from eventlens.progress import TerminalProgress  # noqa: PLC0415
+
+    root = data_dir / "identities"
+    if not root.is_dir():
+        reason = f"no labelled folder {root}"
+        return _skip("clustering", reason), f"_Clustering skipped: {reason}._"
+    grid = (identities.DEFAULT_SWEEP_THRESHOLDS, identities.DEFAULT_SWEEP_MIN_FACES) if sweep else None
+    with _work_folder(work_dir) as work:
+        result = identities.evaluate_identities(root, work / "identities", settings, grid, TerminalProgress())
+    return result.as_dict(), report.format_identities(result)
+
+
+def _detection_part(data_dir: Path, min_face_px: list[int], settings_for: Callable[[int], Settings]) -> Part:
+    """(JSON-able result, markdown) of the detection evaluation, one run per ``min_face_px``."""
+    from eventlens.evaluation import detection, report  # noqa: PLC0415 - heavy: only when run
+    from eventlens.evaluation.annotations import load_annotations  # noqa: PLC0415
+
+    groups = data_dir / "groups"
+    if not (groups / "annotations").is_dir():
+        reason = f"no annotations folder {groups / 'annotations'}"
+        return _skip("detection", reason), f"_Detection skipped: {reason}._"
+    annotated = load_annotations(groups)
+    if not annotated:
+        reason = f"no annotated photo found in {groups}"
+        return _skip("detection", reason), f"_Detection skipped: {reason}._"
+    results = [detection.evaluate_detection(groups, settings_for(px), annotated) for px in min_face_px]
+    return [r.as_dict() for r in results], report.format_detection(results)
+
+
+@click.command("eval")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="Folder with identities/<label>/<file> and groups/annotations/.",
+)
+@click.option(
+    "--work",
+    "work_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Work folder of the evaluation's own catalog; reused by re-runs, which then skip analysis. "
+    "Default: a temporary folder, removed afterwards.",
+)
+@click.option(
+    "--sweep",
+    is_flag=True,
+    help="Also re-cluster the embeddings for cluster_threshold 0.45..0.62 x min_faces 1,2,3.",
+)
+@click.option(
+    "--min-face-px",
+    "min_face_px",
+    type=int,
+    multiple=True,
+    help=f"Detection setting to evaluate, repeatable. Default: the configured one and {SMALL_FACE_PX}.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of markdown tables.")
+@click.option("--workers", type=int, help="Analysis worker processes (default: one per core).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML settings file (default: ./eventlens.yaml if present).",
+)
+def eval_cmd(
+    data_dir: Path,
+    work_dir: Path | None,
+    sweep: bool,
+    min_face_px: tuple[int, ...],
+    as_json: bool,
+    workers: int | None,
+    config_file: Path | None,
+) -> None:
+    """Score clustering (pairwise, BCubed) on DATA/identities and detection recall on DATA/groups."""
+    from eventlens.cli import _fail_cleanly  # noqa: PLC0415 - the one error-to-exit-code mapping
+
+    _fail_cleanly(run_eval)(data_dir, work_dir, sweep, list(min_face_px), as_json, workers, config_file)
+
+
+def run_eval(
+    data_dir: Path,
+    work_dir: Path | None,
+    sweep: bool,
+    min_face_px: list[int],
+    as_json: bool,
+    workers: int | None,
+    config_file: Path | None,
+) -> None:
+    """The body of ``eventlens eval`` (see :func:`eval_cmd`); prints the result to stdout."""
+    from eventlens.errors import InputError  # noqa: PLC0415
+    from eventlens.settings import load_settings  # noqa: PLC0415
+
+    if not (data_dir / "identities").is_dir() and not (data_dir / "groups" / "annotations").is_dir():
+        raise InputError(f"{data_dir} holds neither identities/ nor groups/annotations/")
+    settings = load_settings(config_file, workers=workers)
+    sizes = min_face_px or [settings.min_face_px, SMALL_FACE_PX]
+    identities_json, identities_md = _identities_part(data_dir, work_dir, sweep, settings)
+    detection_json, detection_md = _detection_part(
+        data_dir, sizes, lambda px: load_settings(config_file, workers=workers, min_face_px=px)
+    )
+    if as_json:
+        click.echo(
+            json.dumps({"identities": identities_json, "detection": detection_json}, indent=2, default=str)
+        )
+    else:
+        click.echo(f"{identities_md}\n\n{detection_md}")
