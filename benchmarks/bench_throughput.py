@@ -372,8 +372,11 @@ def markdown(report: dict[str, Any]) -> str:
     eff = report["settings"]["effective"]
     cgroup = f", cgroup limit {m['cgroup_cpu_limit']:g} CPUs" if m["cgroup_cpu_limit"] else ""
     w, h = ev["params"]["size"]
+    workers = f"{eff['workers']} (one per core: {run['workers']})" if not eff["workers"] else eff["workers"]
+    eff = {**eff, "workers": workers}
     lines = [
-        f"### Throughput: {run['photos']} photos of 12 MP, end to end (`benchmarks/bench_throughput.py`)",
+        f"### Throughput: {run['photos']} photos of {w * h / 1e6:.0f} MP, end to end "
+        "(`benchmarks/bench_throughput.py`)",
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable{cgroup}), "
         f"{m['mem_gb']} GB RAM, "

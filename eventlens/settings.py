@@ -13,23 +13,108 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from eventlens.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("eventlens.yaml")
-_file_values: ContextVar[dict[str, Any]] = ContextVar("eventlens_settings_file_values", default={})
+_file_values: ContextVar[dict[str, Any] | None] = ContextVar("eventlens_settings_file", default=None)
 
 
 class _FileSource(PydanticBaseSettingsSource):
     """Values of the YAML file being loaded by :func:`load_settings` (lowest priority above defaults)."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return _file_values.get().get(field_name), field_name, False
+        return (_file_values.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_file_values.get())
+        return dict(_file_values.get() or {})
+
+
+class CategoryRule(BaseModel):
+    """How much one person category counts when a photo is scored (see docs/curation.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    presence: float = Field(description="Reward for each face of this category in the photo.")
+    eyes_closed_penalty: float = Field(ge=0, description="Penalty when such a face has its eyes closed.")
+    smile_reward: float = Field(ge=0, description="Reward times the face's smile score (0..1).")
+    require_eyes_open: bool = Field(
+        False, description="A photo where such a face has closed eyes is disqualified (ranked last)."
+    )
+
+
+def _default_categories() -> dict[str, CategoryRule]:
+    return {
+        "main": CategoryRule(presence=3.0, eyes_closed_penalty=4.0, smile_reward=2.0, require_eyes_open=True),
+        "important": CategoryRule(presence=1.5, eyes_closed_penalty=2.0, smile_reward=1.0),
+        "other": CategoryRule(presence=0.2, eyes_closed_penalty=0.5, smile_reward=0.3),
+    }
+
+
+class CurationSettings(BaseModel):
+    """Thresholds that turn face measurements into decisions, and the photo scoring rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    eyes_open_min_score: float = Field(
+        0.5, ge=0, le=1, description="Eyes count as open at this eyes-open score."
+    )
+    smile_min_score: float = Field(
+        0.5, ge=0, le=1, description="A face counts as smiling at this smile score."
+    )
+    mouth_open_min: float = Field(
+        0.25, ge=0, description="A mouth counts as open at this inner-lip gap / inner mouth width."
+    )
+    sharp_min: float = Field(
+        0.35, ge=0, le=1, description="A face or photo counts as sharp at this focus score."
+    )
+    brightness_min: float = Field(
+        0.2, ge=0, le=1, description="Below this mean face brightness: under-exposed."
+    )
+    brightness_max: float = Field(
+        0.85, ge=0, le=1, description="Above this mean face brightness: over-exposed."
+    )
+    clipped_max: float = Field(
+        0.15, ge=0, le=1, description="Above this share of clipped face pixels: badly exposed."
+    )
+    max_yaw_deg: float = Field(
+        50.0, gt=0, le=90, description="Faces turned further away count as looking away."
+    )
+    categories: dict[str, CategoryRule] = Field(
+        default_factory=_default_categories, description="Scoring rule per person category."
+    )
+    face_sharpness_weight: float = Field(
+        1.0, ge=0, description="Reward times face focus (0..1), per face, times the category presence."
+    )
+    photo_sharpness_weight: float = Field(1.0, ge=0, description="Reward times whole-photo focus (0..1).")
+    exposure_penalty: float = Field(1.0, ge=0, description="Penalty for a badly exposed photo or face.")
+    looking_away_penalty: float = Field(0.5, ge=0, description="Penalty per face turned beyond max_yaw_deg.")
+    duplicate_max_hamming: int = Field(
+        10,
+        ge=0,
+        le=64,
+        description="Photos whose perceptual hashes differ in at most this many bits are near-duplicates.",
+    )
+    duplicate_max_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="Near-duplicates with capture times must be taken at most this many seconds apart.",
+    )
+    duplicate_penalty: float = Field(
+        5.0, ge=0, description="Penalty for every photo of a near-duplicate group except its pick."
+    )
+    best_count: int = Field(50, ge=0, description="Photos linked into OUT/best/.")
+    person_best_count: int = Field(10, ge=0, description="Photos linked into OUT/person_XXX/best/.")
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, v: dict[str, CategoryRule]) -> dict[str, CategoryRule]:
+        missing = {"main", "important", "other"} - set(v)
+        if missing:
+            raise ValueError(f"categories must define {', '.join(sorted(missing))}")
+        return v
 
 
 class Settings(BaseSettings):
@@ -61,7 +146,9 @@ class Settings(BaseSettings):
         50_000.0, gt=0, description="A ZIP whose members expand to more than this in total is refused."
     )
     max_zip_ratio: float = Field(
-        200.0, gt=1, description="A ZIP member expanding more than this many times its compressed size is rejected."
+        200.0,
+        gt=1,
+        description="A ZIP member expanding more than this many times its compressed size is rejected.",
     )
 
     # --- detection -----------------------------------------------------------------------------
@@ -99,15 +186,20 @@ class Settings(BaseSettings):
     cluster_min_face_px: int = Field(
         0,
         ge=0,
-        description="Faces smaller than this (original pixels) are never clustered: their embeddings are unreliable.",
+        description="Faces smaller than this (original pixels) are not clustered: unreliable embeddings.",
     )
 
     # --- export --------------------------------------------------------------------------------
     link_mode: Literal["hardlink", "copy", "symlink"] = Field(
         "hardlink",
-        description="How photos are placed in person folders. `hardlink` falls back to a copy across file systems.",
+        description="How photos are placed in person folders; `hardlink` copies across file systems.",
     )
     face_crop_px: int = Field(256, ge=32, le=2048, description="Size of the representative face crops.")
+
+    # --- curation ------------------------------------------------------------------------------
+    curation: CurationSettings = Field(
+        default_factory=CurationSettings, description="Attribute thresholds and photo scoring rules."
+    )
 
     @field_validator("cache_dir", mode="before")
     @classmethod
@@ -136,7 +228,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     ``config_file`` defaults to ``$EVENTLENS_CONFIG`` or ``./eventlens.yaml`` when that exists. ``None``
     values in ``overrides`` are ignored, so CLI options that were not given fall through.
     """
-    path = config_file or (Path(os.environ["EVENTLENS_CONFIG"]) if os.environ.get("EVENTLENS_CONFIG") else None)
+    path = config_file or (
+        Path(os.environ["EVENTLENS_CONFIG"]) if os.environ.get("EVENTLENS_CONFIG") else None
+    )
     if path is None and DEFAULT_CONFIG_FILE.is_file():
         path = DEFAULT_CONFIG_FILE
     file_values: dict[str, Any] = {}

@@ -70,7 +70,7 @@ def plan_detection(
     input_max_side_px: int,
     min_face_at_input_px: float,
 ) -> DetectionPlan:
-    """The passes needed to find faces of ``min_face_px`` and larger in a ``width_px`` x ``height_px`` photo."""
+    """The passes that find faces of ``min_face_px`` and more in a ``width_px`` x ``height_px`` photo."""
     fit = input_max_side_px / max(width_px, height_px)
     scale = min(1.0, max(detection_scale(min_face_px, min_face_at_input_px), fit))
     w, h = _scaled(width_px, scale), _scaled(height_px, scale)
@@ -84,7 +84,5 @@ def plan_detection(
         for x in _tile_starts(w, tile, step)
     ]
     overview = input_max_side_px / max(width_px, height_px)
-    passes.append(
-        DetectionPass(overview, (0, 0, _scaled(width_px, overview), _scaled(height_px, overview)))
-    )
+    passes.append(DetectionPass(overview, (0, 0, _scaled(width_px, overview), _scaled(height_px, overview))))
     return DetectionPlan(tuple(passes))

@@ -105,7 +105,9 @@ def run_detection(detector: FaceDetector, image: DecodedImage, plan: DetectionPl
     return merged.clipped(image.original_width_px, image.original_height_px)
 
 
-def _whole_in_tile(dets: Detections, region: tuple[int, int, int, int], width: int, height: int) -> np.ndarray:
+def _whole_in_tile(
+    dets: Detections, region: tuple[int, int, int, int], width: int, height: int
+) -> np.ndarray:
     """Mask of boxes that do not touch an inner edge of the tile (edges of the photo are fine)."""
     x1, y1, x2, y2 = region
     m = _TILE_EDGE_MARGIN_PX
@@ -168,8 +170,14 @@ def analyze_photo(
     embeddings = models.embedder.embed(image.rgb, boxes_in_image)
     timer.lap("embed")
     measurements = [
-        measure_face(image.rgb, boxes_in_image[i], landmarks_in_image[i], dets.xyxy[i], result.width_px,
-                     result.height_px)
+        measure_face(
+            image.rgb,
+            boxes_in_image[i],
+            landmarks_in_image[i],
+            dets.xyxy[i],
+            result.width_px,
+            result.height_px,
+        )
         for i in range(len(dets))
     ]
     timer.lap("attributes")

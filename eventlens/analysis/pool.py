@@ -118,7 +118,9 @@ def analyze_many(
                 os.environ[k] = v
 
 
-def _bounded_map(pool: cf.Executor, tasks: Iterable[PhotoTask], max_in_flight: int) -> Iterator[PhotoAnalysis]:
+def _bounded_map(
+    pool: cf.Executor, tasks: Iterable[PhotoTask], max_in_flight: int
+) -> Iterator[PhotoAnalysis]:
     pending: set[cf.Future[PhotoAnalysis]] = set()
     it = iter(tasks)
     exhausted = False

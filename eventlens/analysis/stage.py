@@ -113,7 +113,9 @@ def _write(conn: sa.Connection, results: list[PhotoAnalysis], models: Models, ke
         conn.execute(
             photos.update()
             .where(photos.c.sha256 == r.sha256)
-            .values(status="analyzed", reject_reason=None, analyzed_at=now, pipeline_key=key, **_quality_values(r))
+            .values(
+                status="analyzed", reject_reason=None, analyzed_at=now, pipeline_key=key, **_quality_values(r)
+            )
         )
 
 
@@ -123,7 +125,9 @@ def _write_timed(
     started = time.perf_counter()
     with engine.begin() as conn:
         _write(conn, batch, models, key)
-    summary.timings_ms["write"] = summary.timings_ms.get("write", 0.0) + (time.perf_counter() - started) * 1000
+    summary.timings_ms["write"] = (
+        summary.timings_ms.get("write", 0.0) + (time.perf_counter() - started) * 1000
+    )
 
 
 def analyze(

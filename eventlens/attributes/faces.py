@@ -1,8 +1,9 @@
 """Per-face measurements, taken in the analysis pass while the photo is decoded anyway.
 
-:func:`measure_face` returns raw measurements (:class:`FaceMeasurements`), which the catalog stores. The
-0..1 scores and the booleans the curation rules use are derived from them by :mod:`eventlens.attributes.decide`
-with thresholds from the settings, so thresholds can be tuned without analysing photos again.
+:func:`measure_face` returns raw measurements (:class:`FaceMeasurements`), which the catalog stores.
+The 0..1 scores and the booleans the curation rules use are derived from them by
+:mod:`eventlens.attributes.decide` with thresholds from the settings, so thresholds can be tuned
+without analysing photos again.
 """
 
 from __future__ import annotations

@@ -76,8 +76,10 @@ def face_sharpness(rgb: np.ndarray, box_xyxy: Sequence[float]) -> float:
     region = face_region(rgb, box_xyxy)
     if region.shape[0] < 4 or region.shape[1] < 4:
         return 0.0
-    small = Image.fromarray(np.ascontiguousarray(region)).convert("L").resize(
-        (FACE_FOCUS_PX, FACE_FOCUS_PX), Image.BILINEAR
+    small = (
+        Image.fromarray(np.ascontiguousarray(region))
+        .convert("L")
+        .resize((FACE_FOCUS_PX, FACE_FOCUS_PX), Image.BILINEAR)
     )
     return focus_score(laplacian_variance(np.asarray(small)))
 
@@ -93,7 +95,9 @@ _DCT32 = _dct_matrix(_HASH_SIDE)
 
 def perceptual_hash(grey_image: Image.Image) -> int:
     """64-bit pHash: DCT of a 32x32 grey copy, sign of the 8x8 low frequencies against their median."""
-    small = np.asarray(grey_image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.BILINEAR), dtype=np.float64)
+    small = np.asarray(
+        grey_image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.BILINEAR), dtype=np.float64
+    )
     coeffs = (_DCT32 @ small @ _DCT32.T)[:_HASH_BITS_SIDE, :_HASH_BITS_SIDE].ravel()
     bits = coeffs > np.median(coeffs[1:])
     return int(sum(1 << i for i, b in enumerate(bits) if b))

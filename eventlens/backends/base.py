@@ -33,8 +33,8 @@ def require_same_model(a: str, b: str) -> None:
         raise ModelMismatchError(f"refusing to compare embeddings of model {a!r} with model {b!r}")
 
 
-class _Loadable(ABC):
-    def load(self) -> None:  # noqa: B027 - optional hook: backends without weights need nothing
+class _Loadable(ABC):  # noqa: B024 - a mixin with an optional hook, no abstract method
+    def load(self) -> None:  # noqa: B027 - backends without weights need nothing
         """Load the weights now (workers call this once at start, so photo timings exclude it)."""
 
 

@@ -1,4 +1,4 @@
-"""dlib's face landmarks and ResNet face descriptor (models from the PyPI package ``face_recognition_models``).
+"""dlib's face landmarks and ResNet face descriptor (models from PyPI ``face_recognition_models``).
 
 * 68-point landmarks: ``shape_predictor_68_face_landmarks.dat`` (iBUG 300-W order).
 * Embedding: 5-point alignment (``shape_predictor_5_face_landmarks.dat``) to a 150x150 chip with 25 %

@@ -83,4 +83,3 @@ class LibFaceDetection(FaceDetector):
         x, y, w, h = faces[:, 1], faces[:, 2], faces[:, 3], faces[:, 4]
         xyxy = np.stack([x, y, x + w, y + h], axis=1)
         return Detections(xyxy, faces[:, 0] / 100.0, faces[:, 5:15].reshape(count, 5, 2))
-

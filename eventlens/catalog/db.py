@@ -38,6 +38,6 @@ def open_catalog(url: str) -> sa.Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     try:
         migrate(engine)
-    except sa.exc.OperationalError as exc:
+    except sa.exc.DatabaseError as exc:  # also "file is not a database", not only OperationalError
         raise CatalogError(f"cannot open catalog {url}: {exc.orig}") from exc
     return engine

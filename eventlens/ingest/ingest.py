@@ -10,6 +10,7 @@ Originals are only ever opened for reading; ZIP members are extracted into the c
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -140,7 +141,10 @@ class _Ingester:
                     sa.not_(sa.and_(photo_paths.c.source_id == self.source_id, photo_paths.c.rel_path == c.rel_path)),
                 )
             ).first()
-            if duplicate_of is not None:
+            prev = self.known.get(c.rel_path)
+            if prev is not None and prev.status == "ok" and prev.sha256 == sha:
+                summary.unchanged += 1  # the same bytes at the same path: a ZIP read again, or a touched file
+            elif duplicate_of is not None:
                 summary.duplicates += 1
             else:
                 summary.new_photos += 1
@@ -225,7 +229,7 @@ def _read_zip_member(worker: _Ingester, c: Candidate, archive: zipfile.ZipFile) 
     try:
         with archive.open(c.zip_member) as member:
             sha, stored = worker.store.put_stream(member, Path(c.rel_path).suffix, c.size_bytes)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise RejectedFile(f"damaged ZIP member: {exc}") from None
     try:
         header = probe(stored, worker.settings.max_image_megapixels)

@@ -1,0 +1,85 @@
+"""From raw face measurements to the 0..1 scores and booleans that curation rules use.
+
+Scores are fixed, documented transforms of the measurements; the thresholds that turn scores into
+booleans are settings (``curation.*``). The constants below were fitted on real faces; the procedure
+and the figures are in docs/curation.md and BENCHMARKS.md.
+
+Expressions are named for what the geometry shows, not for emotions: ``eyes_closed``, ``smiling``,
+``mouth_open`` (speaking, laughing or surprised) or ``neutral``, in that order of precedence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from eventlens.settings import CurationSettings
+
+#: EAR (mean of both eyes) mapped linearly to the eyes-open score: 0 at EAR_CLOSED, 1 at EAR_OPEN
+EAR_CLOSED = 0.10
+EAR_OPEN = 0.25
+#: smile score = logistic(SMILE_WIDTH_GAIN * (mouth_width - SMILE_WIDTH_MID) + SMILE_LIFT_GAIN * mouth_lift)
+SMILE_WIDTH_MID = 1.0
+SMILE_WIDTH_GAIN = 12.0
+SMILE_LIFT_GAIN = 12.0
+
+EXPRESSIONS = ("eyes_closed", "smiling", "mouth_open", "neutral")
+
+
+def eyes_open_score(ear_right: float, ear_left: float) -> float:
+    """0 (closed) .. 1 (open), from the mean eye aspect ratio of both eyes."""
+    ear = (ear_right + ear_left) / 2
+    return min(1.0, max(0.0, (ear - EAR_CLOSED) / (EAR_OPEN - EAR_CLOSED)))
+
+
+def smile_score(mouth_width: float, mouth_lift: float) -> float:
+    """0 (no smile) .. 1 (broad smile), from mouth width (inter-ocular units) and corner lift."""
+    z = SMILE_WIDTH_GAIN * (mouth_width - SMILE_WIDTH_MID) + SMILE_LIFT_GAIN * mouth_lift
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+@dataclass(frozen=True)
+class FaceDecisions:
+    eyes_open_score: float
+    eyes_open: bool
+    smile_score: float
+    smile: bool
+    mouth_open: bool
+    sharp: bool
+    well_exposed: bool
+    looking_away: bool
+    expression: str
+
+
+def decide(m: Mapping[str, float | bool | None], rules: CurationSettings) -> FaceDecisions | None:
+    """Decisions for one face from its measurement columns; ``None`` when it was never measured."""
+    if m.get("ear_right") is None:
+        return None
+    eyes = eyes_open_score(float(m["ear_right"]), float(m["ear_left"]))  # type: ignore[arg-type]
+    smile = smile_score(float(m["mouth_width"]), float(m["mouth_lift"]))  # type: ignore[arg-type]
+    eyes_open = eyes >= rules.eyes_open_min_score
+    smiling = smile >= rules.smile_min_score
+    mouth_open = float(m["mouth_opening"]) >= rules.mouth_open_min  # type: ignore[arg-type]
+    brightness = float(m["brightness"])  # type: ignore[arg-type]
+    clipped = float(m["clipped_high"]) + float(m["clipped_low"])  # type: ignore[arg-type]
+    if not eyes_open:
+        expression = "eyes_closed"
+    elif smiling:
+        expression = "smiling"
+    elif mouth_open:
+        expression = "mouth_open"
+    else:
+        expression = "neutral"
+    return FaceDecisions(
+        eyes_open_score=eyes,
+        eyes_open=eyes_open,
+        smile_score=smile,
+        smile=smiling,
+        mouth_open=mouth_open,
+        sharp=float(m["sharpness"]) >= rules.sharp_min,  # type: ignore[arg-type]
+        well_exposed=rules.brightness_min <= brightness <= rules.brightness_max
+        and clipped <= rules.clipped_max,
+        looking_away=abs(float(m["yaw_deg"])) > rules.max_yaw_deg,  # type: ignore[arg-type]
+        expression=expression,
+    )

@@ -1,0 +1,202 @@
+"""The scoring step: rank every photo from the catalog, in seconds, deterministically.
+
+:func:`compute_curation` reads photos, faces (with their measurements) and persons (with their labels),
+derives each face's decisions, groups near-duplicates, scores and ranks. :func:`write_curation` writes
+``photo_scores.csv``, ``best/`` and each ``person_XXX/best/`` into the export's staging folder.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from eventlens.attributes.decide import FaceDecisions, decide
+from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photos
+from eventlens.curate.duplicates import near_duplicate_groups
+from eventlens.curate.scoring import (
+    PhotoInput,
+    PhotoScore,
+    ScoredFace,
+    person_photo_score,
+    rank,
+    score_photo,
+)
+from eventlens.settings import CurationSettings
+
+SCORE_COLUMNS = [
+    "rank",
+    "photo",
+    "final_score",
+    "persons",
+    "results_string",
+    "photo_sha256",
+    "disqualified",
+    "duplicate_group",
+    "duplicate_pick",
+]
+BEST_DIR = "best"
+
+
+@dataclass
+class Curation:
+    ranked: list[PhotoScore]
+    decisions: dict[int, FaceDecisions | None]  # by face id
+    person_best: dict[str, list[str]]  # person label -> photo sha256s, best first
+    best: list[str] = field(default_factory=list)  # photo sha256s for OUT/best/, best first
+
+
+def _well_exposed(brightness: float | None, clipped: float, rules: CurationSettings) -> bool:
+    if brightness is None:
+        return True
+    return rules.brightness_min <= brightness <= rules.brightness_max and clipped <= rules.clipped_max
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def compute_curation(conn: sa.Connection, shown_paths: dict[str, str], rules: CurationSettings) -> Curation:
+    """Score the analysed photos listed in ``shown_paths`` (sha256 -> path shown to people)."""
+    people = {r.id: r for r in conn.execute(sa.select(persons))}
+    inputs: dict[str, PhotoInput] = {}
+    taken: dict[str, datetime | None] = {}
+    hashes: dict[str, int | None] = {}
+    for r in conn.execute(sa.select(photos).where(photos.c.status == "analyzed")):
+        if r.sha256 not in shown_paths:
+            continue
+        clipped = (r.clipped_high or 0.0) + (r.clipped_low or 0.0)
+        inputs[r.sha256] = PhotoInput(
+            shown_paths[r.sha256], r.sha256, r.sharpness, _well_exposed(r.brightness, clipped, rules)
+        )
+        taken[r.sha256] = _parse_time(r.taken_at)
+        hashes[r.sha256] = int(r.phash, 16) if r.phash else None
+    decisions: dict[int, FaceDecisions | None] = {}
+    face_of_person: dict[str, list[tuple[str, ScoredFace]]] = defaultdict(list)
+    columns = [faces.c[name] for name in FACE_MEASUREMENT_COLUMNS]
+    query = sa.select(faces.c.id, faces.c.photo_sha256, faces.c.person_id, *columns).order_by(faces.c.id)
+    for f in conn.execute(query):
+        if f.photo_sha256 not in inputs:
+            continue
+        person = people.get(f.person_id)
+        d = decide(f._mapping, rules)
+        decisions[f.id] = d
+        scored = ScoredFace(
+            person.label if person else "",
+            (person.category or "other") if person else "other",
+            d,
+            f.sharpness or 0.0,
+        )
+        inputs[f.photo_sha256].faces.append(scored)
+        if person is not None:
+            face_of_person[person.label].append((f.photo_sha256, scored))
+
+    order = sorted(inputs, key=lambda sha: inputs[sha].photo)
+    groups = near_duplicate_groups(
+        [hashes[s] for s in order],
+        [taken[s] for s in order],
+        rules.duplicate_max_hamming,
+        rules.duplicate_max_seconds,
+    )
+    for sha, group in zip(order, groups, strict=True):
+        inputs[sha].duplicate_group = group
+    first = {sha: score_photo(inputs[sha], rules) for sha in order}
+    _mark_duplicate_picks(inputs, first)
+    ranked = rank([score_photo(inputs[sha], rules) for sha in order])
+    by_sha = {s.sha256: s for s in ranked}
+    best = [s.sha256 for s in ranked if not s.disqualified and s.duplicate_pick][: rules.best_count]
+    person_best = {
+        label: _person_best(entries, by_sha, rules) for label, entries in sorted(face_of_person.items())
+    }
+    return Curation(ranked, decisions, person_best, best)
+
+
+def _mark_duplicate_picks(inputs: dict[str, PhotoInput], first: dict[str, PhotoScore]) -> None:
+    """In each near-duplicate group, the best-scoring photo (then the sharpest, then by path) is the pick."""
+    members: dict[int, list[str]] = defaultdict(list)
+    for sha, p in inputs.items():
+        members[p.duplicate_group].append(sha)
+    for shas in members.values():
+        if len(shas) < 2:
+            continue
+        pick = min(
+            shas,
+            key=lambda s: (
+                first[s].disqualified,
+                -first[s].final_score,
+                -(inputs[s].sharpness or 0.0),
+                inputs[s].photo,
+            ),
+        )
+        for s in shas:
+            inputs[s].duplicate_pick = s == pick
+
+
+def _person_best(
+    entries: list[tuple[str, ScoredFace]], by_sha: dict[str, PhotoScore], rules: CurationSettings
+) -> list[str]:
+    ranked = sorted(
+        entries, key=lambda e: (-person_photo_score(e[1], by_sha[e[0]], rules), by_sha[e[0]].photo)
+    )
+    chosen: list[str] = []
+    groups_used: set[int] = set()
+    for sha, _face in ranked:
+        group = by_sha[sha].duplicate_group
+        if sha in chosen or group in groups_used:
+            continue
+        chosen.append(sha)
+        groups_used.add(group)
+        if len(chosen) >= rules.person_best_count:
+            break
+    return chosen
+
+
+def write_curation(
+    curation: Curation,
+    staging: Path,
+    place: Callable[[str, Path], None],
+    file_name: Callable[[str], str],
+) -> None:
+    """Write ``photo_scores.csv``, ``best/`` and ``person_XXX/best/`` under ``staging``.
+
+    ``place(sha256, destination)`` links or copies a photo; ``file_name(sha256)`` gives its file name.
+    Files in ``best/`` folders are prefixed with their rank so that a file browser shows them in order.
+    """
+    with open(staging / "photo_scores.csv", "w", newline="", encoding="utf-8") as fp:
+        writer = csv.writer(fp)
+        writer.writerow(SCORE_COLUMNS)
+        for i, s in enumerate(curation.ranked, start=1):
+            writer.writerow(
+                [
+                    i,
+                    s.photo,
+                    f"{s.final_score:.4f}",
+                    ";".join(s.persons),
+                    s.results_string,
+                    s.sha256,
+                    str(s.disqualified).lower(),
+                    s.duplicate_group,
+                    str(s.duplicate_pick).lower(),
+                ]
+            )
+    _write_best(staging / BEST_DIR, curation.best, place, file_name)
+    for label, shas in curation.person_best.items():
+        if (staging / label).is_dir():
+            _write_best(staging / label / BEST_DIR, shas, place, file_name)
+
+
+def _write_best(
+    folder: Path, shas: list[str], place: Callable[[str, Path], None], file_name: Callable[[str], str]
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    width = max(3, len(str(len(shas))))
+    for i, sha in enumerate(shas, start=1):
+        place(sha, folder / f"{i:0{width}d}_{file_name(sha)}")
