@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import pstats
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -68,14 +69,28 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--repeat", type=int, default=1, help="runs; medians are reported (default 1)")
     p.add_argument("--sample-ms", type=float, default=100.0, help="memory sampling interval (default 100 ms)")
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each run, wait up to SECONDS for the machine to be < 10%% busy (default: no)",
+    )
     p.add_argument("--keep-output", action="store_true", help="keep each run's output folder (printed)")
     p.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    p.add_argument("--json-out", type=Path, metavar="FILE", help="also write the JSON report to FILE")
     p.add_argument(
         "--profile",
         action="store_true",
         help="instead of the benchmark: profile the analysis of the first photos in-process",
     )
     p.add_argument("--profile-photos", type=int, default=30, help="photos analysed by --profile (default 30)")
+    p.add_argument(
+        "--profile-clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="cProfile timer: this process's CPU time (default) or wall time",
+    )
     p.add_argument("--profile-top", type=int, default=25, help="functions listed by --profile (default 25)")
     args = p.parse_args(argv)
     if args.repeat < 1:
@@ -174,6 +189,49 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+# --- machine load -------------------------------------------------------------------------------------
+
+
+def machine_cpu_s() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine since boot (all cores, from ``/proc/stat``)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    busy = user + nice + system + irq + softirq + steal
+    tick = os.sysconf("SC_CLK_TCK")
+    return busy / tick, (busy + idle + iowait) / tick
+
+
+def busy_fraction(seconds: float) -> float:
+    """Share of the machine's CPU capacity in use over the next ``seconds``."""
+    busy0, total0 = machine_cpu_s()
+    time.sleep(seconds)
+    busy1, total1 = machine_cpu_s()
+    return (busy1 - busy0) / max(1e-9, total1 - total0)
+
+
+def wait_until_idle(max_wait_s: float, threshold: float = 0.10, window_s: float = 3.0) -> float:
+    """Wait (up to ``max_wait_s``) until the machine is below ``threshold`` busy; return the last reading."""
+    started = time.monotonic()
+    next_note = started
+    while True:
+        load = busy_fraction(window_s)
+        waited = time.monotonic() - started
+        if load < threshold or waited >= max_wait_s:
+            if load >= threshold:
+                _log(f"warning: machine still {load:.0%} busy after waiting {waited:.0f} s; running anyway")
+            return load
+        if time.monotonic() >= next_note:
+            _log(
+                f"machine {load:.0%} busy (other processes); waiting up to {max_wait_s:g} s for it to be idle"
+            )
+            next_note += 60
+
+
+def _children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 # --- one run ---------------------------------------------------------------------------------------
 
 
@@ -222,15 +280,19 @@ def run_once(
     cmd = [*eventlens_command(), "process", str(event_photos), "--out", str(out_dir), "--json"]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
-    _log(f"run {index}: {' '.join(cmd)}")
+    load_before = wait_until_idle(args.wait_idle) if args.wait_idle else busy_fraction(1.0)
+    _log(f"run {index}: machine {load_before:.0%} busy before; {' '.join(cmd)}")
     stderr_path = work / "stderr.txt"
     with stderr_path.open("w") as stderr:
+        cpu0, own0, (busy0, total0) = _children_cpu_s(), time.process_time(), machine_cpu_s()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, cwd=work, env=env, text=True)
         sampler = TreeMemorySampler(proc.pid, args.sample_ms / 1000).start()
         stdout, _ = proc.communicate()
         wall_s = time.perf_counter() - started
         memory = sampler.stop()
+        command_cpu_s, own_cpu_s = _children_cpu_s() - cpu0, time.process_time() - own0
+        busy1, total1 = machine_cpu_s()
     if proc.returncode != 0:
         raise RuntimeError(f"eventlens exited with {proc.returncode}:\n{stderr_path.read_text()[-3000:]}")
     summary = _parse_summary(stdout)
@@ -242,7 +304,14 @@ def run_once(
         shutil.rmtree(work, ignore_errors=True)
     photos = summary["analyze"]["photos"]
     _log(f"run {index}: {photos} photos in {wall_s:.1f} s = {photos / wall_s:.2f} photos/s end to end")
-    return {"wall_s": wall_s, "summary": summary, "memory": memory.as_dict(), "faces": faces}
+    cpu = {
+        "command_cpu_s": round(command_cpu_s, 2),  # the command and all its (reaped) descendants
+        "benchmark_cpu_s": round(own_cpu_s, 2),  # this script: memory sampling
+        "other_cpu_s": round(max(0.0, busy1 - busy0 - command_cpu_s - own_cpu_s), 2),  # everything else
+        "machine_cpu_capacity_s": round(total1 - total0, 2),
+        "machine_busy_before": round(load_before, 3),
+    }
+    return {"wall_s": wall_s, "summary": summary, "memory": memory.as_dict(), "faces": faces, "cpu": cpu}
 
 
 # --- report ------------------------------------------------------------------------------------------
@@ -265,6 +334,7 @@ def derive(run: dict[str, Any]) -> dict[str, Any]:
         0.0, run["wall_s"] - s.get("wall_s", 0.0)
     )
     worker_ms = sum(v for k, v in timings.items() if k != "write")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return {
         "photos": photos,
         "ingested_files": s["ingest"]["files"],
@@ -274,6 +344,9 @@ def derive(run: dict[str, Any]) -> dict[str, Any]:
         "workers": ana["workers"],
         "wall_s": round(run["wall_s"], 2),
         "e2e_photos_per_s": round(photos / run["wall_s"], 3),
+        # if every CPU second of the command ran in parallel on all cores: no configuration of this
+        # code on this machine can beat it, contended or not
+        "cpu_bound_photos_per_s": round(photos * cores / run["cpu"]["command_cpu_s"], 3),
         "analyze_photos_per_s": ana["photos_per_s"],
         "stage_s": stage_s,
         "analysis": {
@@ -287,6 +360,7 @@ def derive(run: dict[str, Any]) -> dict[str, Any]:
         "analysis_ms_per_photo": round(total_ms / photos, 1) if photos else 0.0,
         "worker_utilisation_pct": round(_pct(worker_ms / 1000, ana["workers"] * stage_s["analyze"]), 1),
         "memory": run["memory"],
+        "cpu": run["cpu"],
         "faces_per_photo": run["faces"]["photos_by_faces"],
         "faces_by_source_kind": run["faces"]["by_source_kind"],
     }
@@ -370,12 +444,13 @@ def markdown(report: dict[str, Any]) -> str:
     """The report as a markdown block for BENCHMARKS.md."""
     m, ev, med, run = report["machine"], report["event"], report["median"], report["median_run"]
     eff = report["settings"]["effective"]
+    cpu = run["cpu"]
     cgroup = f", cgroup limit {m['cgroup_cpu_limit']:g} CPUs" if m["cgroup_cpu_limit"] else ""
     w, h = ev["params"]["size"]
     workers = f"{eff['workers']} (one per core: {run['workers']})" if not eff["workers"] else eff["workers"]
     eff = {**eff, "workers": workers}
     lines = [
-        f"### Throughput: {run['photos']} photos of {w * h / 1e6:.0f} MP, end to end "
+        f"### Throughput: {run['photos']} photos of {w * h / 1e6:.3g} MP, end to end "
         "(`benchmarks/bench_throughput.py`)",
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable{cgroup}), "
@@ -399,6 +474,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"| **end-to-end photos/s** (photos / command wall time) | **{med['e2e_photos_per_s']:.2f}** |",
         f"| analyze stage photos/s ({run['workers']} workers) | {med['analyze_photos_per_s']:.2f} |",
         f"| command wall time | {med['wall_s']:.1f} s |",
+        f"| CPU used by the command (all processes) | {cpu['command_cpu_s']:.0f} s = "
+        f"{cpu['command_cpu_s'] / run['wall_s']:.2f} cores on average, "
+        f"{1000 * cpu['command_cpu_s'] / max(1, run['photos']):.0f} ms/photo |",
+        f"| ceiling: photos/s if all that CPU ran in parallel on {m['cores_usable']} cores | "
+        f"{run['cpu_bound_photos_per_s']:.2f} |",
+        f"| CPU used by other processes during the run | {cpu['other_cpu_s']:.0f} s "
+        f"({_pct(cpu['other_cpu_s'], cpu['machine_cpu_capacity_s']):.0f} % of the machine; "
+        f"{cpu['machine_busy_before']:.0%} busy just before) |",
         f"| peak memory, whole tree (sum of RSS / PSS) | {run['memory']['peak_total_rss_mb']:.0f} MB / "
         f"{run['memory']['peak_total_pss_mb']:.0f} MB |",
         f"| target | {_target_line(med['e2e_photos_per_s'], run['photos'], med['wall_s'])} |",
@@ -470,19 +553,24 @@ def profile(event_photos: Path, args: argparse.Namespace, extra_env: dict[str, s
             started = time.perf_counter()
             models = build_models(settings, load=True)
             load_s = time.perf_counter() - started
-            profiler = cProfile.Profile()
+            # CPU time of this process: other load on the machine does not inflate it
+            cpu_clock = args.profile_clock == "cpu"
+            profiler = cProfile.Profile(time.process_time) if cpu_clock else cProfile.Profile()
+            cpu_started = time.process_time()
             started = time.perf_counter()
             profiler.enable()
             result = analyze(event.engine, settings, models=models)
             profiler.disable()
             wall_s = time.perf_counter() - started
+            cpu_s = time.process_time() - cpu_started
         finally:
             event.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
-        f"profile: {result.photos} photos, {result.faces} faces, 1 worker, models loaded in {load_s:.1f} s "
-        f"(not profiled); analyze {wall_s:.1f} s under cProfile = {result.photos / wall_s:.2f} photos/s"
+        f"profile ({args.profile_clock} clock): {result.photos} photos, {result.faces} faces, 1 worker, "
+        f"models loaded in {load_s:.1f} s (not profiled); analyze under cProfile: {wall_s:.1f} s wall, "
+        f"{cpu_s:.1f} s CPU = {1000 * cpu_s / max(1, result.photos):.0f} ms CPU/photo"
     )
     print(
         "steps (ms/photo): "
@@ -515,6 +603,8 @@ def main(argv: list[str] | None = None) -> None:
     runs = [run_once(event_photos, manifest, args, env, i + 1) for i in range(args.repeat)]
     report = build_report(runs, manifest, event_dir, args, extra_env)
     report["sample_ms"] = args.sample_ms
+    if args.json_out:
+        args.json_out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(json.dumps(report, indent=2) if args.json else markdown(report))
 
 

@@ -10,6 +10,7 @@ the sampling interval.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -27,6 +28,7 @@ class ProcessPeak:
     pid: int
     role: str
     peak_rss_mb: float = 0.0  # max of sampled VmRSS and the kernel's VmHWM
+    cpu_s: float = 0.0  # user + system time at the last sample (a lower bound of its total)
 
 
 @dataclass
@@ -40,6 +42,11 @@ class TreeMemory:
     processes: dict[int, ProcessPeak] = field(default_factory=dict)
 
     @property
+    def sampled_cpu_s(self) -> float:
+        """CPU seconds of the tree's processes as last seen (misses the time after the last sample)."""
+        return sum(p.cpu_s for p in self.processes.values())
+
+    @property
     def largest_process(self) -> ProcessPeak | None:
         return max(self.processes.values(), key=lambda p: p.peak_rss_mb, default=None)
 
@@ -50,11 +57,17 @@ class TreeMemory:
             "peak_total_rss_mb": round(self.peak_total_rss_mb, 1),
             "peak_total_pss_mb": round(self.peak_total_pss_mb, 1),
             "peak_processes": self.peak_processes,
+            "sampled_cpu_s": round(self.sampled_cpu_s, 2),
             "largest_process": None
             if largest is None
             else {"role": largest.role, "rss_mb": round(largest.peak_rss_mb, 1)},
             "per_process": [
-                {"pid": p.pid, "role": p.role, "peak_rss_mb": round(p.peak_rss_mb, 1)}
+                {
+                    "pid": p.pid,
+                    "role": p.role,
+                    "peak_rss_mb": round(p.peak_rss_mb, 1),
+                    "cpu_s": round(p.cpu_s, 2),
+                }
                 for p in sorted(self.processes.values(), key=lambda p: p.pid)
             ],
         }
@@ -75,14 +88,36 @@ def _children_by_parent() -> dict[int, list[int]]:
     return kids
 
 
+def _children_of(pid: int) -> list[int]:
+    """Children of ``pid`` from ``/proc/PID/task/*/children`` (any thread may have started them)."""
+    kids: list[int] = []
+    for task in (_PROC / str(pid) / "task").iterdir():
+        try:
+            kids.extend(int(v) for v in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return kids
+
+
 def descendants(root: int) -> list[int]:
-    """``root`` and every process below it."""
-    kids = _children_by_parent()
+    """``root`` and every process below it.
+
+    Reads the few ``children`` files of the tree when the kernel has them (cheap), else scans all of
+    ``/proc``.
+    """
+    if (_PROC / str(root) / "task" / str(root) / "children").exists():
+        lookup = _children_of
+    else:
+        table = _children_by_parent()
+        lookup = lambda pid: table.get(pid, [])  # noqa: E731
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
-        todo.extend(kids.get(pid, ()))
+        try:
+            todo.extend(lookup(pid))
+        except OSError:
+            continue  # exited meanwhile
     return found
 
 
@@ -93,6 +128,14 @@ def _status_kb(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             values[key] = int(rest.split()[0])
     return values
+
+
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+
+
+def _cpu_s(pid: int) -> float:
+    fields = (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * _TICK_S  # utime, stime (fields 14 and 15 of stat)
 
 
 def _pss_kb(pid: int) -> int:
@@ -156,6 +199,8 @@ class TreeMemorySampler:
             if peak is None:
                 peak = self.result.processes[pid] = ProcessPeak(pid, _role(pid, self.root))
             peak.peak_rss_mb = max(peak.peak_rss_mb, max(status.values()) / 1024)
+            with contextlib.suppress(OSError):
+                peak.cpu_s = _cpu_s(pid)
         r = self.result
         r.samples += 1
         r.peak_total_rss_mb = max(r.peak_total_rss_mb, rss_total / 1024)

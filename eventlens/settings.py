@@ -174,7 +174,7 @@ class Settings(BaseSettings):
 
     # --- clustering ----------------------------------------------------------------------------
     cluster_threshold: float = Field(
-        0.55,
+        0.56,
         gt=0,
         lt=2,
         description="Chinese Whispers links two faces whose embedding distance (Euclidean) is below this. "
@@ -184,9 +184,10 @@ class Settings(BaseSettings):
         2, ge=1, description="A person needs at least this many faces; smaller groups go to `unassigned`."
     )
     cluster_min_face_px: int = Field(
-        0,
+        40,
         ge=0,
-        description="Faces smaller than this (original pixels) are not clustered: unreliable embeddings.",
+        description="Faces smaller than this (original pixels) get no embedding and stay unassigned: "
+        "below ~32 px dlib embeddings of different people collide (BENCHMARKS.md).",
     )
 
     # --- export --------------------------------------------------------------------------------

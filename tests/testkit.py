@@ -36,7 +36,8 @@ FACE_PX = 48
 #: edge into levels near 128, which are other palette colours; with these identities that ring never
 #: joins another identity's face (see the report on the fake backend).
 A, B, C, D, E, F = (
-    PALETTE.index(c) for c in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255)]
+    PALETTE.index(c)
+    for c in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255)]
 )
 
 
@@ -63,7 +64,9 @@ def face_box(slot: int, variant: int = 0) -> tuple[int, int, int, int]:
     return (x, y, x + FACE_PX, y + FACE_PX)
 
 
-def photo_array(identities: Sequence[int], variant: int = 0, size: tuple[int, int] = (320, 240)) -> np.ndarray:
+def photo_array(
+    identities: Sequence[int], variant: int = 0, size: tuple[int, int] = (320, 240)
+) -> np.ndarray:
     """A dark RGB photo with one fake face per identity; ``variant`` moves the faces and marks a corner."""
     width, height = size
     rgb = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)

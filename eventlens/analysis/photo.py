@@ -25,6 +25,9 @@ from eventlens.imaging.decode import DecodedImage, decode, probe
 #: photos are decoded with at least this long side (or fully), so that faces keep enough pixels for
 #: landmarks and the 150 px embedding chip; JPEG DCT scaling makes this cheap (see BENCHMARKS.md)
 ANALYSIS_MIN_SIDE_PX = 2048
+#: a face to embed should span at least this many pixels of the image its chip is cut from; when the first
+#: decode is too small for the smallest such face, the photo is decoded again at a larger size
+EMBED_FACE_PX = 100
 #: a detection closer than this to an inner tile edge is a cut face; its neighbour tile has it whole
 _TILE_EDGE_MARGIN_PX = 2
 
@@ -35,7 +38,7 @@ class FaceAnalysis:
     det_score: float
     landmarks5: np.ndarray | None  # (5, 2) detector landmarks, original pixels
     landmarks68: np.ndarray  # (68, 2) original pixels
-    embedding: np.ndarray  # (dim,) float32
+    embedding: np.ndarray | None  # (dim,) float32; None for faces too small to embed
     measurements: FaceMeasurements
 
 
@@ -131,8 +134,13 @@ def analyze_photo(
     min_face_px: float,
     min_det_score: float,
     max_megapixels: float,
+    embed_min_face_px: float = 0.0,
 ) -> PhotoAnalysis:
-    """Analyse the photo at ``path``; a damaged file yields ``rejected_reason`` instead of an exception."""
+    """Analyse the photo at ``path``; a damaged file yields ``rejected_reason`` instead of an exception.
+
+    Faces smaller than ``embed_min_face_px`` (original pixels) get landmarks and measurements but no
+    embedding: their embeddings are too unreliable to compare (see BENCHMARKS.md).
+    """
     result = PhotoAnalysis(sha256)
     timer = _Timer(result.timings_ms)
     try:
@@ -163,11 +171,24 @@ def analyze_photo(
     if not len(dets):
         return result
 
+    sizes = dets.sizes_px
+    to_embed = sizes >= embed_min_face_px
+    if to_embed.any():
+        needed = min(1.0, EMBED_FACE_PX / float(sizes[to_embed].min()))
+        if needed > image.scale * 1.05:
+            try:
+                image = decode(path, max_megapixels, needed)
+            except RejectedFile as exc:
+                result.rejected_reason = exc.reason
+                return result
+            timer.lap("decode")
     boxes_in_image = dets.xyxy * image.scale
     landmarks_in_image = models.landmarker.landmarks68(image.rgb, boxes_in_image)
     landmarks68 = landmarks_in_image / image.scale
     timer.lap("landmarks")
-    embeddings = models.embedder.embed(image.rgb, boxes_in_image)
+    embeddings = np.zeros((len(dets), models.embedder.dim), dtype=np.float32)
+    if to_embed.any():
+        embeddings[to_embed] = models.embedder.embed(image.rgb, boxes_in_image[to_embed])
     timer.lap("embed")
     measurements = [
         measure_face(
@@ -188,7 +209,7 @@ def analyze_photo(
                 det_score=float(dets.scores[i]),
                 landmarks5=None if dets.landmarks5 is None else dets.landmarks5[i],
                 landmarks68=landmarks68[i].astype(np.float32),
-                embedding=embeddings[i].astype(np.float32),
+                embedding=embeddings[i] if to_embed[i] else None,
                 measurements=measurements[i],
             )
         )

@@ -57,6 +57,7 @@ def pipeline_key(models: Models, settings: Settings) -> str:
             "embedder": models.embedder.info.key,
             "min_face_px": settings.min_face_px,
             "min_det_score": settings.min_det_score,
+            "cluster_min_face_px": settings.cluster_min_face_px,
         },
         sort_keys=True,
     )
@@ -76,7 +77,7 @@ def _face_rows(result: PhotoAnalysis, models: Models) -> list[dict[str, object]]
             "landmarks5": to_blob(f.landmarks5),
             "landmarks68": to_blob(f.landmarks68),
             "embedding": to_blob(f.embedding),
-            "embed_model": models.embedder.info.key,
+            "embed_model": models.embedder.info.key if f.embedding is not None else None,
             **f.measurements.as_dict(),
         }
         for i, f in enumerate(result.faces)

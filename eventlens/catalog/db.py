@@ -32,7 +32,11 @@ def open_catalog(url: str) -> sa.Engine:
     except sa.exc.ArgumentError as exc:
         raise CatalogError(f"invalid catalog URL {url!r}: {exc}") from exc
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. --out names a file
+            raise CatalogError(f"cannot create the catalog folder {folder}: {exc.strerror or exc}") from exc
     engine = sa.create_engine(parsed)
     if parsed.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)

@@ -1,10 +1,12 @@
 """The cluster stage: group faces into persons, incrementally, keeping person ids stable.
 
 1. Faces of analysed photos with an embedding of the current model (and at least
-   ``cluster_min_face_px``) are linked by :func:`threshold_graph` and clustered by Chinese Whispers,
-   starting from the persons of the previous run; faces a user assigned by hand never move.
-2. A cluster that kept an existing person's label keeps that person (same id, same ``person_001`` label,
-   name and category); a person whose faces were all taken elsewhere disappears unless it has a name.
+   ``cluster_min_face_px``) are partitioned by :func:`eventlens.cluster.partition.partition_faces`
+   (consensus Chinese Whispers seeded with the persons of the previous run; faces a user assigned by hand
+   never move; no person twice in one photo).
+2. A component continues the existing person most of its previously assigned faces belonged to (same
+   id, same ``person_001`` label, name and category); a person whose faces all went elsewhere
+   disappears unless it has a name.
 3. New clusters of at least ``min_faces`` faces become new persons, numbered after the highest existing
    number in order of descending photo count, so a first run numbers persons by photo count and later runs
    never renumber. Smaller clusters stay unassigned.
@@ -20,7 +22,7 @@ import sqlalchemy as sa
 
 from eventlens.catalog.arrays import from_blob
 from eventlens.catalog.schema import faces, persons, photos
-from eventlens.cluster.chinese_whispers import chinese_whispers, threshold_graph
+from eventlens.cluster.partition import partition_faces
 from eventlens.settings import Settings
 
 
@@ -29,6 +31,7 @@ class ClusterSummary:
     faces_clustered: int = 0
     faces_skipped_small: int = 0
     faces_other_model: int = 0
+    conflicts_split: int = 0
     persons: int = 0
     new_persons: int = 0
     removed_persons: int = 0
@@ -71,12 +74,14 @@ def _load_faces(conn: sa.Connection, embed_model: str, min_face_px: float, summa
             faces.c.y2,
         )
         .join(photos, photos.c.sha256 == faces.c.photo_sha256)
-        .where(photos.c.status == "analyzed", faces.c.embedding.is_not(None))
-        .order_by(faces.c.id)
+        .where(photos.c.status == "analyzed")
+        .order_by(faces.c.photo_sha256, faces.c.face_index)  # independent of analysis completion order
     ).all()
     keep = []
     for r in rows:
-        if r.embed_model != embed_model:
+        if r.embedding is None:  # too small to embed (cluster_min_face_px at analysis)
+            summary.faces_skipped_small += 1
+        elif r.embed_model != embed_model:
             summary.faces_other_model += 1
         elif np.sqrt(max(r.x2 - r.x1, 0) * max(r.y2 - r.y1, 0)) < min_face_px and r.assigned_by != "user":
             summary.faces_skipped_small += 1
@@ -102,7 +107,34 @@ def _representative(members: np.ndarray, data: _Faces, sizes: dict[int, float]) 
     return int(data.ids[large[int(np.argmin(d))]])
 
 
-def cluster(engine: sa.Engine, settings: Settings, embed_model: str, run_id: int | None = None) -> ClusterSummary:
+def _claim_existing_persons(
+    groups: dict[int, list[int]], data: _Faces, existing: dict[int, sa.Row]
+) -> dict[int, int]:
+    """Component -> existing person it continues: the person most of its previously assigned faces had.
+
+    Each person is continued by at most one component, the one holding most of its faces (ties: the
+    component with the smallest face id); the others become new persons or stay unassigned.
+    """
+    claims: list[tuple[int, int, int, int]] = []  # (-overlap, min face id, component, person)
+    for comp, members in groups.items():
+        counts: dict[int, int] = defaultdict(int)
+        for i in members:
+            if data.person[i] in existing:
+                counts[int(data.person[i])] += 1
+        for pid, overlap in counts.items():
+            claims.append((-overlap, int(data.ids[members].min()), comp, pid))
+    owner: dict[int, int] = {}
+    taken: set[int] = set()
+    for _neg, _first, comp, pid in sorted(claims):
+        if comp not in owner and pid not in taken:
+            owner[comp] = pid
+            taken.add(pid)
+    return owner
+
+
+def cluster(
+    engine: sa.Engine, settings: Settings, embed_model: str, run_id: int | None = None
+) -> ClusterSummary:
     """Assign faces to persons (see the module docstring). ``embed_model`` is the current model key."""
     summary = ClusterSummary()
     with engine.begin() as conn:
@@ -116,47 +148,47 @@ def cluster(engine: sa.Engine, settings: Settings, embed_model: str, run_id: int
         summary.faces_clustered = n
         offset = max(existing, default=0) + 1
         initial = np.where(data.person >= 0, data.person, offset + np.arange(n))
-        graph = threshold_graph(data.embeddings, settings.cluster_threshold)
-        labels = chinese_whispers(graph, initial=initial, fixed=data.fixed)
-
+        labels, summary.conflicts_split = partition_faces(
+            data.embeddings, data.photo, settings.cluster_threshold, initial, data.fixed
+        )
         groups: dict[int, list[int]] = defaultdict(list)
         for idx, lab in enumerate(labels):
             groups[int(lab)].append(idx)
-        person_of_label: dict[int, int | None] = {}
+        continued = _claim_existing_persons(groups, data, existing)
+
+        person_of_group: dict[int, int | None] = {}
         new_groups = []
-        for lab, members in groups.items():
+        for comp, members in groups.items():
             has_user = bool(data.fixed[members].any())
-            if lab in existing:
-                named = existing[lab].name is not None
-                keep = len(members) >= settings.min_faces or has_user or named
-                person_of_label[lab] = lab if keep else None
+            if comp in continued:
+                pid = continued[comp]
+                keep = len(members) >= settings.min_faces or has_user or existing[pid].name is not None
+                person_of_group[comp] = pid if keep else None
             elif len(members) >= settings.min_faces or has_user:
-                new_groups.append(lab)
+                new_groups.append(comp)
             else:
-                person_of_label[lab] = None
+                person_of_group[comp] = None
 
-        def photo_count(lab: int) -> int:
-            return len({data.photo[i] for i in groups[lab]})
+        def photo_count(comp: int) -> int:
+            return len({data.photo[i] for i in groups[comp]})
 
-        new_groups.sort(key=lambda lab: (-photo_count(lab), min(data.ids[groups[lab]])))
+        new_groups.sort(key=lambda comp: (-photo_count(comp), int(data.ids[groups[comp]].min())))
         next_number = max((number_of(p.label) for p in existing.values()), default=0) + 1
-        for lab in new_groups:
+        for comp in new_groups:
             pid = conn.execute(
                 persons.insert().values(label=label_for(next_number), created_run=run_id)
             ).inserted_primary_key[0]
-            person_of_label[lab] = int(pid)
+            person_of_group[comp] = int(pid)
             next_number += 1
             summary.new_persons += 1
 
-        face_person = {}
-        for lab, members in groups.items():
-            pid = person_of_label[lab]
-            for i in members:
-                face_person[int(data.ids[i])] = pid
+        face_person = {
+            int(data.ids[i]): person_of_group[comp] for comp, members in groups.items() for i in members
+        }
         _write_assignments(conn, data, face_person)
-        for lab, pid in person_of_label.items():
+        for comp, pid in person_of_group.items():
             if pid is not None:
-                rep = _representative(np.array(groups[lab]), data, sizes)
+                rep = _representative(np.array(groups[comp]), data, sizes)
                 conn.execute(persons.update().where(persons.c.id == pid).values(representative_face_id=rep))
         summary.removed_persons = _drop_empty_persons(conn)
         summary.persons = conn.execute(sa.select(sa.func.count()).select_from(persons)).scalar() or 0

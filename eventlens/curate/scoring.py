@@ -17,8 +17,9 @@ and for each face of category c (a person's label; ``other`` for unlabelled and 
     - looking_away_penalty     (if |yaw| > max_yaw_deg)
 
 A photo where a face of a category with ``require_eyes_open`` has closed eyes is *disqualified*: it is
-ranked after every qualified photo. Each photo's ``results_string`` lists the terms that mattered, so a
-person can see why it ranks where it does. Everything here is a pure function of its inputs: the same
+ranked after every qualified photo. Each photo's ``results_string`` lists the terms that mattered (every
+``main`` and ``important`` face, the first other persons, a count of the rest), so a person can see why
+it ranks where it does. Everything here is a pure function of its inputs: the same
 catalog and settings give the same ranking (ties are broken by photo path).
 """
 
@@ -28,6 +29,9 @@ from dataclasses import dataclass, field
 
 from eventlens.attributes.decide import FaceDecisions
 from eventlens.settings import CurationSettings
+
+#: other (non-main, non-important) persons named one by one in results_string before the rest is counted
+_LISTED_OTHERS = 3
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,26 @@ def score_photo(photo: PhotoInput, rules: CurationSettings) -> PhotoScore:
         head.append(f"near_duplicate_of_group={photo.duplicate_group}")
     disqualified = False
     explained = []
+    others: list[float] = []
+    others_closed = 0
     ranked_faces = sorted(photo.faces, key=lambda f: (_category_rank(f.category), f.person or "~"))
     for face in ranked_faces:
         term, violates, text = face_term(face, rules)
-        total += term
         disqualified |= violates
-        explained.append(text)
+        if face.category in ("main", "important"):
+            total += term
+            explained.append(text)
+            continue
+        others.append(term)
+        others_closed += face.decisions is not None and not face.decisions.eyes_open
+        if face.person and len(others) <= _LISTED_OTHERS:
+            explained.append(text)
+    if others:
+        total += sum(others) / len(others)
+        listed = sum(1 for f in ranked_faces if f.category not in ("main", "important") and f.person)
+        rest = len(others) - min(listed, _LISTED_OTHERS)
+        if rest > 0:
+            explained.append(f"+{rest} other faces ({others_closed} with eyes closed)")
     persons = tuple(sorted({f.person for f in photo.faces if f.person}))
     return PhotoScore(
         photo=photo.photo,

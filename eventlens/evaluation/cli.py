@@ -76,7 +76,9 @@ def _detection_part(data_dir: Path, min_face_px: list[int], settings_for: Callab
     if not annotated:
         reason = f"no annotated photo found in {groups}"
         return _skip("detection", reason), f"_Detection skipped: {reason}._"
-    results = [detection.evaluate_detection(groups, settings_for(px), annotated) for px in min_face_px]
+    results = [
+        detection.evaluate_detection_in_worker(groups, settings_for(px), annotated) for px in min_face_px
+    ]
     return [r.as_dict() for r in results], report.format_detection(results)
 
 

@@ -10,14 +10,21 @@ box in original pixels.
 WIDER and dlib annotations miss some faces (tiny, blurred, turned away), so detections matching no box are
 reported as *unmatched detections*, an upper bound of false positives, not a false-positive count.
 
+Speed is measured in one process, without landmarks or embeddings; :func:`evaluate_detection_in_worker`
+runs it in a worker set up like the analysis workers (single-threaded numeric libraries).
+
 Boxes are ``x1, y1, x2, y2`` in original pixels as displayed.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import math
+import multiprocessing
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,7 @@ import numpy as np
 
 from eventlens.analysis.detect_plan import plan_detection
 from eventlens.analysis.photo import ANALYSIS_MIN_SIDE_PX, run_detection
+from eventlens.analysis.pool import _THREAD_ENV
 from eventlens.backends.base import FaceDetector
 from eventlens.backends.registry import create_detector
 from eventlens.detections import Detections, box_iou
@@ -308,3 +316,40 @@ def evaluate_detection(
     for image in images:
         report.images.append(evaluate_image(detector, image, groups_dir / image.file_name, settings))
     return report
+
+
+@contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Processes started inside run their numeric libraries single-threaded, as the analysis workers do."""
+    saved = {k: os.environ.get(k) for k in _THREAD_ENV}
+    os.environ.update({k: "1" for k in _THREAD_ENV})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _evaluate_from_values(
+    groups_dir: Path, settings_values: dict[str, Any], annotations: Sequence[AnnotatedImage] | None
+) -> DetectionReport:
+    return evaluate_detection(groups_dir, Settings(**settings_values), annotations)
+
+
+def evaluate_detection_in_worker(
+    groups_dir: Path, settings: Settings, annotations: Sequence[AnnotatedImage] | None = None
+) -> DetectionReport:
+    """:func:`evaluate_detection` in one spawned worker process set up like an analysis worker.
+
+    The worker's numeric libraries (libfacedetection's OpenMP among them) run single-threaded, as in
+    :mod:`eventlens.analysis.pool`, so the timings are those of one analysis worker and do not swing with
+    the load of the other cores.
+    """
+    with (
+        _single_threaded_children(),
+        cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool,
+    ):
+        return pool.submit(_evaluate_from_values, groups_dir, settings.model_dump(), annotations).result()

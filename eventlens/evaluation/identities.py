@@ -123,6 +123,7 @@ class LabelledCatalog:
     person_of_face: dict[int, int | None]  # every face of a labelled photo -> person id
     cluster_face_ids: np.ndarray  # faces the cluster stage clusters, in its order (int64, (n,))
     embeddings: np.ndarray  # their embeddings, float32 (n, d)
+    cluster_photos: list[str] = field(default_factory=list)  # their photos' sha256
     faces: int = 0  # faces detected in labelled photos
     duplicate_paths: int = 0  # extra paths of photos with identical bytes (one item per photo)
     label_conflicts: int = 0  # photos whose identical copies sit under different labels (not scored)
@@ -218,6 +219,7 @@ def load_labelled(engine: sa.Engine, root: Path, settings: Settings) -> Labelled
         clusterable = _load_faces(conn, embed_model, settings.cluster_min_face_px, ClusterSummary())
     out.cluster_face_ids = clusterable.ids
     out.embeddings = clusterable.embeddings
+    out.cluster_photos = list(clusterable.photo)
     return out
 
 
@@ -258,11 +260,12 @@ def sweep(
 ) -> list[SweepRow]:
     """Scores of a fresh clustering of the catalog's embeddings for every threshold x ``min_faces``.
 
-    Chinese Whispers runs once per threshold; ``min_faces`` only drops small clusters afterwards.
+    Chinese Whispers (and the split of same-photo conflicts) runs once per threshold; ``min_faces`` only
+    drops small clusters afterwards.
     """
     rows = []
     for threshold in thresholds:
-        labels = whispers_labels(data.embeddings, threshold)
+        labels = whispers_labels(data.embeddings, threshold, data.cluster_photos)
         for min_faces in min_faces_values:
             scores = score_labels(data, drop_small_clusters(labels, min_faces))
             rows.append(SweepRow(float(threshold), int(min_faces), scores))

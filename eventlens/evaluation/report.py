@@ -79,9 +79,10 @@ def _run_line(report: IdentityReport) -> list[str]:
     return ["Analysis: reused from the work folder (no photo analysed in this run)."]
 
 
-def _best(rows: Sequence[SweepRow]) -> SweepRow | None:
+def _best(rows: Sequence[SweepRow], threshold: float) -> SweepRow | None:
+    """The row of highest BCubed F among those meeting the precision target; ties: nearest ``threshold``."""
     ok = [r for r in rows if r.scores.pairwise.precision >= TARGET_PAIRWISE_PRECISION]
-    return max(ok, key=lambda r: (r.scores.bcubed.f1, -abs(r.threshold - 0.55)), default=None)
+    return max(ok, key=lambda r: (r.scores.bcubed.f1, -abs(r.threshold - threshold)), default=None)
 
 
 def format_sweep(rows: Sequence[SweepRow], threshold: float, min_faces: int) -> list[str]:
@@ -100,7 +101,7 @@ def format_sweep(rows: Sequence[SweepRow], threshold: float, min_faces: int) -> 
         "",
         *_table(["threshold", "min_faces", "groups", *_SCORE_HEADER.split(" | ")], table),
     ]
-    best = _best(rows)
+    best = _best(rows, threshold)
     if best is not None:
         lines += [
             "",
@@ -147,7 +148,7 @@ def format_detection(reports: Sequence[DetectionReport]) -> str:
                 "face counts: expected -> detected",
                 "decode s",
                 "detect s",
-                "photos/s (decode + detect, 1 process)",
+                "photos/s (decode + detect, 1 single-threaded process)",
             ],
             [_speed_row(r) for r in reports],
         ),

@@ -4,7 +4,10 @@
     OUT/unassigned/            photos with faces that belong to no person + metadata.json
     OUT/output_clusters/       person_001.jpg ... one representative face crop per person
     OUT/summary.csv            person,name,photos,faces,category
-    OUT/face_data.csv          one row per face: photo,photo_sha256,face,x1,y1,x2,y2,det_score,person
+    OUT/face_data.csv          one row per face: photo,photo_sha256,face,x1,y1,x2,y2,det_score,person,
+                               then the curation attributes (eyes_open, smile, pose, ...)
+    OUT/photo_scores.csv       every photo ranked, best first, with an explanation of its score
+    OUT/best/                  the top photos (rank-prefixed links); OUT/person_001/best/ likewise
     OUT/rejected.csv           path,reason
 
 Everything is first built in a staging folder inside ``OUT/.eventlens`` and then swapped in entry by entry,
@@ -23,10 +26,13 @@ import shutil
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import sqlalchemy as sa
 
-from eventlens.catalog.schema import faces, persons, photo_paths, photos
+from eventlens.attributes.decide import FaceDecisions
+from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos
+from eventlens.curate.stage import compute_curation, write_curation
 from eventlens.errors import InputError
 from eventlens.export.crops import save_face_crop
 from eventlens.settings import Settings
@@ -34,8 +40,14 @@ from eventlens.settings import Settings
 UNASSIGNED = "unassigned"
 CLUSTERS_DIR = "output_clusters"
 MANIFEST = "export-manifest.json"
+FILES_MANIFEST = "export-files.json"
 SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category"]
 FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
+#: curation columns of face_data.csv, after the core columns (which stay first and unchanged)
+ATTRIBUTE_COLUMNS = [
+    "eyes_open", "eyes_open_score", "smile", "smile_score", "mouth_open",
+    "yaw", "pitch", "roll", "sharpness", "brightness", "expression",
+]
 
 
 @dataclass
@@ -49,6 +61,7 @@ class ExportSummary:
     links: int = 0
     copies: int = 0
     crops: int = 0
+    best: int = 0
     entries: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -84,7 +97,8 @@ def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, sa.Row]]:
     shown = _display_paths(conn)
     result: dict[str, _Photo] = {}
     for r in conn.execute(sa.select(photos).where(photos.c.status == "analyzed")):
-        if r.sha256 in shown:  # photos whose files all vanished are not exported
+        # photos whose files all vanished are not exported, even before an ingest of their folder noticed
+        if r.sha256 in shown and Path(r.local_path).exists():
             result[r.sha256] = _Photo(r.sha256, shown[r.sha256], Path(r.local_path), r.width_px, r.height_px)
     people = {r.id: r for r in conn.execute(sa.select(persons))}
     for f in conn.execute(sa.select(faces).order_by(faces.c.photo_sha256, faces.c.face_index)):
@@ -97,6 +111,7 @@ def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, sa.Row]]:
                     "box": [round(f.x1, 1), round(f.y1, 1), round(f.x2, 1), round(f.y2, 1)],
                     "det_score": round(f.det_score, 3),
                     "person": person.label if person is not None else "",
+                    "measurements": {name: getattr(f, name) for name in FACE_MEASUREMENT_COLUMNS},
                 }
             )
     return result, people
@@ -193,75 +208,157 @@ def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
         writer.writerows(rows)
 
 
-def export(engine: sa.Engine, out_dir: Path, settings: Settings) -> ExportSummary:
-    """Write the output layout under ``out_dir`` from the catalog (see the module docstring)."""
-    summary = ExportSummary()
-    with engine.connect() as conn:
-        all_photos, people = _load(conn)
-        rejected = _rejections(conn)
-    work = out_dir / ".eventlens"
-    staging = work / f"staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+def _face_row(p: _Photo, f: dict[str, Any], decisions: FaceDecisions | None) -> list[object]:
+    core = [p.rel_path, p.sha256, f["face"], *f["box"], f["det_score"], f["person"]]
+    if decisions is None:
+        return core + [""] * len(ATTRIBUTE_COLUMNS)
+    m = f["measurements"]
+    return core + [
+        str(decisions.eyes_open).lower(),
+        round(decisions.eyes_open_score, 3),
+        str(decisions.smile).lower(),
+        round(decisions.smile_score, 3),
+        str(decisions.mouth_open).lower(),
+        round(m["yaw_deg"], 1),
+        round(m["pitch_deg"], 1),
+        round(m["roll_deg"], 1),
+        round(m["sharpness"], 3),
+        round(m["brightness"], 3),
+        decisions.expression,
+    ]
 
+
+def _group_by_person(all_photos: dict[str, _Photo], summary: ExportSummary) -> dict[str, list[_Photo]]:
     by_person: dict[str, list[_Photo]] = defaultdict(list)
-    face_rows = []
     for p in sorted(all_photos.values(), key=lambda x: x.rel_path):
-        if not p.faces:
-            summary.photos_without_faces += 1
+        summary.photos_without_faces += not p.faces
         for f in p.faces:
-            face_rows.append([p.rel_path, p.sha256, f["face"], *f["box"], f["det_score"], f["person"]])
             key = str(f["person"]) or UNASSIGNED
             if not by_person[key] or by_person[key][-1] is not p:
                 by_person[key].append(p)
             summary.unassigned_faces += not f["person"]
-    summary.faces = len(face_rows)
-    summary.photos = len(all_photos)
+    return by_person
 
+
+def _box_area(box: Any) -> float:
+    return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+
+
+def _write_persons(
+    staging: Path,
+    people: dict[int, sa.Row],
+    by_person: dict[str, list[_Photo]],
+    all_photos: dict[str, _Photo],
+    settings: Settings,
+    summary: ExportSummary,
+) -> list[list[object]]:
+    """Person folders, crops and unassigned; returns the rows of summary.csv."""
     face_by_id = {f["id"]: (p, f) for p in all_photos.values() for f in p.faces}
-    ordered = sorted(people.values(), key=lambda r: r.label)
-    summary_rows = []
+    summary_rows: list[list[object]] = []
     (staging / CLUSTERS_DIR).mkdir()
-    for person in ordered:
+    for person in sorted(people.values(), key=lambda r: r.label):
         items = by_person.get(person.label, [])
         if not items:
             continue
         rep = None
-        if person.representative_face_id in face_by_id:
-            rp, rf = face_by_id[person.representative_face_id]
+        chosen = face_by_id.get(person.representative_face_id)
+        if chosen is None:  # its photo vanished since clustering: show the person's largest exported face
+            own = [(p, f) for p in items for f in p.faces if f["person"] == person.label]
+            chosen = max(own, key=lambda pf: _box_area(pf[1]["box"]), default=None)
+        if chosen is not None:
+            rp, rf = chosen
             crop_name = f"{person.label}.jpg"
-            save_face_crop(rp.local_path, rf["box"], settings.face_crop_px, staging / CLUSTERS_DIR / crop_name, settings)
+            crop_path = staging / CLUSTERS_DIR / crop_name
+            save_face_crop(rp.local_path, rf["box"], settings.face_crop_px, crop_path, settings)
             summary.crops += 1
-            rep = {"photo": rp.rel_path, "photo_sha256": rp.sha256, "face": rf["face"], "box": rf["box"],
-                   "crop": f"../{CLUSTERS_DIR}/{crop_name}"}
+            rep = {
+                "photo": rp.rel_path,
+                "photo_sha256": rp.sha256,
+                "face": rf["face"],
+                "box": rf["box"],
+                "crop": f"../{CLUSTERS_DIR}/{crop_name}",
+            }
         _write_folder(staging / person.label, person.label, person, items, settings, summary, rep)
         n_faces = sum(1 for p in items for f in p.faces if f["person"] == person.label)
         summary_rows.append([person.label, person.name or "", len(items), n_faces, person.category or "other"])
         summary.persons += 1
     if by_person.get(UNASSIGNED):
         _write_folder(staging / UNASSIGNED, UNASSIGNED, None, by_person[UNASSIGNED], settings, summary, None)
+    return summary_rows
+
+
+def export(engine: sa.Engine, out_dir: Path, settings: Settings) -> ExportSummary:
+    """Write the output layout under ``out_dir`` from the catalog (see the module docstring)."""
+    summary = ExportSummary()
+    with engine.connect() as conn:
+        all_photos, people = _load(conn)
+        rejected = _rejections(conn)
+        curation = compute_curation(conn, {sha: p.rel_path for sha, p in all_photos.items()}, settings.curation)
+    work = out_dir / ".eventlens"
+    staging = work / f"staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+
+    by_person = _group_by_person(all_photos, summary)
+    summary_rows = _write_persons(staging, people, by_person, all_photos, settings, summary)
+    face_rows = [
+        _face_row(p, f, curation.decisions.get(f["id"]))
+        for p in sorted(all_photos.values(), key=lambda x: x.rel_path)
+        for f in p.faces
+    ]
+    summary.faces = len(face_rows)
+    summary.photos = len(all_photos)
     _write_csv(staging / "summary.csv", SUMMARY_COLUMNS, summary_rows)
-    _write_csv(staging / "face_data.csv", FACE_COLUMNS, face_rows)
+    _write_csv(staging / "face_data.csv", FACE_COLUMNS + ATTRIBUTE_COLUMNS, face_rows)
     _write_csv(staging / "rejected.csv", ["path", "reason"], [list(r) for r in rejected])
     summary.rejected = len(rejected)
 
+    all_names = _file_names(list(all_photos.values()))
+    write_curation(
+        curation,
+        staging,
+        place=lambda sha, dst: _place(all_photos[sha].local_path, dst, settings.link_mode, summary),
+        file_name=lambda sha: all_names[sha],
+    )
+    summary.best = len(curation.best)
     summary.entries = sorted(e.name for e in staging.iterdir())
     _swap_in(staging, out_dir, work / MANIFEST)
     return summary
 
 
+def _tree(root: Path) -> list[str]:
+    """Every file and folder under ``root`` (not following links), relative to ``root``."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
 def _swap_in(staging: Path, out_dir: Path, manifest: Path) -> None:
-    """Replace the previous export's entries by the staged ones; leave every other file alone."""
+    """Replace the previous export's entries by the staged ones; leave every other file alone.
+
+    ``manifest`` lists the entries the previous export wrote; ``FILES_MANIFEST`` beside it lists every file
+    inside them, so that a file a user put into a person folder stops the export instead of being deleted.
+    """
     previous = set(json.loads(manifest.read_text())) if manifest.exists() else set()
+    files_manifest = manifest.with_name(FILES_MANIFEST)
+    written = set(json.loads(files_manifest.read_text())) if files_manifest.exists() else None
     new = sorted(e.name for e in staging.iterdir())
     foreign = [n for n in new if n not in previous and ((out_dir / n).exists() or (out_dir / n).is_symlink())]
+    if written is not None:
+        foreign += [
+            f"{name}/{rel}"
+            for name in sorted(previous)
+            if (out_dir / name).is_dir() and not (out_dir / name).is_symlink()
+            for rel in _tree(out_dir / name)
+            if f"{name}/{rel}" not in written
+        ]
     if foreign:
         shutil.rmtree(staging)
         raise InputError(
             f"{out_dir} already holds {', '.join(foreign[:5])} not written by eventlens; "
             "move them away or choose another --out"
         )
+    files = [f"{name}/{rel}" for name in new if (staging / name).is_dir() for rel in _tree(staging / name)]
     trash = staging.with_name(staging.name + "-old")
+    shutil.rmtree(trash, ignore_errors=True)  # left by an earlier export that was killed
     trash.mkdir()
     for name in sorted(previous | set(new)):
         target = out_dir / name
@@ -270,5 +367,6 @@ def _swap_in(staging: Path, out_dir: Path, manifest: Path) -> None:
         if name in new:
             (staging / name).rename(target)
     manifest.write_text(json.dumps(new, indent=1))
+    files_manifest.write_text(json.dumps(files, indent=1))
     shutil.rmtree(trash)
     shutil.rmtree(staging)

@@ -195,6 +195,8 @@ def ingest(
                         bar.advance()
         with engine.begin() as conn:
             summary.missing = _mark_missing(conn, source_id, seen)
+            if kind == "folder":
+                _relocate_vanished(conn, source_id, Path(uri))
     finally:
         if archive is not None:
             archive.close()
@@ -262,3 +264,23 @@ def _mark_missing(conn: sa.Connection, source_id: int, seen: set[str]) -> int:
     if gone:
         conn.execute(photo_paths.update().where(photo_paths.c.id.in_(gone)).values(status="missing"))
     return len(gone)
+
+
+def _relocate_vanished(conn: sa.Connection, source_id: int, root: Path) -> None:
+    """Point photos whose recorded file vanished at another path of this source holding the same bytes.
+
+    An unchanged duplicate is not read again, so without this a photo whose first-seen file was deleted
+    would keep pointing at it and the export would fail to link it.
+    """
+    rows = conn.execute(
+        sa.select(photos.c.sha256, photos.c.local_path, photo_paths.c.rel_path)
+        .join(photo_paths, photo_paths.c.sha256 == photos.c.sha256)
+        .where(photo_paths.c.source_id == source_id, photo_paths.c.status == "ok")
+        .order_by(photo_paths.c.rel_path)
+    ).all()
+    moved: dict[str, Path] = {}
+    for r in rows:
+        if r.sha256 not in moved and not Path(r.local_path).exists() and (root / r.rel_path).is_file():
+            moved[r.sha256] = root / r.rel_path
+    for sha, path in moved.items():
+        conn.execute(photos.update().where(photos.c.sha256 == sha).values(local_path=str(path)))

@@ -102,6 +102,7 @@ def iter_zip(
         )
     found: list[Candidate] = []
     skipped = 0
+    seen: dict[str, int] = {}  # a ZIP may hold several members of one name: only the first is read
     for info in sorted(infos, key=lambda i: i.filename):
         rel = info.filename.replace("\\", "/")
         unsafe = _unsafe_member_name(info.filename)
@@ -123,5 +124,8 @@ def iter_zip(
                 f"compression ratio {info.file_size / info.compress_size:,.0f}:1 looks like a ZIP bomb "
                 "(setting max_zip_ratio)"
             )
+        seen[rel] = seen.get(rel, 0) + 1
+        if seen[rel] > 1:  # paths are unique in the catalog: record the repeat under a path of its own
+            rel, problem = f"{rel} (duplicate name #{seen[rel]})", "duplicate member name in ZIP (not read)"
         found.append(Candidate(rel, info.file_size, mtime_ns, None, info, problem))
     return found, skipped

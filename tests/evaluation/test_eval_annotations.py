@@ -95,7 +95,9 @@ def test_real_dlib_files_match_photos() -> None:
     for name, boxes in {**training, **testing}.items():
         header = probe(GROUPS / name, 150)
         assert header.orientation == 1, name  # boxes are in the stored frame: it must be the displayed one
-        assert np.all(boxes[:, 2] <= header.width_px + 1) and np.all(boxes[:, 3] <= header.height_px + 1), name
+        assert np.all(boxes[:, 2] <= header.width_px + 1) and np.all(boxes[:, 3] <= header.height_px + 1), (
+            name
+        )
 
 
 @needs_data

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from eventlens.evaluation.detection import (
     DetectionReport,
     ImageResult,
+    _single_threaded_children,
     bucket_names,
     bucket_of,
     face_sizes_px,
@@ -20,7 +23,9 @@ from eventlens.evaluation.report import format_detection
 def test_face_size_and_buckets() -> None:
     np.testing.assert_allclose(face_sizes_px(np.array([[0, 0, 10, 40], [5, 5, 5, 9]])), [20, 0])
     assert bucket_names() == ["[0,10)", "[10,15)", "[15,20)", "[20,30)", "[30,45)", "[45,70)", "[70,inf)"]
-    np.testing.assert_array_equal(bucket_of(np.array([0, 9.99, 10, 14.9, 20, 44.9, 45, 70, 500])), [0, 0, 1, 1, 3, 4, 5, 6, 6])
+    np.testing.assert_array_equal(
+        bucket_of(np.array([0, 9.99, 10, 14.9, 20, 44.9, 45, 70, 500])), [0, 0, 1, 1, 3, 4, 5, 6, 6]
+    )
 
 
 def test_match_boxes_iou_threshold() -> None:
@@ -77,3 +82,11 @@ def test_format_detection_has_one_column_pair_per_setting() -> None:
     assert "| [10,15) | 1 | 0 | 0.000 | 0 | 0.000 |" in text
     assert "1 -> 2 (0/1 exact)" in text
     assert format_detection([]) == ""
+
+
+def test_single_threaded_children_restores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with _single_threaded_children():
+        assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert os.environ["OMP_NUM_THREADS"] == "4" and "OPENBLAS_NUM_THREADS" not in os.environ

@@ -22,7 +22,9 @@ def test_centrality_weight() -> None:
     assert centrality_weight((90, 40, 110, 60), 100, 100) == pytest.approx(0.0)  # centre on the right edge
     assert centrality_weight((0, 0, 10, 10), 100, 100) == 0.0  # corner: clamped, not negative
     # per-axis normalisation: a quarter of the width off-centre weighs the same in a wide photo
-    assert centrality_weight((65, 40, 85, 60), 100, 100) == pytest.approx(centrality_weight((130, 40, 170, 60), 200, 100))
+    assert centrality_weight((65, 40, 85, 60), 100, 100) == pytest.approx(
+        centrality_weight((130, 40, 170, 60), 200, 100)
+    )
 
 
 def test_the_largest_most_central_face_is_labelled() -> None:
@@ -64,6 +66,18 @@ def test_cluster_embeddings_groups_close_faces() -> None:
     assert labels[0] == labels[1] == labels[2] != labels[3]
     assert labels[3] == labels[4] != UNASSIGNED
     assert labels[5] == UNASSIGNED
+
+
+def test_cluster_embeddings_splits_two_faces_of_one_photo() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=128)
+    a /= np.linalg.norm(a)
+    step = rng.normal(size=128)
+    step *= 0.2 / np.linalg.norm(step)
+    emb = np.stack([a, a + step, a + 2 * step, a + 3 * step]).astype(np.float32)  # a chain, 0.2 apart
+    assert len(set(cluster_embeddings(emb, threshold=0.3, min_faces=1).tolist())) == 1
+    split = cluster_embeddings(emb, threshold=0.3, min_faces=1, photo=["p1", "p2", "p3", "p1"])
+    assert split[0] != split[3]
 
 
 def _catalog() -> LabelledCatalog:

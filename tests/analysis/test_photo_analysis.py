@@ -1,0 +1,86 @@
+"""Running a detection plan on a photo, and analysing one photo with the fake backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from testkit import A, B, C, D, E, F
+
+from eventlens.analysis.detect_plan import plan_detection
+from eventlens.analysis.photo import Models, analyze_photo, run_detection
+from eventlens.backends.fake import FakeDetector, FakeEmbedder, FakeLandmarker, draw_face
+from eventlens.detections import box_iou
+from eventlens.imaging.decode import decode
+
+
+class SmallInputFakeDetector(FakeDetector):
+    """The fake detector pretending to take at most 256 px, so that ordinary photos are tiled."""
+
+    input_max_side_px = 256
+
+
+def _photo(tmp_path: Path, faces: list[tuple[int, tuple[int, int, int, int]]], size=(1200, 900)) -> Path:
+    rgb = np.full((size[1], size[0], 3), 40, dtype=np.uint8)
+    for identity, box in faces:
+        draw_face(rgb, identity, box)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def test_tiled_detection_finds_each_face_once_in_original_pixels(tmp_path: Path) -> None:
+    # tiles of 256 px start every ~192 px: these faces straddle tile borders, one sits in a corner
+    faces = [
+        (A, (170, 170, 218, 218)),
+        (B, (370, 10, 418, 58)),
+        (C, (560, 560, 608, 608)),
+        (D, (1150, 850, 1198, 898)),
+        (E, (0, 400, 60, 460)),
+        (F, (700, 120, 760, 180)),
+    ]
+    path = _photo(tmp_path, faces)
+    detector = SmallInputFakeDetector()
+    plan = plan_detection(1200, 900, 8, detector.input_max_side_px, detector.min_face_at_input_px)
+    assert len(plan.passes) > 2, "the photo must be tiled for this test"
+    found = run_detection(detector, decode(path, 150), plan)
+    want = np.array([box for _, box in faces], dtype=np.float32)
+    assert len(found) == len(faces)
+    iou = box_iou(want, found.xyxy)
+    assert np.all(iou.max(axis=1) > 0.9), iou.max(axis=1)
+    assert np.all((iou > 0.4).sum(axis=1) == 1), "each face exactly once"
+
+
+def test_analyze_photo_maps_faces_to_original_pixels(tmp_path: Path) -> None:
+    path = _photo(tmp_path, [(B, (900, 600, 1000, 700)), (A, (100, 100, 180, 180))])
+    models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder())
+    result = analyze_photo("sha", path, models, min_face_px=40, min_det_score=0.5, max_megapixels=150)
+    assert result.rejected_reason is None
+    assert (result.width_px, result.height_px) == (1200, 900)
+    assert [tuple(np.round(f.xyxy)) for f in result.faces] == [(100, 100, 180, 180), (900, 600, 1000, 700)]
+    for f in result.faces:
+        assert f.landmarks68.shape == (68, 2) and f.embedding.shape == (128,)
+        x1, y1, x2, y2 = f.xyxy
+        assert np.all((f.landmarks68[:, 0] >= x1) & (f.landmarks68[:, 0] <= x2))
+        assert np.all((f.landmarks68[:, 1] >= y1) & (f.landmarks68[:, 1] <= y2))
+    assert np.linalg.norm(result.faces[0].embedding - result.faces[1].embedding) > 1.0
+
+
+def test_analyze_photo_turns_a_damaged_file_into_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "x.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0" + bytes(40))
+    models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder())
+    result = analyze_photo("sha", path, models, min_face_px=40, min_det_score=0.5, max_megapixels=150)
+    assert result.rejected_reason and not result.faces
+
+
+@pytest.mark.parametrize("min_det_score", [0.995, 1.0])
+def test_analyze_photo_drops_faces_below_min_det_score(tmp_path: Path, min_det_score: float) -> None:
+    path = _photo(tmp_path, [(A, (100, 100, 180, 180))])
+    models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder())
+    result = analyze_photo(
+        "sha", path, models, min_face_px=40, min_det_score=min_det_score, max_megapixels=150
+    )
+    assert result.faces == []  # the fake detector scores 0.99
