@@ -14,7 +14,11 @@ reports:
 * end-to-end photos/s = photos / wall time of the whole command (interpreter start, imports, model
   loading, ingest, analyze, cluster, export), and the analyze stage's own photos/s;
 * seconds per stage, and the split of analysis time between decode, detect, landmarks, embed and write
-  (CPU-side milliseconds summed over all workers, so per photo they are the cost on one core);
+  (the command's own per-step timers: wall clock inside each worker, summed over workers, so per photo
+  they are the cost on one core as long as the machine is otherwise idle);
+* CPU seconds of the command's process tree and of *other* processes during the run (a busy machine
+  slows the command down; ``--wait-idle`` waits for quiet), and the ceiling photos/s the command's CPU
+  use allows on this many cores, which contention does not change;
 * peak memory of the process tree (sum over processes, sampled every ``--sample-ms``) and per process;
 * faces found and the faces-per-photo distribution, the machine and the settings.
 
@@ -413,18 +417,18 @@ def build_report(
 
 def _memory_rows(mem: dict[str, Any]) -> list[str]:
     rows = [
-        f"| whole tree, sum of RSS | {mem['peak_total_rss_mb']:.0f} MB |",
-        f"| whole tree, sum of PSS (shared pages split) | {mem['peak_total_pss_mb']:.0f} MB |",
+        f"| whole tree, sum of RSS | {mem['peak_total_rss_mb']:.0f} MB | {mem['sampled_cpu_s']:.0f} s |",
+        f"| whole tree, sum of PSS (shared pages split) | {mem['peak_total_pss_mb']:.0f} MB | |",
     ]
     largest = mem["largest_process"]
     if largest:
-        rows.append(f"| largest single process ({largest['role']}) | {largest['rss_mb']:.0f} MB |")
+        rows.append(f"| largest single process ({largest['role']}) | {largest['rss_mb']:.0f} MB | |")
     workers = [p for p in mem["per_process"] if p["role"] == "worker"]
     for p in mem["per_process"]:
         if p["role"] != "worker":
-            rows.append(f"| {p['role']} (pid {p['pid']}) | {p['peak_rss_mb']:.0f} MB |")
+            rows.append(f"| {p['role']} (pid {p['pid']}) | {p['peak_rss_mb']:.0f} MB | {p['cpu_s']:.0f} s |")
     for i, p in enumerate(workers, 1):
-        rows.append(f"| worker {i} (pid {p['pid']}) | {p['peak_rss_mb']:.0f} MB |")
+        rows.append(f"| worker {i} (pid {p['pid']}) | {p['peak_rss_mb']:.0f} MB | {p['cpu_s']:.0f} s |")
     return rows
 
 
@@ -494,7 +498,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         f"| **command wall time** | **{run['wall_s']:.2f}** | 100 |",
         "",
-        f"Analysis time by step (CPU-side, summed over {run['workers']} workers; write runs in the main "
+        f"Analysis time by step (the command's timers: wall clock inside the workers, summed over "
+        f"{run['workers']} workers, inflated when other processes compete; write runs in the main "
         f"process; worker utilisation during analyze {run['worker_utilisation_pct']:.0f} %):",
         "",
         "| step | s | % | ms/photo |",
@@ -507,10 +512,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"| **sum** | {total_s:.1f} | 100 | {run['analysis_ms_per_photo']:.0f} |",
         "",
         f"Peak memory (sampled every {report['sample_ms']:g} ms over {run['memory']['samples']} samples; "
-        "per process: kernel high-water mark):",
+        "per process: kernel high-water mark; PSS every 5th sample; CPU: user + system time):",
         "",
-        "| process | peak |",
-        "| --- | ---: |",
+        "| process | peak memory | CPU |",
+        "| --- | ---: | ---: |",
         *_memory_rows(run["memory"]),
         "",
         "Faces per photo: "

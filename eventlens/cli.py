@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from eventlens import pipeline
-from eventlens.errors import EventlensError
+from eventlens.errors import EventlensError, InputError
 from eventlens.evaluation.cli import eval_cmd
 from eventlens.progress import TerminalProgress
 from eventlens.settings import Settings, load_settings
@@ -99,11 +99,19 @@ def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
             f"cluster  {clu['persons']} persons ({clu['new_persons']} new), {clu['assigned_faces']} faces assigned, "
             f"{clu['unassigned_faces']} unassigned"
         )
+    labels = summary.get("labels")
+    if labels:
+        unknown = labels["unknown_persons"]
+        lines.append(
+            f"labels   {labels['updated']} persons labelled from {labels['file']}"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )
     if exp:
         lines.append(
             f"export   {exp['persons']} person folders, {exp['photos']} photos "
             f"({exp['photos_without_faces']} without faces), {exp['rejected']} in rejected.csv"
         )
+        lines.append(f"score    {exp['photos']} photos ranked in photo_scores.csv, {exp['best']} in best/")
     if out_dir is not None and exp:
         lines.append(f"output   {out_dir.resolve()}")
     if "wall_s" in summary:
@@ -163,6 +171,81 @@ _stage_command("cluster", lambda e, s, prog: pipeline.run_cluster(e, s),
                "Group analysed faces into persons (incremental; ids stay stable).")
 _stage_command("export", lambda e, s, prog: pipeline.run_export(e, s),
                "Write person folders, CSVs and face crops from the catalog.")
+
+
+@main.command("score")
+@click.option("--labels", "labels_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Labels file to import first (default: OUT/cluster_labels.json if present).")
+@common_options
+def score_cmd(labels_file: Path | None, out_dir: Path, config_file: Path | None, workers: int | None,
+              quiet: bool, as_json: bool, verbose: bool) -> None:
+    """Rank every photo by the curation rules: writes photo_scores.csv, best/ and person_XXX/best/.
+
+    Labels (who is main / important) are imported first, so names and categories also appear in
+    summary.csv and metadata.json. Runs from the catalog in seconds; no photo is analysed again.
+    """
+    _setup_logging(verbose)
+    event = pipeline.Event.open(out_dir, _settings(config_file, workers))
+    try:
+        with event.run("score") as summary:
+            pipeline.run_labels(event, summary, labels_file)
+            pipeline.run_export(event, summary)
+    finally:
+        event.close()
+    _report(summary, quiet, as_json, out_dir)
+
+
+@main.group("label")
+def label_group() -> None:
+    """Import or export cluster_labels.json: person names and categories (main, important, other)."""
+
+
+@label_group.command("import")
+@click.argument("labels_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--merge", is_flag=True, help="Change only the persons in the file (default: the file is complete).")
+@common_options
+def label_import_cmd(labels_file: Path, merge: bool, out_dir: Path, config_file: Path | None,
+                     workers: int | None, quiet: bool, as_json: bool, verbose: bool) -> None:
+    """Read names and categories from LABELS_FILE into the catalog (re-run `score` to see them ranked)."""
+    _setup_logging(verbose)
+    event = pipeline.Event.open(out_dir, _settings(config_file, workers))
+    try:
+        with event.run("label") as summary:
+            pipeline.run_labels(event, summary, labels_file, merge=merge)
+    finally:
+        event.close()
+    labels = summary["labels"]
+    if as_json:
+        click.echo(json.dumps(labels, indent=2))
+    elif not quiet:
+        click.echo(f"label    {labels['updated']} persons updated from {labels['file']}")
+        if labels["unknown_persons"]:
+            click.echo(f"         not in the catalog: {', '.join(labels['unknown_persons'])}")
+
+
+@label_group.command("export")
+@click.argument("labels_file", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@common_options
+def label_export_cmd(labels_file: Path | None, force: bool, out_dir: Path, config_file: Path | None,
+                     workers: int | None, quiet: bool, as_json: bool, verbose: bool) -> None:
+    """Write every person's name and category to LABELS_FILE (default OUT/cluster_labels.json; - for stdout)."""
+    from eventlens.curate.labels import LABELS_FILE, export_labels  # noqa: PLC0415
+
+    event = pipeline.Event.open(out_dir, _settings(config_file, workers))
+    try:
+        text = json.dumps(export_labels(event.engine), indent=2, ensure_ascii=False) + "\n"
+    finally:
+        event.close()
+    if labels_file is not None and str(labels_file) == "-":
+        click.echo(text, nl=False)
+        return
+    target = labels_file or out_dir / LABELS_FILE
+    if target.exists() and not force:
+        raise InputError(f"{target} exists; use --force to overwrite it")
+    target.write_text(text, encoding="utf-8")
+    if not quiet:
+        click.echo(f"label    wrote {target}")
 
 
 @main.command("models")

@@ -8,6 +8,7 @@ marked ``interrupted`` and the next call continues where it stopped.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,11 +24,15 @@ from eventlens.analysis.stage import analyze
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import runs
 from eventlens.cluster.stage import cluster
+from eventlens.curate.labels import LABELS_FILE, import_labels, read_labels_file
 from eventlens.export.layout import export
 from eventlens.ingest.ingest import ingest
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 from eventlens.storage import LocalStore
+
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> str:
@@ -125,10 +130,23 @@ def run_export(event: Event, summary: dict[str, Any]) -> None:
     summary["export"] = result.as_dict()
 
 
+def run_labels(event: Event, summary: dict[str, Any], labels_file: Path | None = None, merge: bool = False) -> None:
+    """Import person names and categories from ``labels_file``, or from ``OUT/cluster_labels.json`` if it
+    exists; persons the file names that the catalog does not know are reported, not created."""
+    path = labels_file or event.out_dir / LABELS_FILE
+    if labels_file is None and not path.is_file():
+        return
+    result = import_labels(event.engine, read_labels_file(path), merge=merge)
+    summary["labels"] = {"file": str(path), "updated": result.updated, "unknown_persons": result.unknown_persons}
+    if result.unknown_persons:
+        log.warning("%s names persons that do not exist: %s", path, ", ".join(result.unknown_persons))
+
+
 def process(
     photos: Path, out_dir: Path, settings: Settings, progress: Progress = SILENT, reanalyze: bool = False
 ) -> dict[str, Any]:
-    """The main job: ingest ``photos`` (folder or .zip), analyse, cluster and export into ``out_dir``."""
+    """The main job: ingest ``photos`` (folder or .zip), analyse, cluster, apply ``OUT/cluster_labels.json``
+    when present, and export (person folders, CSVs, photo scores and best photos) into ``out_dir``."""
     event = Event.open(out_dir, settings)
     try:
         started = time.perf_counter()
@@ -136,6 +154,7 @@ def process(
             run_ingest(event, photos, summary, progress)
             run_analyze(event, summary, progress, reanalyze)
             run_cluster(event, summary)
+            run_labels(event, summary)
             run_export(event, summary)
             summary["wall_s"] = round(time.perf_counter() - started, 3)
         return summary

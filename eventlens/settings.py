@@ -65,19 +65,19 @@ class CurationSettings(BaseModel):
         0.5, ge=0, le=1, description="A face counts as smiling at this smile score."
     )
     mouth_open_min: float = Field(
-        0.25, ge=0, description="A mouth counts as open at this inner-lip gap / inner mouth width."
+        0.10, ge=0, description="A mouth counts as open at this inner-lip gap / inner mouth width."
     )
     sharp_min: float = Field(
-        0.35, ge=0, le=1, description="A face or photo counts as sharp at this focus score."
+        0.5, ge=0, le=1, description="A face or photo counts as sharp at this focus score."
     )
     brightness_min: float = Field(
-        0.2, ge=0, le=1, description="Below this mean face brightness: under-exposed."
+        0.27, ge=0, le=1, description="Below this mean face brightness: under-exposed."
     )
     brightness_max: float = Field(
-        0.85, ge=0, le=1, description="Above this mean face brightness: over-exposed."
+        0.80, ge=0, le=1, description="Above this mean face brightness: over-exposed."
     )
     clipped_max: float = Field(
-        0.15, ge=0, le=1, description="Above this share of clipped face pixels: badly exposed."
+        0.05, ge=0, le=1, description="Above this share of clipped face pixels: badly exposed."
     )
     max_yaw_deg: float = Field(
         50.0, gt=0, le=90, description="Faces turned further away count as looking away."

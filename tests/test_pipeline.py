@@ -26,6 +26,7 @@ from testkit import (
     person_folders,
     photo_array,
     read_csv,
+    read_metadata,
     snapshot,
 )
 
@@ -203,6 +204,22 @@ def test_a_deleted_input_is_marked_missing_and_leaves_the_export(
     summary = _process(event, out, make_settings())
     assert summary["analyze"]["photos"] == 0 and summary["ingest"]["missing"] == 0
     assert "sub/p03.png" in folder_photos(out, "person_001")
+
+
+def test_every_person_keeps_a_crop_when_its_representative_photo_is_deleted(
+    event: SyntheticEvent, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    out = tmp_path / "out"
+    _process(event, out, make_settings())
+    for label in ("person_001", "person_002"):
+        (event.root / read_metadata(out / label)["representative_face"]["photo"]).unlink(missing_ok=True)
+    summary = _process(event, out, make_settings())
+    labels = person_folders(out)
+    assert summary["export"]["crops"] == len(labels)
+    for label in labels:
+        rep = read_metadata(out / label)["representative_face"]
+        assert rep is not None and (event.root / rep["photo"]).exists()
+        assert (out / "output_clusters" / f"{label}.jpg").is_file()
 
 
 def test_a_renamed_file_is_recognised_by_its_content(

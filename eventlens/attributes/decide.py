@@ -20,7 +20,7 @@ from eventlens.settings import CurationSettings
 EAR_CLOSED = 0.10
 EAR_OPEN = 0.25
 #: smile score = logistic(SMILE_WIDTH_GAIN * (mouth_width - SMILE_WIDTH_MID) + SMILE_LIFT_GAIN * mouth_lift)
-SMILE_WIDTH_MID = 1.0
+SMILE_WIDTH_MID = 1.07
 SMILE_WIDTH_GAIN = 12.0
 SMILE_LIFT_GAIN = 12.0
 
