@@ -144,7 +144,7 @@ def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_ph
              verbose: bool, photos: Path | None = None) -> None:
         _setup_logging(verbose)
         settings = _settings(config_file, workers)
-        event = pipeline.Event.open(out_dir, settings)
+        event = pipeline.Event.open(out_dir, settings, create=name == "ingest")
         try:
             with event.run(name) as summary:
                 progress = TerminalProgress(enabled=not quiet)
@@ -185,7 +185,7 @@ def score_cmd(labels_file: Path | None, out_dir: Path, config_file: Path | None,
     summary.csv and metadata.json. Runs from the catalog in seconds; no photo is analysed again.
     """
     _setup_logging(verbose)
-    event = pipeline.Event.open(out_dir, _settings(config_file, workers))
+    event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
     try:
         with event.run("score") as summary:
             pipeline.run_labels(event, summary, labels_file)
@@ -208,7 +208,7 @@ def label_import_cmd(labels_file: Path, merge: bool, out_dir: Path, config_file:
                      workers: int | None, quiet: bool, as_json: bool, verbose: bool) -> None:
     """Read names and categories from LABELS_FILE into the catalog (re-run `score` to see them ranked)."""
     _setup_logging(verbose)
-    event = pipeline.Event.open(out_dir, _settings(config_file, workers))
+    event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
     try:
         with event.run("label") as summary:
             pipeline.run_labels(event, summary, labels_file, merge=merge)
@@ -232,7 +232,7 @@ def label_export_cmd(labels_file: Path | None, force: bool, out_dir: Path, confi
     """Write every person's name and category to LABELS_FILE (default OUT/cluster_labels.json; - for stdout)."""
     from eventlens.curate.labels import LABELS_FILE, export_labels  # noqa: PLC0415
 
-    event = pipeline.Event.open(out_dir, _settings(config_file, workers))
+    event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
     try:
         text = json.dumps(export_labels(event.engine), indent=2, ensure_ascii=False) + "\n"
     finally:

@@ -25,6 +25,7 @@ from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import runs
 from eventlens.cluster.stage import cluster
 from eventlens.curate.labels import LABELS_FILE, import_labels, read_labels_file
+from eventlens.errors import InputError
 from eventlens.export.layout import export
 from eventlens.ingest.ingest import ingest
 from eventlens.progress import SILENT, Progress
@@ -48,9 +49,20 @@ class Event:
     engine: sa.Engine
 
     @classmethod
-    def open(cls, out_dir: Path, settings: Settings) -> Event:
+    def open(cls, out_dir: Path, settings: Settings, create: bool = True) -> Event:
+        """Open (or, with ``create``, create) the event in ``out_dir``.
+
+        Stages that only read an existing event pass ``create=False``, so that a mistyped ``--out`` is an
+        error instead of a new, empty catalog.
+        """
         out_dir = out_dir.resolve()
-        engine = open_catalog(settings.catalog_url or default_url(out_dir))
+        url = settings.catalog_url or default_url(out_dir)
+        if not create and settings.catalog_url is None and not (out_dir / ".eventlens" / "catalog.sqlite").is_file():
+            raise InputError(
+                f"{out_dir} holds no eventlens catalog; run `eventlens process PHOTOS --out {out_dir}` "
+                "(or `eventlens ingest`) first"
+            )
+        engine = open_catalog(url)
         return cls(out_dir, settings, engine)
 
     @property

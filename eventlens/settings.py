@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from eventlens.errors import ConfigError
 
@@ -241,7 +241,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+            where = getattr(exc, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            problem = getattr(exc, "problem", None) or "syntax error"
+            raise ConfigError(f"config file {path} is not valid YAML{at}: {problem}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of setting: value")
         file_values = loaded
@@ -250,6 +253,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(f"invalid settings: {_format_validation(exc)}") from exc
+    except SettingsError as exc:  # e.g. a nested EVENTLENS_CURATION that is not valid JSON
+        raise ConfigError(f"invalid settings in the environment: {str(exc).splitlines()[0]}") from exc
     finally:
         _file_values.reset(token)
 

@@ -230,7 +230,7 @@ def test_errors_in_a_real_process_have_no_traceback(tmp_path: Path, fake_env: di
     assert proc.stderr.strip().splitlines() == [f"error: {not_zip} is neither a folder nor a ZIP archive"]
 
 
-@pytest.mark.xfail(strict=True, reason="settings.py puts PyYAML's multi-line message into the ConfigError")
+
 def test_a_malformed_config_file_is_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("min_faces: [1, 2\n", encoding="utf-8")
@@ -240,7 +240,7 @@ def test_a_malformed_config_file_is_one_line(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="pydantic-settings' SettingsError escapes load_settings (settings.py)")
+
 def test_a_malformed_nested_environment_variable_is_a_clean_error() -> None:
     result = _invoke(["settings"], {"EVENTLENS_CURATION": "{not json"})
     assert result.exit_code == 2

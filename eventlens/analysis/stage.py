@@ -14,16 +14,20 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import sqlalchemy as sa
 
 from eventlens.analysis.photo import Models, PhotoAnalysis
 from eventlens.analysis.pool import PhotoTask, analyze_many, build_models
 from eventlens.catalog.arrays import to_blob
 from eventlens.catalog.schema import faces, photos
+from eventlens.detections import box_iou
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 
 _COMMIT_EVERY_PHOTOS = 16
+#: a re-detected face inherits the person of an old face it overlaps at least this much
+CARRY_OVER_IOU = 0.5
 _COMMIT_EVERY_S = 2.0
 
 
@@ -78,6 +82,8 @@ def _face_rows(result: PhotoAnalysis, models: Models) -> list[dict[str, object]]
             "landmarks68": to_blob(f.landmarks68),
             "embedding": to_blob(f.embedding),
             "embed_model": models.embedder.info.key if f.embedding is not None else None,
+            "person_id": None,
+            "assigned_by": None,
             **f.measurements.as_dict(),
         }
         for i, f in enumerate(result.faces)
@@ -97,9 +103,32 @@ def _quality_values(result: PhotoAnalysis) -> dict[str, object]:
     }
 
 
+def _carry_over_persons(conn: sa.Connection, sha256: str, rows: list[dict[str, object]]) -> None:
+    """On re-analysis, give each new face the person of the old face it overlaps (IoU >= 0.5), so that
+    person ids and corrections made by hand survive a model or settings change."""
+    old = conn.execute(
+        sa.select(faces.c.x1, faces.c.y1, faces.c.x2, faces.c.y2, faces.c.person_id, faces.c.assigned_by).where(
+            faces.c.photo_sha256 == sha256, faces.c.person_id.is_not(None)
+        )
+    ).all()
+    if not old or not rows:
+        return
+    new_boxes = np.array([[r["x1"], r["y1"], r["x2"], r["y2"]] for r in rows], dtype=np.float64)
+    ious = box_iou(new_boxes, np.array([[o.x1, o.y1, o.x2, o.y2] for o in old], dtype=np.float64))
+    for _ in range(min(len(rows), len(old))):
+        i, j = np.unravel_index(int(np.argmax(ious)), ious.shape)
+        if ious[i, j] < CARRY_OVER_IOU:
+            break
+        rows[i]["person_id"], rows[i]["assigned_by"] = old[j].person_id, old[j].assigned_by
+        ious[i, :] = -1
+        ious[:, j] = -1
+
+
 def _write(conn: sa.Connection, results: list[PhotoAnalysis], models: Models, key: str) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
     for r in results:
+        rows = _face_rows(r, models)
+        _carry_over_persons(conn, r.sha256, rows)
         conn.execute(faces.delete().where(faces.c.photo_sha256 == r.sha256))
         if r.rejected_reason:
             conn.execute(
@@ -108,7 +137,6 @@ def _write(conn: sa.Connection, results: list[PhotoAnalysis], models: Models, ke
                 .values(status="rejected", reject_reason=r.rejected_reason, analyzed_at=now, pipeline_key=key)
             )
             continue
-        rows = _face_rows(r, models)
         if rows:
             conn.execute(faces.insert(), rows)
         conn.execute(

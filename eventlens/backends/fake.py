@@ -5,7 +5,9 @@ greys are excluded) on any background that does not quantise to a palette colour
 :func:`draw_face` paints one. The fake detector finds one box per palette colour present; the fake
 embedder maps the colour at the box centre to a fixed random unit vector of that identity, plus a small
 deterministic jitter, so faces of one colour are ~0.1 apart and faces of different colours ~1.4 apart.
-Survives JPEG compression at quality >= 80 for squares of 16 px and more.
+Survives JPEG compression at quality >= 80 for squares of 16 px and more when the colours use channel
+levels 0 and 255 only: a 255 channel blurs into a ring of the matching 128 colour at the square's edge,
+which would be found as a second face if that colour is also in the photo.
 """
 
 from __future__ import annotations

@@ -58,6 +58,8 @@ def _create(kind: Kind, name: str, settings: Settings) -> Any:
         factory = getattr(importlib.import_module(module_name), attr)
     except ImportError as exc:
         raise ModelError(f"{kind} {name!r} is not installed: {exc}") from exc
+    except AttributeError:
+        raise ModelError(f"{kind} {name!r} is registered as {target!r}, which does not exist") from None
     return factory(settings)
 
 

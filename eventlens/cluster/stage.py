@@ -21,7 +21,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from eventlens.catalog.arrays import from_blob
-from eventlens.catalog.schema import faces, persons, photos
+from eventlens.catalog.schema import faces, persons, photo_paths, photos
 from eventlens.cluster.partition import partition_faces
 from eventlens.settings import Settings
 
@@ -59,6 +59,11 @@ def number_of(label: str) -> int:
     return int(label.rsplit("_", 1)[1])
 
 
+def _present_photos() -> sa.Select:
+    """Photos with at least one file still present in a source (deleted photos leave the persons)."""
+    return sa.select(photo_paths.c.sha256).where(photo_paths.c.status == "ok", photo_paths.c.sha256.is_not(None))
+
+
 def _load_faces(conn: sa.Connection, embed_model: str, min_face_px: float, summary: ClusterSummary) -> _Faces:
     rows = conn.execute(
         sa.select(
@@ -74,7 +79,7 @@ def _load_faces(conn: sa.Connection, embed_model: str, min_face_px: float, summa
             faces.c.y2,
         )
         .join(photos, photos.c.sha256 == faces.c.photo_sha256)
-        .where(photos.c.status == "analyzed")
+        .where(photos.c.status == "analyzed", photos.c.sha256.in_(_present_photos()))
         .order_by(faces.c.photo_sha256, faces.c.face_index)  # independent of analysis completion order
     ).all()
     keep = []

@@ -72,9 +72,9 @@ def test_cluster_embeddings_splits_two_faces_of_one_photo() -> None:
     rng = np.random.default_rng(1)
     a = rng.normal(size=128)
     a /= np.linalg.norm(a)
-    step = rng.normal(size=128)
-    step *= 0.2 / np.linalg.norm(step)
-    emb = np.stack([a, a + step, a + 2 * step, a + 3 * step]).astype(np.float32)  # a chain, 0.2 apart
+    noise = rng.normal(size=(4, 128))
+    noise *= 0.05 / np.linalg.norm(noise, axis=1, keepdims=True)
+    emb = (a + noise).astype(np.float32)  # four faces, all within 0.1 of each other
     assert len(set(cluster_embeddings(emb, threshold=0.3, min_faces=1).tolist())) == 1
     split = cluster_embeddings(emb, threshold=0.3, min_faces=1, photo=["p1", "p2", "p3", "p1"])
     assert split[0] != split[3]
