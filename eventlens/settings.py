@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     # --- landmarks and embeddings --------------------------------------------------------------
     landmarker: str = Field("dlib_68", description="68-point landmark backend (see `eventlens models`).")
     embedder: str = Field("dlib_resnet", description="Face embedding backend (see `eventlens models`).")
+    eye_model: str = Field(
+        "mediapipe_iris",
+        description="Eye-openness model: `mediapipe_iris` (needs `eventlens models install`) or `dlib_68`.",
+    )
     dlib_runtime: Literal["numpy", "dlib"] = Field(
         "numpy",
         description="How the dlib ResNet runs: `numpy` (same weights and arithmetic on OpenBLAS, ~6x faster) "

@@ -13,9 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from testkit import MISSING_DATA, SHARED_DATA, SyntheticEvent, build_event, fake_settings
 
 from eventlens.settings import Settings
+
+# no per-example deadline: a loaded CI machine must not turn a slow example into a failure
+hypothesis_settings.register_profile("eventlens", deadline=None)
+hypothesis_settings.load_profile("eventlens")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,8 +52,18 @@ def edge_dir(shared_data: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache of converted model weights for the session (never the developer's ~/.cache)."""
-    return tmp_path_factory.mktemp("model-cache")
+    """One cache of converted model weights for the session (never written to the developer's ~/.cache).
+
+    Model files installed by ``eventlens models install`` (``make test`` runs it) are linked in read-only,
+    so real-model tests use them; without them those tests fail with the install hint.
+    """
+    cache = tmp_path_factory.mktemp("model-cache")
+    installed = Path(Settings.model_fields["cache_dir"].default) / "models"
+    if installed.is_dir():
+        (cache / "models").mkdir()
+        for item in installed.iterdir():
+            (cache / "models" / item.name).symlink_to(item)
+    return cache
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ def fake_env(model_cache_dir: Path) -> dict[str, str]:
         "EVENTLENS_DETECTOR": "fake",
         "EVENTLENS_LANDMARKER": "fake",
         "EVENTLENS_EMBEDDER": "fake",
+        "EVENTLENS_EYE_MODEL": "fake",
         "EVENTLENS_CACHE_DIR": str(model_cache_dir),
     }
 

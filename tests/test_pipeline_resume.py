@@ -111,6 +111,7 @@ def test_ctrl_c_in_the_cli_says_how_to_resume(
         "EVENTLENS_DETECTOR": interrupting,
         "EVENTLENS_LANDMARKER": "fake",
         "EVENTLENS_EMBEDDER": "fake",
+        "EVENTLENS_EYE_MODEL": "fake",
         "EVENTLENS_CACHE_DIR": str(model_cache_dir),
     }
     result = CliRunner().invoke(

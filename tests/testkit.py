@@ -47,6 +47,7 @@ def fake_settings(cache_dir: Path, **overrides: Any) -> Settings:
         "detector": "fake",
         "landmarker": "fake",
         "embedder": "fake",
+        "eye_model": "fake",
         "workers": 1,
         "cache_dir": cache_dir,
     }

@@ -17,7 +17,7 @@ from PIL import Image
 from eventlens.analysis.detect_plan import MERGE_IOU, DetectionPlan, plan_detection
 from eventlens.attributes.faces import FaceMeasurements, measure_face
 from eventlens.attributes.image_quality import PhotoQuality, photo_quality
-from eventlens.backends.base import FaceDetector, FaceEmbedder, FaceLandmarker
+from eventlens.backends.base import EyeModel, FaceDetector, FaceEmbedder, FaceLandmarker
 from eventlens.detections import Detections
 from eventlens.errors import RejectedFile
 from eventlens.imaging.decode import DecodedImage, decode, probe
@@ -25,6 +25,8 @@ from eventlens.imaging.decode import DecodedImage, decode, probe
 #: photos are decoded with at least this long side (or fully), so that faces keep enough pixels for
 #: landmarks and the 150 px embedding chip; JPEG DCT scaling makes this cheap (see BENCHMARKS.md)
 ANALYSIS_MIN_SIDE_PX = 2048
+#: eyes are measured on faces of at least this size (original pixels); below it an eye is a few pixels
+EYES_MIN_FACE_PX = 24
 #: a face to embed should span at least this many pixels of the image its chip is cut from; when the first
 #: decode is too small for the smallest such face, the photo is decoded again at a larger size
 EMBED_FACE_PX = 100
@@ -60,6 +62,10 @@ class Models:
     detector: FaceDetector
     landmarker: FaceLandmarker
     embedder: FaceEmbedder
+    eyes: EyeModel
+
+    def all(self) -> tuple[FaceDetector, FaceLandmarker, FaceEmbedder, EyeModel]:
+        return self.detector, self.landmarker, self.embedder, self.eyes
 
 
 class _Timer:
@@ -190,11 +196,16 @@ def analyze_photo(
     if to_embed.any():
         embeddings[to_embed] = models.embedder.embed(image.rgb, boxes_in_image[to_embed])
     timer.lap("embed")
+    ears = np.full((len(dets), 2), np.nan)
+    eye_faces = sizes >= EYES_MIN_FACE_PX
+    if eye_faces.any():
+        ears[eye_faces] = models.eyes.eye_aspect_ratios(image.rgb, landmarks_in_image[eye_faces])
     measurements = [
         measure_face(
             image.rgb,
             boxes_in_image[i],
             landmarks_in_image[i],
+            ears[i],
             dets.xyxy[i],
             result.width_px,
             result.height_px,

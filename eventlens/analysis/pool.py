@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlens.analysis.photo import Models, PhotoAnalysis, analyze_photo
-from eventlens.backends.registry import create_detector, create_embedder, create_landmarker
+from eventlens.backends.registry import create_detector, create_embedder, create_eye_model, create_landmarker
 from eventlens.errors import ModelError
 from eventlens.settings import Settings
 
@@ -38,9 +38,10 @@ def build_models(settings: Settings, load: bool = False) -> Models:
         detector=create_detector(settings.detector, settings),
         landmarker=create_landmarker(settings.landmarker, settings),
         embedder=create_embedder(settings.embedder, settings),
+        eyes=create_eye_model(settings.eye_model, settings),
     )
     if load:
-        for backend in (models.detector, models.landmarker, models.embedder):
+        for backend in models.all():
             backend.load()
     return models
 
@@ -93,7 +94,7 @@ def analyze_many(
     """Yield one :class:`PhotoAnalysis` per task, in completion order."""
     if workers <= 1:
         local = models or build_models(settings)
-        for backend in (local.detector, local.landmarker, local.embedder):
+        for backend in local.all():
             backend.load()
         for task in tasks:
             yield _guarded(local, settings, task)

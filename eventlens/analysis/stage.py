@@ -59,6 +59,7 @@ def pipeline_key(models: Models, settings: Settings) -> str:
             "detector": models.detector.info.key,
             "landmarker": models.landmarker.info.key,
             "embedder": models.embedder.info.key,
+            "eyes": models.eyes.info.key,
             "min_face_px": settings.min_face_px,
             "min_det_score": settings.min_det_score,
             "cluster_min_face_px": settings.cluster_min_face_px,

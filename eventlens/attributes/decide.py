@@ -16,9 +16,14 @@ from dataclasses import dataclass
 
 from eventlens.settings import CurationSettings
 
-#: EAR (mean of both eyes) mapped linearly to the eyes-open score: 0 at EAR_CLOSED, 1 at EAR_OPEN
-EAR_CLOSED = 0.10
-EAR_OPEN = 0.25
+#: per eye model, (EAR_CLOSED, EAR_OPEN): the smaller EAR of the two eyes maps linearly to the eyes-open
+#: score, 0 at EAR_CLOSED and 1 at EAR_OPEN, so 0.5 sits at their midpoint, the threshold that separated
+#: the labelled open and closed eyes best (mediapipe_iris 0.18, dlib_68 0.20; BENCHMARKS.md)
+EAR_CALIBRATION: dict[str, tuple[float, float]] = {
+    "mediapipe_iris": (0.10, 0.26),
+    "dlib_68": (0.12, 0.28),
+    "fake": (0.12, 0.28),
+}
 #: smile score = logistic(SMILE_WIDTH_GAIN * (mouth_width - SMILE_WIDTH_MID) + SMILE_LIFT_GAIN * mouth_lift)
 SMILE_WIDTH_MID = 1.07
 SMILE_WIDTH_GAIN = 12.0
@@ -27,10 +32,11 @@ SMILE_LIFT_GAIN = 12.0
 EXPRESSIONS = ("eyes_closed", "smiling", "mouth_open", "neutral")
 
 
-def eyes_open_score(ear_right: float, ear_left: float) -> float:
-    """0 (closed) .. 1 (open), from the mean eye aspect ratio of both eyes."""
-    ear = (ear_right + ear_left) / 2
-    return min(1.0, max(0.0, (ear - EAR_CLOSED) / (EAR_OPEN - EAR_CLOSED)))
+def eyes_open_score(ear_right: float, ear_left: float, eye_model: str = "mediapipe_iris") -> float:
+    """0 (closed) .. 1 (open), from the smaller eye aspect ratio of the two eyes (a blink closes both; the
+    eye models err towards "open" on a closed eye more than the reverse)."""
+    closed, opened = EAR_CALIBRATION.get(eye_model, EAR_CALIBRATION["mediapipe_iris"])
+    return min(1.0, max(0.0, (min(ear_right, ear_left) - closed) / (opened - closed)))
 
 
 def smile_score(mouth_width: float, mouth_lift: float) -> float:
@@ -41,8 +47,8 @@ def smile_score(mouth_width: float, mouth_lift: float) -> float:
 
 @dataclass(frozen=True)
 class FaceDecisions:
-    eyes_open_score: float
-    eyes_open: bool
+    eyes_open_score: float | None  # None when the face was too small to measure its eyes
+    eyes_open: bool | None
     smile_score: float
     smile: bool
     mouth_open: bool
@@ -52,18 +58,24 @@ class FaceDecisions:
     expression: str
 
 
-def decide(m: Mapping[str, float | bool | None], rules: CurationSettings) -> FaceDecisions | None:
-    """Decisions for one face from its measurement columns; ``None`` when it was never measured."""
-    if m.get("ear_right") is None:
+def decide(
+    m: Mapping[str, float | bool | None], rules: CurationSettings, eye_model: str = "mediapipe_iris"
+) -> FaceDecisions | None:
+    """Decisions for one face from its measurement columns; ``None`` when it was never measured.
+
+    Eyes too small to measure give ``eyes_open = None``: unknown, never penalised."""
+    if m.get("mouth_width") is None:
         return None
-    eyes = eyes_open_score(float(m["ear_right"]), float(m["ear_left"]))  # type: ignore[arg-type]
+    eyes: float | None = None
+    if m.get("ear_right") is not None and m.get("ear_left") is not None:
+        eyes = eyes_open_score(float(m["ear_right"]), float(m["ear_left"]), eye_model)  # type: ignore[arg-type]
     smile = smile_score(float(m["mouth_width"]), float(m["mouth_lift"]))  # type: ignore[arg-type]
-    eyes_open = eyes >= rules.eyes_open_min_score
+    eyes_open = None if eyes is None else eyes >= rules.eyes_open_min_score
     smiling = smile >= rules.smile_min_score
     mouth_open = float(m["mouth_opening"]) >= rules.mouth_open_min  # type: ignore[arg-type]
     brightness = float(m["brightness"])  # type: ignore[arg-type]
     clipped = float(m["clipped_high"]) + float(m["clipped_low"])  # type: ignore[arg-type]
-    if not eyes_open:
+    if eyes_open is False:
         expression = "eyes_closed"
     elif smiling:
         expression = "smiling"

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from eventlens.attributes.face_geometry import eye_aspect_ratios, head_pose, mouth_shape
+from eventlens.attributes.face_geometry import head_pose, mouth_shape
 from eventlens.attributes.image_quality import exposure, face_region, face_sharpness
 
 #: a face box closer than this share of its size to a photo edge counts as cut by the edge
@@ -23,8 +23,8 @@ _EDGE_MARGIN = 0.02
 class FaceMeasurements:
     """Raw, threshold-free measurements of one face (ranges in the field comments)."""
 
-    ear_right: float  # eye aspect ratio, ~0.25-0.35 open, < ~0.15 closed
-    ear_left: float
+    ear_right: float | None  # eye aspect ratio of the eye model; None when the face is too small
+    ear_left: float | None
     mouth_width: float  # mouth corner distance / inter-ocular distance, ~0.8-1.2
     mouth_lift: float  # corner upturn / mouth width, ~-0.1..0.2, positive when smiling
     mouth_opening: float  # inner-lip gap / inner mouth width, 0..~0.8
@@ -46,13 +46,15 @@ def measure_face(
     rgb: np.ndarray,
     box_in_rgb: np.ndarray,
     landmarks68_in_rgb: np.ndarray,
+    ears: np.ndarray,
     box_original: np.ndarray,
     photo_width_px: int,
     photo_height_px: int,
 ) -> FaceMeasurements:
-    """Measure one face. ``rgb`` is the decoded photo; the first box and landmarks are in its pixels,
-    ``box_original`` in original pixels of a ``photo_width_px`` x ``photo_height_px`` photo."""
-    ear_right, ear_left = eye_aspect_ratios(landmarks68_in_rgb)
+    """Measure one face. ``rgb`` is the decoded photo; the first box and landmarks are in its pixels;
+    ``ears`` the (right, left) eye aspect ratios of the eye model (NaN when not measured); ``box_original``
+    in original pixels of a ``photo_width_px`` x ``photo_height_px`` photo."""
+    ear_right, ear_left = (None if np.isnan(v) else float(v) for v in np.asarray(ears, dtype=np.float64))
     mouth = mouth_shape(landmarks68_in_rgb)
     pose = head_pose(landmarks68_in_rgb)
     light = exposure(face_region(rgb, box_in_rgb))

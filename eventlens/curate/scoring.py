@@ -32,6 +32,7 @@ from eventlens.settings import CurationSettings
 
 #: other (non-main, non-important) persons named one by one in results_string before the rest is counted
 _LISTED_OTHERS = 3
+_EYES_TEXT = {True: "open", False: "closed", None: "unknown"}
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,12 @@ def face_term(face: ScoredFace, rules: CurationSettings) -> tuple[float, bool, s
     score += rules.face_sharpness_weight * rule.presence * face.sharpness
     parts = [
         who,
-        f"eyes={'open' if d.eyes_open else 'closed'}",
+        f"eyes={_EYES_TEXT[d.eyes_open]}",
         f"smile={d.smile_score:.2f}",
         f"sharp={face.sharpness:.2f}",
     ]
     violates = False
-    if not d.eyes_open:
+    if d.eyes_open is False:
         score -= rule.eyes_closed_penalty
         violates = rule.require_eyes_open
     if not d.well_exposed:
@@ -118,7 +119,7 @@ def score_photo(photo: PhotoInput, rules: CurationSettings) -> PhotoScore:
             explained.append(text)
             continue
         others.append(term)
-        others_closed += face.decisions is not None and not face.decisions.eyes_open
+        others_closed += face.decisions is not None and face.decisions.eyes_open is False
         if face.person and len(others) <= _LISTED_OTHERS:
             explained.append(text)
     if others:

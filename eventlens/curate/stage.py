@@ -64,7 +64,9 @@ def _parse_time(text: str | None) -> datetime | None:
         return None
 
 
-def compute_curation(conn: sa.Connection, shown_paths: dict[str, str], rules: CurationSettings) -> Curation:
+def compute_curation(
+    conn: sa.Connection, shown_paths: dict[str, str], rules: CurationSettings, eye_model: str = "mediapipe_iris"
+) -> Curation:
     """Score the analysed photos listed in ``shown_paths`` (sha256 -> path shown to people)."""
     people = {r.id: r for r in conn.execute(sa.select(persons))}
     inputs: dict[str, PhotoInput] = {}
@@ -87,7 +89,7 @@ def compute_curation(conn: sa.Connection, shown_paths: dict[str, str], rules: Cu
         if f.photo_sha256 not in inputs:
             continue
         person = people.get(f.person_id)
-        d = decide(f._mapping, rules)
+        d = decide(f._mapping, rules, eye_model)
         decisions[f.id] = d
         scored = ScoredFace(
             person.label if person else "",

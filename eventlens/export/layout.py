@@ -214,8 +214,8 @@ def _face_row(p: _Photo, f: dict[str, Any], decisions: FaceDecisions | None) -> 
         return core + [""] * len(ATTRIBUTE_COLUMNS)
     m = f["measurements"]
     return core + [
-        str(decisions.eyes_open).lower(),
-        round(decisions.eyes_open_score, 3),
+        "" if decisions.eyes_open is None else str(decisions.eyes_open).lower(),
+        "" if decisions.eyes_open_score is None else round(decisions.eyes_open_score, 3),
         str(decisions.smile).lower(),
         round(decisions.smile_score, 3),
         str(decisions.mouth_open).lower(),
@@ -293,7 +293,8 @@ def export(engine: sa.Engine, out_dir: Path, settings: Settings) -> ExportSummar
     with engine.connect() as conn:
         all_photos, people = _load(conn)
         rejected = _rejections(conn)
-        curation = compute_curation(conn, {sha: p.rel_path for sha, p in all_photos.items()}, settings.curation)
+        shown = {sha: p.rel_path for sha, p in all_photos.items()}
+        curation = compute_curation(conn, shown, settings.curation, settings.eye_model)
     work = out_dir / ".eventlens"
     staging = work / f"staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

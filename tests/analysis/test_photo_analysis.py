@@ -11,6 +11,7 @@ from testkit import A, B, C, D, E, F
 
 from eventlens.analysis.detect_plan import plan_detection
 from eventlens.analysis.photo import Models, analyze_photo, run_detection
+from eventlens.backends.eyes import Dlib68Eyes
 from eventlens.backends.fake import FakeDetector, FakeEmbedder, FakeLandmarker, draw_face
 from eventlens.detections import box_iou
 from eventlens.imaging.decode import decode
@@ -55,7 +56,7 @@ def test_tiled_detection_finds_each_face_once_in_original_pixels(tmp_path: Path)
 
 def test_analyze_photo_maps_faces_to_original_pixels(tmp_path: Path) -> None:
     path = _photo(tmp_path, [(B, (900, 600, 1000, 700)), (A, (100, 100, 180, 180))])
-    models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder())
+    models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder(), Dlib68Eyes())
     result = analyze_photo("sha", path, models, min_face_px=40, min_det_score=0.5, max_megapixels=150)
     assert result.rejected_reason is None
     assert (result.width_px, result.height_px) == (1200, 900)
@@ -71,7 +72,7 @@ def test_analyze_photo_maps_faces_to_original_pixels(tmp_path: Path) -> None:
 def test_analyze_photo_turns_a_damaged_file_into_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "x.jpg"
     path.write_bytes(b"\xff\xd8\xff\xe0" + bytes(40))
-    models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder())
+    models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder(), Dlib68Eyes())
     result = analyze_photo("sha", path, models, min_face_px=40, min_det_score=0.5, max_megapixels=150)
     assert result.rejected_reason and not result.faces
 
@@ -79,7 +80,7 @@ def test_analyze_photo_turns_a_damaged_file_into_a_reason(tmp_path: Path) -> Non
 @pytest.mark.parametrize("min_det_score", [0.995, 1.0])
 def test_analyze_photo_drops_faces_below_min_det_score(tmp_path: Path, min_det_score: float) -> None:
     path = _photo(tmp_path, [(A, (100, 100, 180, 180))])
-    models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder())
+    models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder(), Dlib68Eyes())
     result = analyze_photo(
         "sha", path, models, min_face_px=40, min_det_score=min_det_score, max_megapixels=150
     )

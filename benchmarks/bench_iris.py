@@ -1,0 +1,95 @@
+"""Iris-model speed: the numpy TFLite interpreter on 64x64 eye crops.
+
+Usage: python benchmarks/bench_iris.py [--eyes 64] [--blas-threads 1] [--repeats 5] [--cache-dir DIR]
+
+Prints the model load time (read + parse + weight conversion), and ms per eye for batches of 1, 8
+and 32 eyes per ``run`` call (the interpreter splits batches above ``DEFAULT_MAX_BATCH`` internally),
+plus the cost of cropping (``sample_eye_crops``) per eye. OpenBLAS is pinned to one thread (before
+numpy is imported) so the figures are per core. The model must be installed (``eventlens models
+install``); ``--cache-dir`` defaults to the settings' cache directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+BATCH_SIZES = (1, 8, 32)
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--eyes", type=int, default=64, help="eye crops timed per batch size (default 64)")
+    p.add_argument("--blas-threads", type=int, default=1, help="OPENBLAS_NUM_THREADS (default 1)")
+    p.add_argument("--repeats", type=int, default=5, help="runs per batch size; the best is shown")
+    p.add_argument("--cache-dir", type=Path, default=None, help="eventlens cache dir holding models/")
+    return p.parse_args()
+
+
+ARGS = _args()
+os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.blas_threads)  # must precede the numpy import
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eventlens.backends.iris import eye_crop_transforms, sample_eye_crops  # noqa: E402
+from eventlens.backends.model_files import IRIS_LANDMARK, model_path  # noqa: E402
+from eventlens.backends.tflite_numpy import TfliteInterpreter, parse_tflite  # noqa: E402
+from eventlens.settings import Settings  # noqa: E402
+
+
+def _time_per_eye(net: TfliteInterpreter, x: np.ndarray, batch: int, repeats: int) -> float:
+    """Best-of-``repeats`` seconds per eye, ``batch`` eyes per ``run`` call."""
+    net.run(x[:batch])  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for i in range(0, len(x), batch):
+            net.run(x[i : i + batch])
+        best = min(best, time.perf_counter() - t)
+    return best / len(x)
+
+
+def _time_crops(repeats: int) -> float:
+    """Seconds per eye to crop eyes of 40 px corner distance out of a 12 MP photo."""
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, size=(3000, 4000, 3), dtype=np.uint8)
+    centres = rng.uniform(500, 2500, size=(16, 2))
+    corners = np.stack([centres + [-60, 0], centres + [-20, 0], centres + [20, 0], centres + [60, 0]], axis=1)
+    transforms = eye_crop_transforms(corners).reshape(-1, 2, 3)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        sample_eye_crops(rgb, transforms)
+        best = min(best, time.perf_counter() - t)
+    return best / len(transforms)
+
+
+def main() -> None:
+    cache = ARGS.cache_dir or Settings.model_fields["cache_dir"].default
+    path = model_path(IRIS_LANDMARK, Path(cache))
+    print(f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}  eyes per measurement: {ARGS.eyes}")
+    loads, parses = [], []
+    for _ in range(3):
+        t = time.perf_counter()
+        data = path.read_bytes()
+        graph = parse_tflite(data)
+        parsed = time.perf_counter()
+        net = TfliteInterpreter(graph)
+        loads.append(time.perf_counter() - t)
+        parses.append(parsed - t)
+    best_load, best_parse = min(loads) * 1e3, min(parses) * 1e3
+    print(f"model load (read + parse + compile, best of 3): {best_load:.1f} ms (parse {best_parse:.1f} ms)")
+
+    x = np.random.default_rng(0).random((ARGS.eyes, 64, 64, 3), dtype=np.float32)
+    print(f"\n{'batch':>5}  {'ms/eye':>7}")
+    for batch in BATCH_SIZES:
+        print(f"{batch:>5}  {_time_per_eye(net, x, batch, ARGS.repeats) * 1e3:>7.2f}")
+    print(f"\ncropping (12 MP photo, 40 px eye width): {_time_crops(ARGS.repeats) * 1e3:.2f} ms/eye")
+
+
+if __name__ == "__main__":
+    main()
