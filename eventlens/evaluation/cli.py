@@ -82,6 +82,19 @@ def _detection_part(data_dir: Path, min_face_px: list[int], settings_for: Callab
     return [r.as_dict() for r in results], report.format_detection(results)
 
 
+def _attributes_part(data_dir: Path, work_dir: Path | None, labels: Path, settings: Settings) -> Part:
+    """(JSON-able result, markdown) of the face-attribute evaluation against the hand labels."""
+    from eventlens.evaluation import attributes  # noqa: PLC0415 - heavy: only when run
+    from eventlens.progress import TerminalProgress  # noqa: PLC0415
+
+    if not labels.is_file():
+        reason = f"no labels file {labels}"
+        return _skip("attributes", reason), f"_Attributes skipped: {reason}._"
+    with _work_folder(work_dir) as work:
+        result = attributes.evaluate_attributes(labels, data_dir, work / "attributes", settings, TerminalProgress())
+    return result.as_dict(), attributes.format_attributes(result, settings)
+
+
 @click.command("eval")
 @click.option(
     "--data",
@@ -110,6 +123,12 @@ def _detection_part(data_dir: Path, min_face_px: list[int], settings_for: Callab
     multiple=True,
     help=f"Detection setting to evaluate, repeatable. Default: the configured one and {SMALL_FACE_PX}.",
 )
+@click.option(
+    "--attribute-labels",
+    "labels_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Hand labels of eyes/smile/mouth (default: tests/data/face_attributes/labels.csv of the checkout).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of markdown tables.")
 @click.option("--workers", type=int, help="Analysis worker processes (default: one per core).")
 @click.option(
@@ -123,14 +142,19 @@ def eval_cmd(
     work_dir: Path | None,
     sweep: bool,
     min_face_px: tuple[int, ...],
+    labels_file: Path | None,
     as_json: bool,
     workers: int | None,
     config_file: Path | None,
 ) -> None:
-    """Score clustering (pairwise, BCubed) on DATA/identities and detection recall on DATA/groups."""
-    from eventlens.cli import _fail_cleanly  # noqa: PLC0415 - the one error-to-exit-code mapping
+    """Score clustering (pairwise, BCubed) on DATA/identities, detection recall on DATA/groups, and the
+    eyes/smile/mouth decisions against hand labels."""
+    from eventlens.cli import fail_cleanly  # noqa: PLC0415 - the one error-to-exit-code mapping
+    from eventlens.evaluation.attributes import DEFAULT_LABELS  # noqa: PLC0415
 
-    _fail_cleanly(run_eval)(data_dir, work_dir, sweep, list(min_face_px), as_json, workers, config_file)
+    fail_cleanly(run_eval)(
+        data_dir, work_dir, sweep, list(min_face_px), as_json, workers, config_file, labels_file or DEFAULT_LABELS
+    )
 
 
 def run_eval(
@@ -141,6 +165,7 @@ def run_eval(
     as_json: bool,
     workers: int | None,
     config_file: Path | None,
+    labels_file: Path,
 ) -> None:
     """The body of ``eventlens eval`` (see :func:`eval_cmd`); prints the result to stdout."""
     from eventlens.errors import InputError  # noqa: PLC0415
@@ -154,9 +179,9 @@ def run_eval(
     detection_json, detection_md = _detection_part(
         data_dir, sizes, lambda px: load_settings(config_file, workers=workers, min_face_px=px)
     )
+    attributes_json, attributes_md = _attributes_part(data_dir, work_dir, labels_file, settings)
     if as_json:
-        click.echo(
-            json.dumps({"identities": identities_json, "detection": detection_json}, indent=2, default=str)
-        )
+        result = {"identities": identities_json, "detection": detection_json, "attributes": attributes_json}
+        click.echo(json.dumps(result, indent=2, default=str))
     else:
-        click.echo(f"{identities_md}\n\n{detection_md}")
+        click.echo(f"{identities_md}\n\n{detection_md}\n\n{attributes_md}")
