@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from eventlens.attributes.decide import decide, eyes_open_score, smile_score
 from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, photo_paths
 from eventlens.detections import box_iou
+from eventlens.errors import InputError
 from eventlens.pipeline import Event, run_analyze, run_ingest
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
@@ -64,13 +65,20 @@ def read_labels(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fp))
 
 
-def link_labelled_photos(labels: Sequence[dict[str, str]], data_dir: Path, folder: Path) -> None:
-    """Symlink every labelled photo to ``folder/<dataset>/<photo>`` (the originals are only read)."""
+def link_labelled_photos(labels: Sequence[dict[str, str]], data_dir: Path, folder: Path) -> int:
+    """Symlink each labelled photo present under ``data_dir`` to ``folder/<dataset>/<photo>`` (originals are
+    only read); returns how many photos are linked."""
+    linked = 0
     for row in labels:
+        source = data_dir / row["dataset"] / row["photo"]
+        if not source.is_file():
+            continue
         target = folder / row["dataset"] / row["photo"]
-        if not target.exists():
+        if not target.is_symlink():
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to((data_dir / row["dataset"] / row["photo"]).resolve())
+            target.symlink_to(source.resolve())
+        linked += 1
+    return linked
 
 
 def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, float, float]:
@@ -135,7 +143,8 @@ def evaluate_attributes(
     """Run the pipeline on the labelled photos and score the eyes, smile and mouth-open decisions."""
     labels = read_labels(labels_csv)
     photos_dir = work_dir / "photos"
-    link_labelled_photos(labels, data_dir, photos_dir)
+    if not link_labelled_photos(labels, data_dir, photos_dir):
+        raise InputError(f"none of the photos labelled in {labels_csv} is under {data_dir}")
     event = Event.open(work_dir / "catalog", settings.model_copy(update={"catalog_url": None}))
     try:
         summary: dict[str, Any] = {"run_id": None}

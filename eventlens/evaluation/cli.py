@@ -90,6 +90,10 @@ def _attributes_part(data_dir: Path, work_dir: Path | None, labels: Path, settin
     if not labels.is_file():
         reason = f"no labels file {labels}"
         return _skip("attributes", reason), f"_Attributes skipped: {reason}._"
+    datasets = {row["dataset"] for row in attributes.read_labels(labels)}
+    if not any((data_dir / d).is_dir() for d in datasets):
+        reason = f"none of {', '.join(sorted(datasets))} is under {data_dir}"
+        return _skip("attributes", reason), f"_Attributes skipped: {reason}._"
     with _work_folder(work_dir) as work:
         result = attributes.evaluate_attributes(labels, data_dir, work / "attributes", settings, TerminalProgress())
     return result.as_dict(), attributes.format_attributes(result, settings)
