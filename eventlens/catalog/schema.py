@@ -110,7 +110,9 @@ faces = sa.Table(
     "faces",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("photo_sha256", sa.String(64), sa.ForeignKey("photos.sha256", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "photo_sha256", sa.String(64), sa.ForeignKey("photos.sha256", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("face_index", sa.Integer, nullable=False),
     sa.Column("x1", sa.Float, nullable=False),
     sa.Column("y1", sa.Float, nullable=False),

@@ -61,7 +61,9 @@ def number_of(label: str) -> int:
 
 def _present_photos() -> sa.Select:
     """Photos with at least one file still present in a source (deleted photos leave the persons)."""
-    return sa.select(photo_paths.c.sha256).where(photo_paths.c.status == "ok", photo_paths.c.sha256.is_not(None))
+    return sa.select(photo_paths.c.sha256).where(
+        photo_paths.c.status == "ok", photo_paths.c.sha256.is_not(None)
+    )
 
 
 def _load_faces(conn: sa.Connection, embed_model: str, min_face_px: float, summary: ClusterSummary) -> _Faces:

@@ -133,7 +133,14 @@ def _score(name: str, truth: list[bool], predicted: list[bool], values: list[flo
     t, p = np.array(truth), np.array(predicted)
     pos, neg, bal = balanced_accuracy(t, p)
     return AttributeScore(
-        name, len(t), int(t.sum()), int((~t).sum()), pos, neg, bal, cross_validated_threshold(np.array(values), t)
+        name,
+        len(t),
+        int(t.sum()),
+        int((~t).sum()),
+        pos,
+        neg,
+        bal,
+        cross_validated_threshold(np.array(values), t),
     )
 
 
@@ -171,7 +178,9 @@ def evaluate_attributes(
             eyes[0].append(row["eyes"] == "open")
             eyes[1].append(d.eyes_open is not False)
             measured = m["ear_right"] is not None and m["ear_left"] is not None
-            eyes[2].append(eyes_open_score(m["ear_right"], m["ear_left"], settings.eye_model) if measured else 1.0)
+            eyes[2].append(
+                eyes_open_score(m["ear_right"], m["ear_left"], settings.eye_model) if measured else 1.0
+            )
         if row["smile"] in ("yes", "no"):
             smiles[0].append(row["smile"] == "yes")
             smiles[1].append(d.smile)
@@ -189,15 +198,17 @@ def evaluate_attributes(
 
 
 def format_attributes(report: AttributeReport, settings: Settings) -> str:
+    rules = settings.curation
     lines = [
         "## Face attributes: decisions vs hand labels (`tests/data/face_attributes/labels.csv`)",
         "",
-        f"Eye model `{settings.eye_model}`; thresholds eyes_open_min_score {settings.curation.eyes_open_min_score}, "
-        f"smile_min_score {settings.curation.smile_min_score}, mouth_open_min {settings.curation.mouth_open_min}. "
-        f"{report.matched_faces} of {report.labelled_faces} labelled faces found again (IoU >= {MATCH_IOU}); "
-        "`unsure` labels left out.",
+        f"Eye model `{settings.eye_model}`; thresholds eyes_open_min_score {rules.eyes_open_min_score}, "
+        f"smile_min_score {rules.smile_min_score}, mouth_open_min {rules.mouth_open_min}. "
+        f"{report.matched_faces} of {report.labelled_faces} labelled faces found again "
+        f"(IoU >= {MATCH_IOU}); `unsure` labels left out.",
         "",
-        "| attribute | faces | yes/open | no/closed | recall yes | recall no | balanced accuracy | cross-validated |",
+        "| attribute | faces | yes/open | no/closed | recall yes | recall no | balanced accuracy "
+        "| cross-validated |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for s in report.scores:

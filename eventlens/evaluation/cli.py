@@ -95,7 +95,9 @@ def _attributes_part(data_dir: Path, work_dir: Path | None, labels: Path, settin
         reason = f"none of {', '.join(sorted(datasets))} is under {data_dir}"
         return _skip("attributes", reason), f"_Attributes skipped: {reason}._"
     with _work_folder(work_dir) as work:
-        result = attributes.evaluate_attributes(labels, data_dir, work / "attributes", settings, TerminalProgress())
+        result = attributes.evaluate_attributes(
+            labels, data_dir, work / "attributes", settings, TerminalProgress()
+        )
     return result.as_dict(), attributes.format_attributes(result, settings)
 
 
@@ -157,7 +159,14 @@ def eval_cmd(
     from eventlens.evaluation.attributes import DEFAULT_LABELS  # noqa: PLC0415
 
     fail_cleanly(run_eval)(
-        data_dir, work_dir, sweep, list(min_face_px), as_json, workers, config_file, labels_file or DEFAULT_LABELS
+        data_dir,
+        work_dir,
+        sweep,
+        list(min_face_px),
+        as_json,
+        workers,
+        config_file,
+        labels_file or DEFAULT_LABELS,
     )
 
 

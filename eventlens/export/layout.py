@@ -45,8 +45,17 @@ SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category"]
 FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
 #: curation columns of face_data.csv, after the core columns (which stay first and unchanged)
 ATTRIBUTE_COLUMNS = [
-    "eyes_open", "eyes_open_score", "smile", "smile_score", "mouth_open",
-    "yaw", "pitch", "roll", "sharpness", "brightness", "expression",
+    "eyes_open",
+    "eyes_open_score",
+    "smile",
+    "smile_score",
+    "mouth_open",
+    "yaw",
+    "pitch",
+    "roll",
+    "sharpness",
+    "brightness",
+    "expression",
 ]
 
 
@@ -120,7 +129,9 @@ def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, sa.Row]]:
 def _rejections(conn: sa.Connection) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [
         (r.rel_path, r.reason or "rejected")
-        for r in conn.execute(sa.select(photo_paths.c.rel_path, photo_paths.c.reason).where(photo_paths.c.status == "rejected"))
+        for r in conn.execute(
+            sa.select(photo_paths.c.rel_path, photo_paths.c.reason).where(photo_paths.c.status == "rejected")
+        )
     ]
     rejected_photos = (
         sa.select(photo_paths.c.rel_path, photos.c.reject_reason)
@@ -164,7 +175,12 @@ def _place(src: Path, dst: Path, mode: str, summary: ExportSummary) -> None:
 
 
 def _write_folder(
-    folder: Path, label: str, person: sa.Row | None, items: list[_Photo], settings: Settings, summary: ExportSummary,
+    folder: Path,
+    label: str,
+    person: sa.Row | None,
+    items: list[_Photo],
+    settings: Settings,
+    summary: ExportSummary,
     representative: dict[str, object] | None,
 ) -> None:
     folder.mkdir(parents=True)
@@ -198,7 +214,9 @@ def _write_folder(
         "representative_face": representative,
         "photos": entries,
     }
-    (folder / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / "metadata.json").write_text(
+        json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
@@ -280,7 +298,9 @@ def _write_persons(
             }
         _write_folder(staging / person.label, person.label, person, items, settings, summary, rep)
         n_faces = sum(1 for p in items for f in p.faces if f["person"] == person.label)
-        summary_rows.append([person.label, person.name or "", len(items), n_faces, person.category or "other"])
+        summary_rows.append(
+            [person.label, person.name or "", len(items), n_faces, person.category or "other"]
+        )
         summary.persons += 1
     if by_person.get(UNASSIGNED):
         _write_folder(staging / UNASSIGNED, UNASSIGNED, None, by_person[UNASSIGNED], settings, summary, None)

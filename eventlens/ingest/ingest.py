@@ -58,7 +58,9 @@ def _upsert_source(conn: sa.Connection, kind: str, uri: str, run_id: int | None)
     row = conn.execute(sa.select(sources.c.id).where(sources.c.uri == uri)).first()
     if row:
         return int(row.id)
-    return int(conn.execute(sources.insert().values(kind=kind, uri=uri, added_run=run_id)).inserted_primary_key[0])
+    return int(
+        conn.execute(sources.insert().values(kind=kind, uri=uri, added_run=run_id)).inserted_primary_key[0]
+    )
 
 
 def _reason_key(reason: str) -> str:
@@ -66,7 +68,9 @@ def _reason_key(reason: str) -> str:
 
 
 class _Ingester:
-    def __init__(self, conn: sa.Connection, source_id: int, settings: Settings, store: LocalStore, run_id: int | None):
+    def __init__(
+        self, conn: sa.Connection, source_id: int, settings: Settings, store: LocalStore, run_id: int | None
+    ):
         self.conn = conn
         self.source_id = source_id
         self.settings = settings
@@ -98,7 +102,9 @@ class _Ingester:
                 .values(**values)
             )
         else:
-            self.conn.execute(photo_paths.insert().values(source_id=self.source_id, rel_path=c.rel_path, **values))
+            self.conn.execute(
+                photo_paths.insert().values(source_id=self.source_id, rel_path=c.rel_path, **values)
+            )
 
     def reject(self, c: Candidate, reason: str, summary: IngestSummary) -> None:
         self._record_path(c, None, "rejected", reason)
@@ -115,7 +121,9 @@ class _Ingester:
             return sha256_file(local), local, probe(local, self.settings.max_image_megapixels)
         return _read_zip_member(self, c, archive)
 
-    def add_photo(self, c: Candidate, sha: str, local: Path, header: ImageHeader, summary: IngestSummary) -> None:
+    def add_photo(
+        self, c: Candidate, sha: str, local: Path, header: ImageHeader, summary: IngestSummary
+    ) -> None:
         existing = self.conn.execute(sa.select(photos.c.local_path).where(photos.c.sha256 == sha)).first()
         if existing is None:
             self.conn.execute(
@@ -138,7 +146,11 @@ class _Ingester:
                 sa.select(photo_paths.c.rel_path).where(
                     photo_paths.c.sha256 == sha,
                     photo_paths.c.status == "ok",
-                    sa.not_(sa.and_(photo_paths.c.source_id == self.source_id, photo_paths.c.rel_path == c.rel_path)),
+                    sa.not_(
+                        sa.and_(
+                            photo_paths.c.source_id == self.source_id, photo_paths.c.rel_path == c.rel_path
+                        )
+                    ),
                 )
             ).first()
             prev = self.known.get(c.rel_path)
@@ -203,7 +215,9 @@ def ingest(
     return summary
 
 
-def _ingest_one(worker: _Ingester, c: Candidate, archive: zipfile.ZipFile | None, summary: IngestSummary) -> None:
+def _ingest_one(
+    worker: _Ingester, c: Candidate, archive: zipfile.ZipFile | None, summary: IngestSummary
+) -> None:
     if c.problem:
         worker.reject(c, c.problem, summary)
         return
@@ -226,7 +240,9 @@ def _ingest_one(worker: _Ingester, c: Candidate, archive: zipfile.ZipFile | None
     worker.add_photo(c, sha, local, header, summary)
 
 
-def _read_zip_member(worker: _Ingester, c: Candidate, archive: zipfile.ZipFile) -> tuple[str, Path, ImageHeader]:
+def _read_zip_member(
+    worker: _Ingester, c: Candidate, archive: zipfile.ZipFile
+) -> tuple[str, Path, ImageHeader]:
     assert c.zip_member is not None
     try:
         with archive.open(c.zip_member) as member:
