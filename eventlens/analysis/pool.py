@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,21 @@ _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 class PhotoTask:
     sha256: str
     path: Path
+
+
+@contextmanager
+def single_threaded_children() -> Iterator[None]:
+    """Processes started inside run OpenMP/OpenBLAS/MKL with one thread each (N processes use N cores)."""
+    saved = {k: os.environ.get(k) for k in _THREAD_ENV}
+    os.environ.update({k: "1" for k in _THREAD_ENV})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def build_models(settings: Settings, load: bool = False) -> Models:
@@ -101,23 +117,17 @@ def analyze_many(
         return
     # Worker processes start lazily (on submit) and read these variables when numpy/OpenMP load, so they
     # stay set for the pool's whole life; this process's own libraries are already initialised.
-    saved = {k: os.environ.get(k) for k in _THREAD_ENV}
-    os.environ.update({k: "1" for k in _THREAD_ENV})
-    pool = cf.ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(settings.model_dump(),),
-    )
-    try:
-        yield from _bounded_map(pool, tasks, max_in_flight=2 * workers)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with single_threaded_children():
+        pool = cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(settings.model_dump(),),
+        )
+        try:
+            yield from _bounded_map(pool, tasks, max_in_flight=2 * workers)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _bounded_map(

@@ -66,7 +66,11 @@ def _present_photos() -> sa.Select:
     )
 
 
-def _load_faces(conn: sa.Connection, embed_model: str, min_face_px: float, summary: ClusterSummary) -> _Faces:
+def load_clusterable_faces(
+    conn: sa.Connection, embed_model: str, min_face_px: float, summary: ClusterSummary
+) -> _Faces:
+    """The faces the cluster stage partitions, in a stable order (photo, face index); the summary counts
+    the faces left out (too small, other embedding model)."""
     rows = conn.execute(
         sa.select(
             faces.c.id,
@@ -145,7 +149,7 @@ def cluster(
     """Assign faces to persons (see the module docstring). ``embed_model`` is the current model key."""
     summary = ClusterSummary()
     with engine.begin() as conn:
-        data = _load_faces(conn, embed_model, settings.cluster_min_face_px, summary)
+        data = load_clusterable_faces(conn, embed_model, settings.cluster_min_face_px, summary)
         existing = {r.id: r for r in conn.execute(sa.select(persons))}
         sizes = {
             r.id: float(np.sqrt(max(r.x2 - r.x1, 0) * max(r.y2 - r.y1, 0)))

@@ -21,10 +21,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import multiprocessing
-import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ import numpy as np
 
 from eventlens.analysis.detect_plan import plan_detection
 from eventlens.analysis.photo import ANALYSIS_MIN_SIDE_PX, run_detection
-from eventlens.analysis.pool import _THREAD_ENV
+from eventlens.analysis.pool import single_threaded_children
 from eventlens.backends.base import FaceDetector
 from eventlens.backends.registry import create_detector
 from eventlens.detections import Detections, box_iou
@@ -318,21 +316,6 @@ def evaluate_detection(
     return report
 
 
-@contextmanager
-def _single_threaded_children() -> Iterator[None]:
-    """Processes started inside run their numeric libraries single-threaded, as the analysis workers do."""
-    saved = {k: os.environ.get(k) for k in _THREAD_ENV}
-    os.environ.update({k: "1" for k in _THREAD_ENV})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _evaluate_from_values(
     groups_dir: Path, settings_values: dict[str, Any], annotations: Sequence[AnnotatedImage] | None
 ) -> DetectionReport:
@@ -349,7 +332,7 @@ def evaluate_detection_in_worker(
     the load of the other cores.
     """
     with (
-        _single_threaded_children(),
+        single_threaded_children(),
         cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool,
     ):
         return pool.submit(_evaluate_from_values, groups_dir, settings.model_dump(), annotations).result()

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from eventlens.analysis.pool import build_models
 from eventlens.catalog.schema import faces, persons, photo_paths, photos, sources
-from eventlens.cluster.stage import ClusterSummary, _load_faces
+from eventlens.cluster.stage import ClusterSummary, load_clusterable_faces
 from eventlens.evaluation.fresh_clusters import UNASSIGNED, drop_small_clusters, whispers_labels
 from eventlens.evaluation.metrics import ClusteringScores, score_clustering
 from eventlens.pipeline import Event, run_analyze, run_cluster, run_ingest
@@ -216,7 +216,8 @@ def load_labelled(engine: sa.Engine, root: Path, settings: Settings) -> Labelled
         labels, rejected = _photo_labels(conn, source_id, out)
         out.photos = _labelled_photos(conn, labels, out)
         out.photos += [LabelledPhoto(f"path:{p}", str(label_of(p)), False, None) for p in rejected]
-        clusterable = _load_faces(conn, embed_model, settings.cluster_min_face_px, ClusterSummary())
+        min_px = settings.cluster_min_face_px
+        clusterable = load_clusterable_faces(conn, embed_model, min_px, ClusterSummary())
     out.cluster_face_ids = clusterable.ids
     out.embeddings = clusterable.embeddings
     out.cluster_photos = list(clusterable.photo)
