@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
+from eventlens.analysis.pool import single_threaded_children
 from eventlens.evaluation.detection import (
     DetectionReport,
     ImageResult,
-    _single_threaded_children,
     bucket_names,
     bucket_of,
     face_sizes_px,
@@ -87,6 +87,6 @@ def test_format_detection_has_one_column_pair_per_setting() -> None:
 def test_single_threaded_children_restores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    with _single_threaded_children():
+    with single_threaded_children():
         assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["OPENBLAS_NUM_THREADS"] == "1"
     assert os.environ["OMP_NUM_THREADS"] == "4" and "OPENBLAS_NUM_THREADS" not in os.environ
