@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -199,6 +201,22 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def source_fingerprint() -> str:
+    """SHA-256 (12 hex digits) of the installed eventlens package's ``.py`` files, without importing it.
+
+    The version number does not change while the code is being worked on; this does, so two reports
+    with different fingerprints measured different code.
+    """
+    spec = importlib.util.find_spec("eventlens")
+    if spec is None or not spec.submodule_search_locations:
+        return "-"
+    digest = hashlib.sha256()
+    for root in spec.submodule_search_locations:
+        for path in sorted(Path(root).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 # --- machine load -------------------------------------------------------------------------------------
 
 
@@ -285,26 +303,40 @@ def run_once(
     event_photos: Path, manifest: dict[str, Any], args: argparse.Namespace, env: dict[str, str], index: int
 ) -> dict[str, Any]:
     """Run ``eventlens process`` once into a fresh folder; return wall time, summary, memory, faces."""
+    load_before = wait_until_idle(args.wait_idle) if args.wait_idle else busy_fraction(1.0)
     work = Path(tempfile.mkdtemp(prefix="eventlens-bench-"))
     out_dir = work / "out"
     cmd = [*eventlens_command(), "process", str(event_photos), "--out", str(out_dir), "--json"]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
-    load_before = wait_until_idle(args.wait_idle) if args.wait_idle else busy_fraction(1.0)
+    code_before = source_fingerprint()
     _log(f"run {index}: machine {load_before:.0%} busy before; {' '.join(cmd)}")
     stderr_path = work / "stderr.txt"
-    with stderr_path.open("w") as stderr:
-        cpu0, own0, (busy0, total0) = _children_cpu_s(), time.process_time(), machine_cpu_s()
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, cwd=work, env=env, text=True)
-        sampler = TreeMemorySampler(proc.pid, args.sample_ms / 1000).start()
-        stdout, _ = proc.communicate()
-        wall_s = time.perf_counter() - started
-        memory = sampler.stop()
-        command_cpu_s, own_cpu_s = _children_cpu_s() - cpu0, time.process_time() - own0
-        busy1, total1 = machine_cpu_s()
+    try:
+        with stderr_path.open("w") as stderr:
+            cpu0, own0, (busy0, total0) = _children_cpu_s(), time.process_time(), machine_cpu_s()
+            started = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, cwd=work, env=env, text=True)
+            sampler = TreeMemorySampler(proc.pid, args.sample_ms / 1000).start()
+            stdout, _ = proc.communicate()
+            wall_s = time.perf_counter() - started
+            memory = sampler.stop()
+            command_cpu_s, own_cpu_s = _children_cpu_s() - cpu0, time.process_time() - own0
+            busy1, total1 = machine_cpu_s()
+    except KeyboardInterrupt:
+        shutil.rmtree(work, ignore_errors=True)  # the command got the Ctrl-C too
+        raise
+    code_after = source_fingerprint()
+    if code_after != code_before:
+        _log(
+            f"warning: run {index}: the eventlens sources changed during the run "
+            f"({code_before} -> {code_after})"
+        )
     if proc.returncode != 0:
-        raise RuntimeError(f"eventlens exited with {proc.returncode}:\n{stderr_path.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"eventlens exited with {proc.returncode} (output kept in {work}):\n"
+            + stderr_path.read_text()[-3000:]
+        )
     summary = _parse_summary(stdout)
     kinds = {p["file_name"]: p["kind"] for p in manifest["photos"]}
     faces = _face_distribution(out_dir, kinds)
@@ -321,7 +353,17 @@ def run_once(
         "machine_cpu_capacity_s": round(total1 - total0, 2),
         "machine_busy_before": round(load_before, 3),
     }
-    return {"wall_s": wall_s, "summary": summary, "memory": memory.as_dict(), "faces": faces, "cpu": cpu}
+    code = (
+        code_before if code_after == code_before else f"{code_before}->{code_after} (changed during the run)"
+    )
+    return {
+        "wall_s": wall_s,
+        "summary": summary,
+        "memory": memory.as_dict(),
+        "faces": faces,
+        "cpu": cpu,
+        "code": code,
+    }
 
 
 # --- report ------------------------------------------------------------------------------------------
@@ -371,6 +413,7 @@ def derive(run: dict[str, Any]) -> dict[str, Any]:
         "worker_utilisation_pct": round(_pct(worker_ms / 1000, ana["workers"] * stage_s["analyze"]), 1),
         "memory": run["memory"],
         "cpu": run["cpu"],
+        "code": run["code"],
         "faces_per_photo": run["faces"]["photos_by_faces"],
         "faces_by_source_kind": run["faces"]["by_source_kind"],
     }
@@ -406,6 +449,7 @@ def build_report(
             + (["--workers", str(args.workers)] if args.workers is not None else [])
         ),
         "runs": len(runs),
+        "code": sorted({r["code"] for r in runs}),
         "run_wall_s": [d["wall_s"] for d in derived],
         "median": {
             "wall_s": round(statistics.median(d["wall_s"] for d in derived), 2),
@@ -417,6 +461,7 @@ def build_report(
             "total_pss_mb": max(d["memory"]["peak_total_pss_mb"] for d in derived),
         },
         "median_run": med,
+        "all_runs": derived,
         "target_photos_per_s": TARGET_PHOTOS_PER_S,
     }
 
@@ -474,6 +519,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"- Command: `{report['command']}`; settings: "
         + ", ".join(f"{k}={v}" for k, v in eff.items())
         + (f"; env {report['settings']['env']}" if report["settings"]["env"] else " (defaults)"),
+        f"- Code: eventlens sources sha256 {', '.join(report['code'])}"
+        + (" (**differs between runs**)" if len(report["code"]) > 1 else ""),
         f"- Runs: {report['runs']}, wall times {', '.join(f'{s:.1f}' for s in report['run_wall_s'])} s; "
         "medians below, breakdown of the median run (the faster middle one for an even count)",
         "",

@@ -130,12 +130,9 @@ def _status_kb(pid: int) -> dict[str, int]:
     return values
 
 
-_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
-
-
 def _cpu_s(pid: int) -> float:
     fields = (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * _TICK_S  # utime, stime (fields 14 and 15 of stat)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
 
 
 def _pss_kb(pid: int) -> int:
@@ -146,6 +143,9 @@ def _pss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+_FINAL_ROLES = frozenset({"main", "worker", "resource_tracker"})
 
 
 def _role(pid: int, root: int) -> str:
@@ -205,6 +205,8 @@ class TreeMemorySampler:
             peak = self.result.processes.get(pid)
             if peak is None:
                 peak = self.result.processes[pid] = ProcessPeak(pid, _role(pid, self.root))
+            elif peak.role not in _FINAL_ROLES:
+                peak.role = _role(pid, self.root)  # first seen between fork and exec: the parent's cmdline
             peak.peak_rss_mb = max(peak.peak_rss_mb, max(status.values()) / 1024)
             with contextlib.suppress(OSError):
                 peak.cpu_s = _cpu_s(pid)

@@ -304,11 +304,11 @@ def label_export_cmd(
     verbose: bool,
 ) -> None:
     """Write every person's name and category to LABELS_FILE (default OUT/cluster_labels.json, - stdout)."""
-    from eventlens.curate.labels import LABELS_FILE, export_labels  # noqa: PLC0415
+    from eventlens.curate.labels import LABELS_FILE, labels_json  # noqa: PLC0415
 
     event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
     try:
-        text = json.dumps(export_labels(event.engine), indent=2, ensure_ascii=False) + "\n"
+        text = labels_json(event.engine)
     finally:
         event.close()
     if labels_file is not None and str(labels_file) == "-":

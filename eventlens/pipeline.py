@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +19,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from eventlens.analysis.pool import build_models
+from eventlens.analysis.pool import AnalysisPool, build_models
 from eventlens.analysis.stage import analyze
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import runs
 from eventlens.cluster.stage import cluster
-from eventlens.curate.labels import LABELS_FILE, import_labels, read_labels_file
+from eventlens.curate.labels import LABELS_FILE, import_labels, read_labels_file, write_labels_file
 from eventlens.errors import InputError
 from eventlens.export.layout import export
 from eventlens.ingest.ingest import ingest
@@ -134,9 +134,15 @@ def run_ingest(event: Event, photos: Path, summary: dict[str, Any], progress: Pr
 
 
 def run_analyze(
-    event: Event, summary: dict[str, Any], progress: Progress = SILENT, reanalyze: bool = False
+    event: Event,
+    summary: dict[str, Any],
+    progress: Progress = SILENT,
+    reanalyze: bool = False,
+    pool: AnalysisPool | None = None,
 ) -> None:
-    result = _timed(summary, "analyze", lambda: analyze(event.engine, event.settings, progress, reanalyze))
+    result = _timed(
+        summary, "analyze", lambda: analyze(event.engine, event.settings, progress, reanalyze, pool=pool)
+    )
     summary["analyze"] = result.as_dict()
 
 
@@ -157,7 +163,10 @@ def run_labels(
     event: Event, summary: dict[str, Any], labels_file: Path | None = None, merge: bool = False
 ) -> None:
     """Import person names and categories from ``labels_file``, or from ``OUT/cluster_labels.json`` if it
-    exists; persons the file names that the catalog does not know are reported, not created."""
+    exists; persons the file names that the catalog does not know are reported, not created.
+
+    ``OUT/cluster_labels.json`` is the labels' home: importing another file rewrites it with the result,
+    so a later ``process`` or ``score`` (which re-read it) keeps the imported labels."""
     path = labels_file or event.out_dir / LABELS_FILE
     if labels_file is None and not path.is_file():
         return
@@ -169,6 +178,9 @@ def run_labels(
     }
     if result.unknown_persons:
         log.warning("%s names persons that do not exist: %s", path, ", ".join(result.unknown_persons))
+    if labels_file is not None and path.resolve() != (event.out_dir / LABELS_FILE).resolve():
+        # OUT/cluster_labels.json is re-read by every later `process` and `score`: keep it in step
+        write_labels_file(event.engine, event.out_dir / LABELS_FILE)
 
 
 def process(
@@ -180,8 +192,11 @@ def process(
     try:
         started = time.perf_counter()
         with event.run("process") as summary:
-            run_ingest(event, photos, summary, progress)
-            run_analyze(event, summary, progress, reanalyze)
+            workers = settings.effective_workers
+            # the workers start and load their models while ingest hashes the files
+            with AnalysisPool(settings, workers) if workers > 1 else nullcontext() as pool:
+                run_ingest(event, photos, summary, progress)
+                run_analyze(event, summary, progress, reanalyze, pool=pool)
             run_cluster(event, summary)
             run_labels(event, summary)
             run_export(event, summary)

@@ -170,6 +170,11 @@ class Settings(BaseSettings):
         "mediapipe_iris",
         description="Eye-openness model: `mediapipe_iris` (needs `eventlens models install`) or `dlib_68`.",
     )
+    tflite_runtime: Literal["litert", "numpy"] = Field(
+        "litert",
+        description="How TFLite models (the iris model) run: `litert` (Google's LiteRT, ~4x faster) or "
+        "`numpy` (eventlens' own interpreter, no extra package). Both give the same output.",
+    )
     dlib_runtime: Literal["numpy", "dlib"] = Field(
         "numpy",
         description="How the dlib ResNet runs: `numpy` (same weights and arithmetic on OpenBLAS, ~6x faster) "

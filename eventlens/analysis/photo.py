@@ -22,14 +22,15 @@ from eventlens.detections import Detections
 from eventlens.errors import RejectedFile
 from eventlens.imaging.decode import DecodedImage, decode, probe
 
-#: photos are decoded with at least this long side (or fully), so that faces keep enough pixels for
-#: landmarks and the 150 px embedding chip; JPEG DCT scaling makes this cheap (see BENCHMARKS.md)
-ANALYSIS_MIN_SIDE_PX = 2048
+#: photos are decoded with at least this long side (or fully) for landmarks and measurements; a 12 MP
+#: photo (4000 px) then decodes at half size with JPEG DCT scaling, 5x cheaper than in full
+ANALYSIS_MIN_SIDE_PX = 1600
 #: eyes are measured on faces of at least this size (original pixels); below it an eye is a few pixels
 EYES_MIN_FACE_PX = 24
 #: a face to embed should span at least this many pixels of the image its chip is cut from; when the first
-#: decode is too small for the smallest such face, the photo is decoded again at a larger size
-EMBED_FACE_PX = 100
+#: decode is too small for the smallest such face, the photo is decoded again at a larger size (clustering
+#: quality is flat from 64 px up and drops below 48 px; BENCHMARKS.md)
+EMBED_FACE_PX = 64
 #: a detection closer than this to an inner tile edge is a cut face; its neighbour tile has it whole
 _TILE_EDGE_MARGIN_PX = 2
 
@@ -93,7 +94,16 @@ def _resized(rgb: np.ndarray, factor: float) -> np.ndarray:
     return np.asarray(im)
 
 
-def run_detection(detector: FaceDetector, image: DecodedImage, plan: DetectionPlan) -> Detections:
+@dataclass
+class DetectionRun:
+    """Faces found in a photo (original pixels, left to right) and the smallest whole-photo image the
+    detector saw (reused for whole-photo measurements instead of resizing the photo again)."""
+
+    detections: Detections
+    preview_rgb: np.ndarray
+
+
+def run_detection(detector: FaceDetector, image: DecodedImage, plan: DetectionPlan) -> DetectionRun:
     """Execute ``plan`` on ``image``; boxes in original pixels, merged across passes."""
     found = []
     by_scale: dict[float, np.ndarray] = {}
@@ -111,7 +121,27 @@ def run_detection(detector: FaceDetector, image: DecodedImage, plan: DetectionPl
     merged = Detections.concat(found)
     if len(plan.passes) > 1:
         merged = merged.nms(MERGE_IOU)
-    return merged.clipped(image.original_width_px, image.original_height_px)
+    merged = merged.clipped(image.original_width_px, image.original_height_px)
+    order = np.lexsort((merged.xyxy[:, 1], merged.xyxy[:, 0]))  # left to right, then top to bottom
+    return DetectionRun(merged[order], by_scale[min(by_scale)])
+
+
+def decode_for_detection(
+    path: Path, detector: FaceDetector, min_face_px: float, max_megapixels: float
+) -> tuple[DetectionPlan, DecodedImage]:
+    """The detection plan for ``path`` and the photo decoded just large enough for it and for landmarks
+    (JPEG DCT scaling: a 12 MP photo decodes at half size). Raises :class:`RejectedFile`."""
+    header = probe(path, max_megapixels)
+    plan = plan_detection(
+        header.width_px,
+        header.height_px,
+        min_face_px,
+        detector.input_max_side_px,
+        detector.min_face_at_input_px,
+    )
+    long_side = max(header.width_px, header.height_px)
+    min_scale = max(plan.max_scale, min(1.0, ANALYSIS_MIN_SIDE_PX / long_side))
+    return plan, decode(path, max_megapixels, min_scale)
 
 
 def _whole_in_tile(
@@ -150,30 +180,17 @@ def analyze_photo(
     result = PhotoAnalysis(sha256)
     timer = _Timer(result.timings_ms)
     try:
-        header = probe(path, max_megapixels)
-        plan = plan_detection(
-            header.width_px,
-            header.height_px,
-            min_face_px,
-            models.detector.input_max_side_px,
-            models.detector.min_face_at_input_px,
-        )
-        long_side = max(header.width_px, header.height_px)
-        min_scale = max(plan.max_scale, min(1.0, ANALYSIS_MIN_SIDE_PX / long_side))
-        image = decode(path, max_megapixels, min_scale)
+        plan, image = decode_for_detection(path, models.detector, min_face_px, max_megapixels)
     except RejectedFile as exc:
         result.rejected_reason = exc.reason
         return result
     result.width_px, result.height_px = image.original_width_px, image.original_height_px
     timer.lap("decode")
-    result.quality = photo_quality(image.rgb)
-    timer.lap("attributes")
-
-    dets = run_detection(models.detector, image, plan)
-    dets = dets[dets.scores >= min_det_score]
-    order = np.lexsort((dets.xyxy[:, 1], dets.xyxy[:, 0]))  # left to right, then top to bottom
-    dets = dets[order]
+    run = run_detection(models.detector, image, plan)
+    dets = run.detections[run.detections.scores >= min_det_score]
     timer.lap("detect")
+    result.quality = photo_quality(run.preview_rgb)
+    timer.lap("attributes")
     if not len(dets):
         return result
 

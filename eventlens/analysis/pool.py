@@ -104,10 +104,61 @@ def _guarded(models: Models, settings: Settings, task: PhotoTask) -> PhotoAnalys
         return PhotoAnalysis(task.sha256, rejected_reason=f"analysis failed: {type(exc).__name__}: {exc}")
 
 
+def _ready() -> bool:
+    return _worker_models is not None
+
+
+class AnalysisPool:
+    """Worker processes with the models loaded, started ahead of use (e.g. while ingest hashes files).
+
+    Use as a context manager; :meth:`map` analyses tasks. Workers are spawned (not forked) and run their
+    numeric libraries single-threaded.
+    """
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        self._settings = settings
+        self._workers = workers
+        self._env = single_threaded_children()
+        self._env.__enter__()
+        # Worker processes start on submit and read the thread variables when numpy/OpenMP load, so they
+        # stay set for the pool's whole life; this process's own libraries are already initialised.
+        self._pool = cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(settings.model_dump(),),
+        )
+        self._warm = [self._pool.submit(_ready) for _ in range(workers)]  # spawns and loads models now
+
+    def __enter__(self) -> AnalysisPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._env.__exit__(None, None, None)
+
+    def map(self, tasks: Iterable[PhotoTask]) -> Iterator[PhotoAnalysis]:
+        """One result per task, in completion order; at most two tasks per worker in flight."""
+        for future in self._warm:
+            future.result()  # a worker that failed to start (e.g. a missing model) fails here, loudly
+        yield from _bounded_map(self._pool, tasks, max_in_flight=2 * self._workers)
+
+
 def analyze_many(
-    tasks: Iterable[PhotoTask], settings: Settings, workers: int, models: Models | None = None
+    tasks: Iterable[PhotoTask],
+    settings: Settings,
+    workers: int,
+    models: Models | None = None,
+    pool: AnalysisPool | None = None,
 ) -> Iterator[PhotoAnalysis]:
-    """Yield one :class:`PhotoAnalysis` per task, in completion order."""
+    """Yield one :class:`PhotoAnalysis` per task, in completion order: in this process when ``workers``
+    is 1, else in ``pool`` (or a pool of ``workers`` processes made for the call)."""
+    if pool is not None:
+        yield from pool.map(tasks)
+        return
     if workers <= 1:
         local = models or build_models(settings)
         for backend in local.all():
@@ -115,19 +166,8 @@ def analyze_many(
         for task in tasks:
             yield _guarded(local, settings, task)
         return
-    # Worker processes start lazily (on submit) and read these variables when numpy/OpenMP load, so they
-    # stay set for the pool's whole life; this process's own libraries are already initialised.
-    with single_threaded_children():
-        pool = cf.ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(settings.model_dump(),),
-        )
-        try:
-            yield from _bounded_map(pool, tasks, max_in_flight=2 * workers)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+    with AnalysisPool(settings, workers) as own:
+        yield from own.map(tasks)
 
 
 def _bounded_map(

@@ -18,7 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from eventlens.analysis.photo import Models, PhotoAnalysis
-from eventlens.analysis.pool import PhotoTask, analyze_many, build_models
+from eventlens.analysis.pool import AnalysisPool, PhotoTask, analyze_many, build_models
 from eventlens.catalog.arrays import to_blob
 from eventlens.catalog.schema import faces, photos
 from eventlens.detections import box_iou
@@ -166,6 +166,7 @@ def analyze(
     progress: Progress = SILENT,
     reanalyze: bool = False,
     models: Models | None = None,
+    pool: AnalysisPool | None = None,
 ) -> AnalyzeSummary:
     """Analyse pending photos (and, with ``reanalyze``, photos analysed under another pipeline key)."""
     local_models = models or build_models(settings)
@@ -177,7 +178,10 @@ def analyze(
         if reanalyze:
             todo_filter = sa.or_(todo_filter, other_key)
         rows = conn.execute(
-            sa.select(photos.c.sha256, photos.c.local_path).where(todo_filter).order_by(photos.c.local_path)
+            sa.select(photos.c.sha256, photos.c.local_path)
+            .where(todo_filter)
+            # largest files first: the slowest photos start early, so no worker idles at the end
+            .order_by(photos.c.size_bytes.desc(), photos.c.sha256)
         ).all()
     workers = min(settings.effective_workers, max(1, len(rows)))
     summary = AnalyzeSummary(stale=0 if reanalyze else stale, workers=workers)
@@ -187,7 +191,7 @@ def analyze(
     last_commit = started
     with progress.bar(len(tasks), "analyze") as bar:
         try:
-            for result in analyze_many(tasks, settings, workers, models=local_models):
+            for result in analyze_many(tasks, settings, workers, models=local_models, pool=pool):
                 batch.append(result)
                 summary.photos += 1
                 summary.faces += len(result.faces)

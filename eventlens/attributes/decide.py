@@ -14,15 +14,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from eventlens.errors import ModelError
 from eventlens.settings import CurationSettings
 
 #: per eye model, (EAR_CLOSED, EAR_OPEN): the smaller EAR of the two eyes maps linearly to the eyes-open
 #: score, 0 at EAR_CLOSED and 1 at EAR_OPEN, so 0.5 sits at their midpoint, the threshold that separated
 #: the labelled open and closed eyes best (mediapipe_iris 0.18, dlib_68 0.20; BENCHMARKS.md)
+#: keyed by the eye model's name (its ModelInfo name, recorded in each photo's pipeline key)
 EAR_CALIBRATION: dict[str, tuple[float, float]] = {
     "mediapipe_iris": (0.10, 0.26),
     "dlib_68": (0.12, 0.28),
-    "fake": (0.12, 0.28),
 }
 #: smile score = logistic(SMILE_WIDTH_GAIN * (mouth_width - SMILE_WIDTH_MID) + SMILE_LIFT_GAIN * mouth_lift)
 SMILE_WIDTH_MID = 1.07
@@ -35,7 +36,12 @@ EXPRESSIONS = ("eyes_closed", "smiling", "mouth_open", "neutral")
 def eyes_open_score(ear_right: float, ear_left: float, eye_model: str = "mediapipe_iris") -> float:
     """0 (closed) .. 1 (open), from the smaller eye aspect ratio of the two eyes (a blink closes both; the
     eye models err towards "open" on a closed eye more than the reverse)."""
-    closed, opened = EAR_CALIBRATION.get(eye_model, EAR_CALIBRATION["mediapipe_iris"])
+    try:
+        closed, opened = EAR_CALIBRATION[eye_model]
+    except KeyError:
+        raise ModelError(
+            f"no eyes-open calibration for eye model {eye_model!r}; known: {', '.join(EAR_CALIBRATION)}"
+        ) from None
     return min(1.0, max(0.0, (min(ear_right, ear_left) - closed) / (opened - closed)))
 
 

@@ -6,7 +6,8 @@
 * ``dlib_68``: the six eyelid points of dlib's 68 landmarks; no extra model file.
 
 The two measure on different scales, so the eyes-open score (:mod:`eventlens.attributes.decide`) is
-calibrated per model, and the pipeline key records which one ran.
+calibrated per model: each photo's pipeline key records which one measured it (the ModelInfo names are
+the calibration keys), and scoring uses that one, whatever the current settings say.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class IrisEyes(EyeModel):
         from eventlens.backends.iris import IrisEyeModel  # noqa: PLC0415 - keeps imports cheap
 
         self._model = IrisEyeModel.from_settings(settings)
-        self.info = ModelInfo("mediapipe-iris-landmark", "mediapipe-0.10.14")
+        self.info = ModelInfo("mediapipe_iris", "mediapipe-0.10.14")
 
     def load(self) -> None:
         self._model.load()
@@ -44,7 +45,7 @@ class IrisEyes(EyeModel):
 
 class Dlib68Eyes(EyeModel):
     def __init__(self, settings: Settings | None = None) -> None:
-        self.info = ModelInfo("dlib-68-eyelids", "1")
+        self.info = ModelInfo("dlib_68", "1")
 
     def eye_aspect_ratios(self, rgb: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
         lm = np.asarray(landmarks68, dtype=np.float64).reshape(-1, 68, 2)

@@ -36,6 +36,7 @@ from eventlens.backends.model_files import IRIS_LANDMARK, model_path
 from eventlens.errors import ModelError
 
 if TYPE_CHECKING:
+    from eventlens.backends.tflite_litert import LitertInterpreter
     from eventlens.backends.tflite_numpy import TfliteInterpreter
     from eventlens.settings import Settings
 
@@ -128,11 +129,17 @@ def _region(rgb: np.ndarray, affine: np.ndarray, size: int, factor: int) -> tupl
     lo = np.floor(corners.min(axis=1)).astype(int) - factor
     hi = np.ceil(corners.max(axis=1)).astype(int) + factor
     n_cols, n_rows = (hi - lo) // factor + 1
-    cols = np.clip(lo[0] + np.arange(n_cols * factor), 0, rgb.shape[1] - 1)
-    rows = np.clip(lo[1] + np.arange(n_rows * factor), 0, rgb.shape[0] - 1)
-    region = rgb[rows[:, None], cols[None, :]].astype(np.float32)
-    if factor > 1:
-        region = region.reshape(n_rows, factor, n_cols, factor, 3).mean(axis=(1, 3), dtype=np.float32)
+    h, w = rgb.shape[:2]
+    if lo[0] >= 0 and lo[1] >= 0 and lo[0] + n_cols * factor <= w and lo[1] + n_rows * factor <= h:
+        block = rgb[lo[1] : lo[1] + n_rows * factor, lo[0] : lo[0] + n_cols * factor]  # a view, no copy
+    else:  # near the border: replicate edge pixels
+        cols = np.clip(lo[0] + np.arange(n_cols * factor), 0, w - 1)
+        rows = np.clip(lo[1] + np.arange(n_rows * factor), 0, h - 1)
+        block = rgb[rows[:, None], cols[None, :]]
+    if factor > 1:  # exact factor x factor box averages (the block's sides are multiples of factor)
+        region = block.reshape(n_rows, factor, n_cols, factor, 3).mean(axis=(1, 3), dtype=np.float32)
+    else:
+        region = block.astype(np.float32)
     # region pixel d covers image pixels lo + d*factor ... lo + d*factor + factor - 1 (centre at the mean)
     to_region = np.array(
         [
@@ -170,9 +177,16 @@ def sample_eye_crops(rgb: np.ndarray, transforms: np.ndarray, size: int = INPUT_
         raise ValueError(f"rgb must be a uint8 (H, W, 3) image, got {img.dtype} {img.shape}")
     out = np.empty((len(transforms), size, size, 3), dtype=np.float32)
     grid_i, grid_j = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
-    for k, affine in enumerate(np.asarray(transforms, dtype=np.float64)):
-        step = float(np.linalg.norm(affine[:, 0]))  # image pixels per crop pixel
-        source, a = _region(img, affine, size, factor=max(int(step), 1))
+    transforms = np.asarray(transforms, dtype=np.float64)
+    factors = np.maximum(np.linalg.norm(transforms[:, :, 0], axis=1).astype(int), 1)  # image px per crop px
+    small = np.flatnonzero(factors == 1)
+    if len(small):  # no averaging needed: sample all these eyes from the image in one vectorised pass
+        a = transforms[small]
+        x = a[:, 0, 0, None, None] * grid_i + a[:, 0, 1, None, None] * grid_j + a[:, 0, 2, None, None]
+        y = a[:, 1, 0, None, None] * grid_i + a[:, 1, 1, None, None] * grid_j + a[:, 1, 2, None, None]
+        out[small] = _bilinear(img, x, y)
+    for k in np.flatnonzero(factors > 1):
+        source, a = _region(img, transforms[k], size, factor=int(factors[k]))
         x = a[0, 0] * grid_i + a[0, 1] * grid_j + a[0, 2]
         y = a[1, 0] * grid_i + a[1, 1] * grid_j + a[1, 2]
         out[k] = _bilinear(source, x, y)
@@ -228,27 +242,32 @@ class IrisEyeModel:
 
     ``cache_dir``: where ``eventlens models install`` put ``models/iris_landmark.tflite`` (the settings'
     ``cache_dir``). ``crop_scale`` and ``rotate``: the eye crop (see :func:`eye_crop_transforms`).
-    The model file is read on the first :meth:`load` or :meth:`eye_contours` call.
+    ``runtime``: ``"numpy"`` (:mod:`eventlens.backends.tflite_numpy`) or ``"litert"`` (Google's runtime,
+    same outputs, ~4x faster). The model file is read on the first :meth:`load` or :meth:`eye_contours`.
     """
 
     cache_dir: Path
     crop_scale: float = EYE_CROP_SCALE
     rotate: bool = True
-    _net: TfliteInterpreter | None = field(default=None, init=False, repr=False)
+    runtime: str = "numpy"
+    _net: TfliteInterpreter | LitertInterpreter | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IrisEyeModel:
-        return cls(cache_dir=Path(settings.cache_dir))
+        return cls(cache_dir=Path(settings.cache_dir), runtime=settings.tflite_runtime)
 
     def load(self) -> None:
         """Read and compile the model (ModelError, with the install hint, if it is missing or damaged)."""
         if self._net is not None:
             return
-        from eventlens.backends.tflite_numpy import TfliteInterpreter  # noqa: PLC0415 - on first use only
+        from eventlens.backends.tflite_litert import LitertInterpreter  # noqa: PLC0415 - on first use only
+        from eventlens.backends.tflite_numpy import TfliteInterpreter  # noqa: PLC0415
 
         path = model_path(IRIS_LANDMARK, Path(self.cache_dir))
+        if self.runtime not in ("numpy", "litert"):
+            raise ModelError(f"unknown tflite_runtime {self.runtime!r}; use 'litert' or 'numpy'")
         try:
-            net = TfliteInterpreter.from_file(path)
+            net = (LitertInterpreter if self.runtime == "litert" else TfliteInterpreter).from_file(path)
         except ValueError as exc:
             raise ModelError(f"cannot run {path}: {exc}") from exc
         if net.input_shape != (INPUT_SIZE, INPUT_SIZE, 3) or _CONTOURS_OUTPUT not in net.output_names:

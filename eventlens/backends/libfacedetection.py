@@ -6,7 +6,7 @@ entry point ``facedetect_cnn(result_buffer, bgr, width, height, step)`` directly
 result is 16 shorts: confidence (0..100), x, y, w, h, then five (x, y) landmarks.
 
 Measured on the annotated group photos (see ``BENCHMARKS.md``): recall stays near its plateau for faces
-of about 12 px and more at the detector's input, and the model is tuned for inputs up to ~1000 px.
+of about 10 px and more at the detector's input, and the model is tuned for inputs up to ~1000 px.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ class LibFaceDetection(FaceDetector):
     """Adapter for libfacedetection; ``detect`` is not thread-safe (one instance per worker process)."""
 
     input_max_side_px = 960
-    min_face_at_input_px = 12
+    #: measured on the annotated group photos: recall for faces of 10-15 px at the detector's input (0.84)
+    #: is as high as for 20-30 px (0.84), and drops below 10 px (0.69); see BENCHMARKS.md
+    min_face_at_input_px = 10
 
     def __init__(self, settings: object | None = None) -> None:
         try:

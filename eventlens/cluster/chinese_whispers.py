@@ -88,19 +88,25 @@ def chinese_whispers(
     frozen = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
     movable = np.flatnonzero(~frozen & (np.diff(graph.indptr) > 0))
     rng = np.random.default_rng(seed)
+    # Plain Python lists: nodes have few neighbours, where per-node numpy calls cost more than the work.
+    current = labels.tolist()
+    indptr = graph.indptr.tolist()
+    indices = graph.indices.tolist()
+    weights = graph.weights.tolist()
     for _ in range(max_passes):
         changed = 0
-        for i in rng.permutation(movable):
-            nbrs, w = graph.neighbours(int(i))
-            candidates, inverse = np.unique(labels[nbrs], return_inverse=True)
-            totals = np.bincount(inverse, weights=w)
-            best = totals.max()
-            winners = candidates[totals >= best - 1e-9]
-            current = labels[i]
-            new = current if current in winners else winners.min()
-            if new != current:
-                labels[i] = new
-                changed += 1
+        for i in rng.permutation(movable).tolist():
+            totals: dict[int, float] = {}
+            for k in range(indptr[i], indptr[i + 1]):
+                lab = current[indices[k]]
+                totals[lab] = totals.get(lab, 0.0) + weights[k]
+            best = max(totals.values())
+            mine = current[i]
+            if totals.get(mine, -1.0) >= best - 1e-9:
+                continue  # ties keep the current label
+            new = min(lab for lab, total in totals.items() if total >= best - 1e-9)
+            current[i] = new
+            changed += 1
         if changed == 0:
             break
-    return labels
+    return np.array(current, dtype=np.int64)

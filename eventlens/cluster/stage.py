@@ -109,13 +109,13 @@ def load_clusterable_faces(
 
 
 def _representative(members: np.ndarray, data: _Faces, sizes: dict[int, float]) -> int:
-    """The face closest to the cluster's mean embedding among its larger half of faces."""
-    face_ids = data.ids[members]
-    size = np.array([sizes[int(f)] for f in face_ids])
-    large = members[size >= np.median(size)]
+    """The largest of the faces that are typical of the cluster (closer than the median to its mean
+    embedding): a clear face to put a name on, and a large one crops sharply (and cheaply)."""
     centroid = data.embeddings[members].mean(0)
-    d = np.linalg.norm(data.embeddings[large] - centroid, axis=1)
-    return int(data.ids[large[int(np.argmin(d))]])
+    d = np.linalg.norm(data.embeddings[members] - centroid, axis=1)
+    typical = members[d <= np.median(d)]
+    size = np.array([sizes[int(f)] for f in data.ids[typical]])
+    return int(data.ids[typical[int(np.argmax(size))]])
 
 
 def _claim_existing_persons(

@@ -101,6 +101,18 @@ def export_labels(engine: sa.Engine) -> dict[str, dict[str, str | None]]:
         return {r.label: {"name": r.name, "category": r.category or "other"} for r in rows}
 
 
+def labels_json(engine: sa.Engine) -> str:
+    """Every person's label, extended form, as the text of a ``cluster_labels.json``."""
+    return json.dumps(export_labels(engine), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_labels_file(engine: sa.Engine, path: Path) -> None:
+    """Write every person's label (extended form) to ``path``, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(labels_json(engine), encoding="utf-8")
+    tmp.replace(path)
+
+
 def read_labels_file(path: Path) -> dict[str, Label]:
     try:
         return parse_labels(path.read_text(encoding="utf-8"), str(path))

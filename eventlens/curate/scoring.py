@@ -109,7 +109,8 @@ def score_photo(photo: PhotoInput, rules: CurationSettings) -> PhotoScore:
     disqualified = False
     explained = []
     others: list[float] = []
-    others_closed = 0
+    named_others = 0
+    rest_closed = 0  # closed eyes among the other faces that are not named one by one
     ranked_faces = sorted(photo.faces, key=lambda f: (_category_rank(f.category), f.person or "~"))
     for face in ranked_faces:
         term, violates, text = face_term(face, rules)
@@ -119,15 +120,16 @@ def score_photo(photo: PhotoInput, rules: CurationSettings) -> PhotoScore:
             explained.append(text)
             continue
         others.append(term)
-        others_closed += face.decisions is not None and face.decisions.eyes_open is False
-        if face.person and len(others) <= _LISTED_OTHERS:
+        if face.person and named_others < _LISTED_OTHERS:
             explained.append(text)
+            named_others += 1
+        else:
+            rest_closed += face.decisions is not None and face.decisions.eyes_open is False
     if others:
         total += sum(others) / len(others)
-        listed = sum(1 for f in ranked_faces if f.category not in ("main", "important") and f.person)
-        rest = len(others) - min(listed, _LISTED_OTHERS)
+        rest = len(others) - named_others
         if rest > 0:
-            explained.append(f"+{rest} other faces ({others_closed} with eyes closed)")
+            explained.append(f"+{rest} other faces ({rest_closed} with eyes closed)")
     persons = tuple(sorted({f.person for f in photo.faces if f.person}))
     return PhotoScore(
         photo=photo.photo,

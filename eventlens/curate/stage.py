@@ -8,6 +8,7 @@ derives each face's decisions, groups near-duplicates, scores and ranks. :func:`
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,15 @@ class Curation:
     best: list[str] = field(default_factory=list)  # photo sha256s for OUT/best/, best first
 
 
+def eye_model_of(pipeline_key: str | None) -> str | None:
+    """Name of the eye model recorded in a photo's pipeline key (``None`` when it does not say)."""
+    try:
+        key = json.loads(pipeline_key or "{}").get("eyes")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return key.split("@", 1)[0] if isinstance(key, str) else None
+
+
 def _well_exposed(brightness: float | None, clipped: float, rules: CurationSettings) -> bool:
     if brightness is None:
         return True
@@ -65,13 +75,20 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 def compute_curation(
-    conn: sa.Connection, shown_paths: dict[str, str], rules: CurationSettings, eye_model: str = "mediapipe_iris"
+    conn: sa.Connection,
+    shown_paths: dict[str, str],
+    rules: CurationSettings,
+    eye_model: str = "mediapipe_iris",
 ) -> Curation:
-    """Score the analysed photos listed in ``shown_paths`` (sha256 -> path shown to people)."""
+    """Score the analysed photos listed in ``shown_paths`` (sha256 -> path shown to people).
+
+    Each photo's eyes are judged with the calibration of the eye model that measured them (recorded in
+    its pipeline key); ``eye_model`` only serves photos whose key does not say."""
     people = {r.id: r for r in conn.execute(sa.select(persons))}
     inputs: dict[str, PhotoInput] = {}
     taken: dict[str, datetime | None] = {}
     hashes: dict[str, int | None] = {}
+    measured_by: dict[str, str] = {}
     for r in conn.execute(sa.select(photos).where(photos.c.status == "analyzed")):
         if r.sha256 not in shown_paths:
             continue
@@ -81,6 +98,7 @@ def compute_curation(
         )
         taken[r.sha256] = _parse_time(r.taken_at)
         hashes[r.sha256] = int(r.phash, 16) if r.phash else None
+        measured_by[r.sha256] = eye_model_of(r.pipeline_key) or eye_model
     decisions: dict[int, FaceDecisions | None] = {}
     face_of_person: dict[str, list[tuple[str, ScoredFace]]] = defaultdict(list)
     columns = [faces.c[name] for name in FACE_MEASUREMENT_COLUMNS]
@@ -89,7 +107,7 @@ def compute_curation(
         if f.photo_sha256 not in inputs:
             continue
         person = people.get(f.person_id)
-        d = decide(f._mapping, rules, eye_model)
+        d = decide(f._mapping, rules, measured_by[f.photo_sha256])
         decisions[f.id] = d
         scored = ScoredFace(
             person.label if person else "",

@@ -156,7 +156,7 @@ def evaluate_attributes(
     try:
         summary: dict[str, Any] = {"run_id": None}
         run_ingest(event, photos_dir, summary, progress)
-        run_analyze(event, summary, progress)
+        run_analyze(event, summary, progress, reanalyze=True)  # photos measured by other models: again
         found = _catalog_faces(event.engine)
     finally:
         event.close()

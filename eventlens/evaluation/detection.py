@@ -29,14 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from eventlens.analysis.detect_plan import plan_detection
-from eventlens.analysis.photo import ANALYSIS_MIN_SIDE_PX, run_detection
+from eventlens.analysis.photo import decode_for_detection, run_detection
 from eventlens.analysis.pool import single_threaded_children
 from eventlens.backends.base import FaceDetector
 from eventlens.backends.registry import create_detector
 from eventlens.detections import Detections, box_iou
 from eventlens.evaluation.annotations import AnnotatedImage, load_annotations
-from eventlens.imaging.decode import decode, probe
 from eventlens.settings import Settings
 
 #: lower edges of the face-size buckets, in original pixels (sqrt of box area); the last is open
@@ -119,19 +117,9 @@ def detect_like_pipeline(
     Returns ``(detections, decode_s, detect_s)``: seconds spent probing/decoding and detecting.
     """
     started = time.perf_counter()
-    header = probe(path, settings.max_image_megapixels)
-    plan = plan_detection(
-        header.width_px,
-        header.height_px,
-        settings.min_face_px,
-        detector.input_max_side_px,
-        detector.min_face_at_input_px,
-    )
-    long_side = max(header.width_px, header.height_px)
-    min_scale = max(plan.max_scale, min(1.0, ANALYSIS_MIN_SIDE_PX / long_side))
-    image = decode(path, settings.max_image_megapixels, min_scale)
+    plan, image = decode_for_detection(path, detector, settings.min_face_px, settings.max_image_megapixels)
     decoded = time.perf_counter()
-    dets = run_detection(detector, image, plan)
+    dets = run_detection(detector, image, plan).detections
     dets = dets[dets.scores >= settings.min_det_score]
     return dets, decoded - started, time.perf_counter() - decoded
 

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -34,12 +35,13 @@ from eventlens.attributes.decide import FaceDecisions
 from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos
 from eventlens.curate.stage import compute_curation, write_curation
 from eventlens.errors import InputError
-from eventlens.export.crops import save_face_crop
+from eventlens.export.crops import cached_face_crop
 from eventlens.settings import Settings
 
 UNASSIGNED = "unassigned"
 CLUSTERS_DIR = "output_clusters"
 MANIFEST = "export-manifest.json"
+CROP_CACHE = "face-crops"  # under OUT/.eventlens
 FILES_MANIFEST = "export-files.json"
 SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category"]
 FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
@@ -262,6 +264,29 @@ def _box_area(box: Any) -> float:
     return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
 
 
+def _make_crops(
+    chosen: dict[str, tuple[_Photo, dict[str, Any]]], cache_dir: Path, settings: Settings
+) -> dict[str, Path]:
+    """Face crop of each person's chosen face (from the crop cache, made in parallel when missing)."""
+
+    def make(item: tuple[_Photo, dict[str, Any]]) -> Path:
+        photo, face = item
+        return cached_face_crop(
+            photo.local_path, photo.sha256, face["box"], settings.face_crop_px, cache_dir, settings
+        )
+
+    with ThreadPoolExecutor(max_workers=settings.effective_workers) as pool:  # Pillow decodes outside the GIL
+        paths = list(pool.map(make, chosen.values()))
+    return dict(zip(chosen, paths, strict=True))
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def _write_persons(
     staging: Path,
     people: dict[int, sa.Row],
@@ -274,20 +299,23 @@ def _write_persons(
     face_by_id = {f["id"]: (p, f) for p in all_photos.values() for f in p.faces}
     summary_rows: list[list[object]] = []
     (staging / CLUSTERS_DIR).mkdir()
-    for person in sorted(people.values(), key=lambda r: r.label):
-        items = by_person.get(person.label, [])
-        if not items:
-            continue
-        rep = None
+    ordered = [p for p in sorted(people.values(), key=lambda r: r.label) if by_person.get(p.label)]
+    chosen_faces: dict[str, tuple[_Photo, dict[str, Any]]] = {}
+    for person in ordered:
         chosen = face_by_id.get(person.representative_face_id)
         if chosen is None:  # its photo vanished since clustering: show the person's largest exported face
-            own = [(p, f) for p in items for f in p.faces if f["person"] == person.label]
+            own = [(p, f) for p in by_person[person.label] for f in p.faces if f["person"] == person.label]
             chosen = max(own, key=lambda pf: _box_area(pf[1]["box"]), default=None)
         if chosen is not None:
-            rp, rf = chosen
+            chosen_faces[person.label] = chosen
+    crops = _make_crops(chosen_faces, staging.parent / CROP_CACHE, settings)
+    for person in ordered:
+        items = by_person[person.label]
+        rep = None
+        if person.label in chosen_faces:
+            rp, rf = chosen_faces[person.label]
             crop_name = f"{person.label}.jpg"
-            crop_path = staging / CLUSTERS_DIR / crop_name
-            save_face_crop(rp.local_path, rf["box"], settings.face_crop_px, crop_path, settings)
+            _link_or_copy(crops[person.label], staging / CLUSTERS_DIR / crop_name)
             summary.crops += 1
             rep = {
                 "photo": rp.rel_path,

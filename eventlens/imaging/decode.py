@@ -212,6 +212,22 @@ def decode(path: Path, max_megapixels: float, min_scale: float = 1.0) -> Decoded
 
 def decode_bytes(data: bytes, max_megapixels: float, min_scale: float = 1.0) -> DecodedImage:
     """As :func:`decode`, from bytes in memory."""
+    im, header = _decode_image(data, max_megapixels, min_scale)
+    rgb = np.asarray(im, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise RejectedFile(f"unexpected decoded image shape {rgb.shape}")
+    scale = rgb.shape[1] / header.width_px
+    return DecodedImage(np.ascontiguousarray(rgb), scale, header.width_px, header.height_px)
+
+
+def decode_pil(path: Path, max_megapixels: float, min_scale: float = 1.0) -> tuple[Image.Image, float]:
+    """As :func:`decode`, but the RGB Pillow image and its scale (no numpy copy: for crops and thumbnails)."""
+    with open(path, "rb") as fp:
+        im, header = _decode_image(fp.read(), max_megapixels, min_scale)
+    return im, im.width / header.width_px
+
+
+def _decode_image(data: bytes, max_megapixels: float, min_scale: float) -> tuple[Image.Image, ImageHeader]:
     im = _open(io.BytesIO(data), int(max_megapixels * 1e6))
     header = _header_of(im)
     raw_w, raw_h = im.size
@@ -224,13 +240,9 @@ def decode_bytes(data: bytes, max_megapixels: float, min_scale: float = 1.0) -> 
             im.load()
             if header.orientation != 1:
                 im = ImageOps.exif_transpose(im)
-        rgb = np.asarray(_to_rgb(im), dtype=np.uint8)
+        return _to_rgb(im), header
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         text = str(exc)
         if "truncated" in text or "broken data stream" in text or "image file is" in text:
             raise RejectedFile(f"truncated or damaged image data ({text})") from None
         raise RejectedFile(f"cannot decode image data: {text}") from None
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise RejectedFile(f"unexpected decoded image shape {rgb.shape}")
-    scale = rgb.shape[1] / header.width_px
-    return DecodedImage(np.ascontiguousarray(rgb), scale, header.width_px, header.height_px)

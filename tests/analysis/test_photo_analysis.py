@@ -46,7 +46,7 @@ def test_tiled_detection_finds_each_face_once_in_original_pixels(tmp_path: Path)
     detector = SmallInputFakeDetector()
     plan = plan_detection(1200, 900, 8, detector.input_max_side_px, detector.min_face_at_input_px)
     assert len(plan.passes) > 2, "the photo must be tiled for this test"
-    found = run_detection(detector, decode(path, 150), plan)
+    found = run_detection(detector, decode(path, 150), plan).detections
     want = np.array([box for _, box in faces], dtype=np.float32)
     assert len(found) == len(faces)
     iou = box_iou(want, found.xyxy)

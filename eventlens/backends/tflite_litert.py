@@ -1,0 +1,76 @@
+"""Google's LiteRT (TensorFlow Lite) runtime behind the interface of :mod:`eventlens.backends.tflite_numpy`.
+
+The same model file gives the same outputs as the numpy interpreter (within 5e-5, tested), about four
+times faster (XNNPACK kernels): ~1.2 ms per 64x64 eye crop on one core against ~4.5 ms. It runs with one
+thread; parallelism comes from the worker processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventlens.errors import ModelError
+
+#: inputs per invocation; larger batches are cut into chunks of this size (speed is flat from 1 to 64
+#: inputs per call, and a fixed size lets one allocation serve every photo)
+CHUNK = 8
+
+
+class LitertInterpreter:
+    """A float32 model with one input and named outputs; ``run`` takes any batch size.
+
+    LiteRT fixes tensor shapes at allocation (~6 ms, and memory proportional to the batch): full chunks of
+    :data:`CHUNK` inputs run on one interpreter allocated once, the remainder on a second one that is
+    re-allocated only when the remainder's size changes.
+    """
+
+    def __init__(self, path: Path, factory: Any) -> None:
+        self._full = factory(model_path=str(path), num_threads=1)
+        self._tail = factory(model_path=str(path), num_threads=1)
+        detail = self._full.get_input_details()[0]
+        self._input = int(detail["index"])
+        self.input_shape = tuple(int(v) for v in detail["shape"][1:])
+        self.output_names = [d["name"] for d in self._full.get_output_details()]
+        self._full.resize_tensor_input(self._input, [CHUNK, *self.input_shape])
+        self._full.allocate_tensors()
+        self._tail_batch = 0
+
+    @classmethod
+    def from_file(cls, path: Path) -> LitertInterpreter:
+        try:
+            from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415 - optional runtime
+        except ImportError as exc:
+            raise ModelError(
+                "tflite_runtime 'litert' needs the ai-edge-litert package (pip install ai-edge-litert), "
+                "or set tflite_runtime: numpy"
+            ) from exc
+        try:
+            return cls(path, Interpreter)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"LiteRT cannot load {path}: {exc}") from exc
+
+    def _invoke(self, it: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+        it.set_tensor(self._input, x)
+        it.invoke()
+        return {d["name"]: it.get_tensor(d["index"]).reshape(len(x), -1) for d in it.get_output_details()}
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Outputs for a batch ``x`` of shape ``(n, *input_shape)``; each output gets ``n`` as first axis."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        parts = []
+        for start in range(0, len(x), CHUNK):
+            chunk = x[start : start + CHUNK]
+            if len(chunk) == CHUNK:
+                parts.append(self._invoke(self._full, chunk))
+                continue
+            if len(chunk) != self._tail_batch:
+                self._tail.resize_tensor_input(self._input, [len(chunk), *self.input_shape])
+                self._tail.allocate_tensors()
+                self._tail_batch = len(chunk)
+            parts.append(self._invoke(self._tail, chunk))
+        if not parts:
+            return {name: np.zeros((0, 0), dtype=np.float32) for name in self.output_names}
+        return {name: np.concatenate([p[name] for p in parts]) for name in self.output_names}

@@ -1,0 +1,192 @@
+"""From raw measurements to scores and decisions (:mod:`eventlens.attributes.decide`).
+
+Scores are bounded, monotonic transforms; the thresholds that turn them into booleans come from the
+settings; the expression follows the precedence eyes_closed > smiling > mouth_open > neutral.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eventlens.attributes.decide import (
+    EAR_CALIBRATION,
+    EXPRESSIONS,
+    SMILE_WIDTH_MID,
+    decide,
+    eyes_open_score,
+    smile_score,
+)
+from eventlens.settings import CurationSettings
+
+RULES = CurationSettings()
+ears = st.floats(0.0, 1.0)
+widths = st.floats(0.0, 3.0)
+lifts = st.floats(-1.0, 1.0)
+eye_models = st.sampled_from(sorted(EAR_CALIBRATION))
+
+OPEN_EAR, CLOSED_EAR = 0.30, 0.05
+NEUTRAL_MOUTH = {"mouth_width": 0.9, "mouth_lift": 0.0}
+SMILING_MOUTH = {"mouth_width": 1.3, "mouth_lift": 0.15}
+
+
+def _measurements(**changes: Any) -> dict[str, Any]:
+    """A frontal, sharp, well exposed face with open eyes, a closed neutral mouth."""
+    m: dict[str, Any] = {
+        "ear_right": OPEN_EAR,
+        "ear_left": OPEN_EAR,
+        **NEUTRAL_MOUTH,
+        "mouth_opening": 0.0,
+        "yaw_deg": 0.0,
+        "pitch_deg": 0.0,
+        "roll_deg": 0.0,
+        "sharpness": 0.9,
+        "brightness": 0.5,
+        "clipped_high": 0.0,
+        "clipped_low": 0.0,
+        "size_ratio": 0.2,
+    }
+    m.update(changes)
+    return m
+
+
+# --- scores ------------------------------------------------------------------------------------------
+
+
+@given(ears, ears, ears, eye_models)
+def test_eyes_open_score_is_bounded_and_monotonic(a: float, b: float, other: float, model: str) -> None:
+    low, high = sorted((a, b))
+    for s in (eyes_open_score(low, other, model), eyes_open_score(high, other, model)):
+        assert 0.0 <= s <= 1.0
+    assert eyes_open_score(low, other, model) <= eyes_open_score(high, other, model)
+    assert eyes_open_score(other, low, model) <= eyes_open_score(other, high, model)
+
+
+@given(ears, ears, eye_models)
+def test_eyes_open_score_follows_the_less_open_eye(right: float, left: float, model: str) -> None:
+    """A blink closes both eyes; the smaller EAR decides, whichever side it is on."""
+    assert eyes_open_score(right, left, model) == eyes_open_score(left, right, model)
+    assert eyes_open_score(right, left, model) == eyes_open_score(min(right, left), 1.0, model)
+
+
+@pytest.mark.parametrize("model", sorted(EAR_CALIBRATION))
+def test_eyes_open_score_is_calibrated_per_eye_model(model: str) -> None:
+    closed, opened = EAR_CALIBRATION[model]
+    assert eyes_open_score(closed, closed, model) == 0.0
+    assert eyes_open_score(opened, opened, model) == 1.0
+    assert eyes_open_score((closed + opened) / 2, opened, model) == pytest.approx(0.5)
+
+
+@given(widths, widths, lifts, lifts)
+def test_smile_score_is_bounded_and_monotonic(w1: float, w2: float, l1: float, l2: float) -> None:
+    (w_lo, w_hi), (l_lo, l_hi) = sorted((w1, w2)), sorted((l1, l2))
+    assert 0.0 <= smile_score(w_lo, l_lo) <= 1.0
+    assert 0.0 <= smile_score(w_hi, l_hi) <= 1.0
+    assert smile_score(w_lo, l_lo) <= smile_score(w_hi, l_lo) <= smile_score(w_hi, l_hi)
+    assert smile_score(w_lo, l_lo) <= smile_score(w_lo, l_hi)
+
+
+def test_smile_score_ranks_mouths_as_a_person_would() -> None:
+    assert smile_score(SMILE_WIDTH_MID, 0.0) == pytest.approx(0.5)
+    assert smile_score(**NEUTRAL_MOUTH) < 0.2  # neutral, corners level
+    assert smile_score(**SMILING_MOUTH) > 0.9  # wide, corners raised
+    assert smile_score(1e6, 1e6) == 1.0  # no overflow at either end
+    assert smile_score(-1e6, -1e6) == pytest.approx(0.0, abs=1e-12)
+
+
+# --- decisions ---------------------------------------------------------------------------------------
+
+
+def test_an_unmeasured_face_has_no_decisions() -> None:
+    assert decide(_measurements(mouth_width=None), RULES) is None
+
+
+@pytest.mark.parametrize(
+    ("eyes_closed", "smiling", "mouth_open", "expected"),
+    [
+        (True, True, True, "eyes_closed"),
+        (True, False, False, "eyes_closed"),
+        (True, False, True, "eyes_closed"),
+        (True, True, False, "eyes_closed"),
+        (False, True, True, "smiling"),
+        (False, True, False, "smiling"),
+        (False, False, True, "mouth_open"),
+        (False, False, False, "neutral"),
+    ],
+)
+def test_expression_precedence(eyes_closed: bool, smiling: bool, mouth_open: bool, expected: str) -> None:
+    ear = CLOSED_EAR if eyes_closed else OPEN_EAR
+    m = _measurements(
+        ear_right=ear,
+        ear_left=ear,
+        **(SMILING_MOUTH if smiling else NEUTRAL_MOUTH),
+        mouth_opening=0.4 if mouth_open else 0.0,
+    )
+    d = decide(m, RULES, "mediapipe_iris")
+    assert d is not None
+    assert (d.eyes_open, d.smile, d.mouth_open) == (not eyes_closed, smiling, mouth_open)
+    assert d.expression == expected
+    assert d.expression in EXPRESSIONS
+
+
+def test_eyes_too_small_to_measure_are_unknown_never_closed() -> None:
+    d = decide(_measurements(ear_right=None, ear_left=None, **SMILING_MOUTH), RULES)
+    assert d is not None
+    assert d.eyes_open is None and d.eyes_open_score is None
+    assert d.expression == "smiling"
+    one_eye = decide(_measurements(ear_left=None), RULES)
+    assert one_eye is not None and one_eye.eyes_open is None
+
+
+def test_one_closed_eye_makes_the_eyes_closed() -> None:
+    d = decide(_measurements(ear_right=OPEN_EAR, ear_left=CLOSED_EAR), RULES)
+    assert d is not None and d.eyes_open is False and d.expression == "eyes_closed"
+
+
+def test_thresholds_come_from_the_settings() -> None:
+    m = _measurements(ear_right=0.2, ear_left=0.2, mouth_width=1.1, mouth_lift=0.0, mouth_opening=0.12)
+    default = decide(m, RULES, "mediapipe_iris")
+    strict = decide(
+        m,
+        CurationSettings(eyes_open_min_score=0.9, smile_min_score=0.9, mouth_open_min=0.2),
+        "mediapipe_iris",
+    )
+    assert default is not None and strict is not None
+    assert (default.eyes_open, default.smile, default.mouth_open) == (True, True, True)
+    assert (strict.eyes_open, strict.smile, strict.mouth_open) == (False, False, False)
+    assert strict.eyes_open_score == default.eyes_open_score  # scores do not depend on thresholds
+    assert strict.smile_score == default.smile_score
+
+
+def test_the_eye_model_selects_the_calibration() -> None:
+    """The same EAR can be open for one model and closed for another (they measure on different scales)."""
+    ear = 0.19  # above the iris model's midpoint 0.18, below dlib's 0.20
+    m = _measurements(ear_right=ear, ear_left=ear)
+    iris, dlib = decide(m, RULES, "mediapipe_iris"), decide(m, RULES, "dlib_68")
+    assert iris is not None and dlib is not None
+    assert iris.eyes_open is True and dlib.eyes_open is False
+
+
+@pytest.mark.parametrize(
+    ("changes", "sharp", "well_exposed", "looking_away"),
+    [
+        ({}, True, True, False),
+        ({"sharpness": RULES.sharp_min - 0.01}, False, True, False),
+        ({"sharpness": RULES.sharp_min}, True, True, False),
+        ({"brightness": RULES.brightness_max + 0.01}, True, False, False),
+        ({"brightness": RULES.brightness_min - 0.01}, True, False, False),
+        ({"clipped_high": RULES.clipped_max / 2, "clipped_low": RULES.clipped_max}, True, False, False),
+        ({"yaw_deg": RULES.max_yaw_deg + 1}, True, True, True),
+        ({"yaw_deg": -(RULES.max_yaw_deg + 1)}, True, True, True),
+        ({"yaw_deg": RULES.max_yaw_deg}, True, True, False),
+    ],
+)
+def test_quality_decisions(
+    changes: dict[str, float], sharp: bool, well_exposed: bool, looking_away: bool
+) -> None:
+    d = decide(_measurements(**changes), RULES)
+    assert d is not None
+    assert (d.sharp, d.well_exposed, d.looking_away) == (sharp, well_exposed, looking_away)
