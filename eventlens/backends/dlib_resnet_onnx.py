@@ -86,7 +86,7 @@ def _int_field(field: int, n: int) -> bytes:
 
 
 def _bytes_field(field: int, payload: bytes) -> bytes:
-    return _key(field, _LEN) + _varint(len(payload)) + payload
+    return _len_prefix(field, len(payload)) + payload
 
 
 def _str_field(field: int, s: str) -> bytes:
@@ -97,17 +97,27 @@ def _packed_ints(field: int, values: Iterable[int]) -> bytes:
     return _bytes_field(field, b"".join(_varint(int(v)) for v in values))
 
 
-def _tensor(name: str, array: np.ndarray) -> bytes:
-    """TensorProto: dims=1, data_type=2, name=8, raw_data=9 (little-endian)."""
+def _len_prefix(field: int, size: int) -> bytes:
+    return _key(field, _LEN) + _varint(size)
+
+
+def _tensor(name: str, array: np.ndarray) -> list[bytes | memoryview]:
+    """TensorProto (dims=1, data_type=2, name=8, raw_data=9) as chunks: the raw data is not copied."""
     arr = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-    return b"".join(
+    head = b"".join(
         (
             _packed_ints(1, arr.shape) if arr.ndim else b"",
             _int_field(2, _NUMPY_TO_ONNX[np.dtype(arr.dtype.name)]),
             _str_field(8, name),
-            _bytes_field(9, arr.tobytes()),
+            _len_prefix(9, arr.nbytes),
         )
     )
+    return [head, memoryview(arr).cast("B")]
+
+
+def _message_field(field: int, chunks: list[bytes | memoryview]) -> list[bytes | memoryview]:
+    """A length-delimited sub-message given as chunks (lengths are summed, nothing is copied)."""
+    return [_len_prefix(field, sum(len(c) for c in chunks)), *chunks]
 
 
 def _attribute(name: str, value: int | float | Sequence[int]) -> bytes:
@@ -154,7 +164,7 @@ class _Graph:
 
     def __init__(self) -> None:
         self.nodes: list[bytes] = []
-        self.initializers: list[bytes] = []
+        self.initializers: list[list[bytes | memoryview]] = []
         self.shapes: dict[str, tuple[int, int, int]] = {}
         self._count = 0
 
@@ -167,7 +177,9 @@ class _Graph:
         self.initializers.append(_tensor(name, array))
         return name
 
-    def op(self, op: str, inputs: Sequence[str], shape: tuple[int, int, int] | None = None, **attrs: Any) -> str:
+    def op(
+        self, op: str, inputs: Sequence[str], shape: tuple[int, int, int] | None = None, **attrs: Any
+    ) -> str:
         out = self._name(op.lower())
         self.nodes.append(_node(op, inputs, [out], name=out, **attrs))
         if shape is not None:
@@ -216,7 +228,7 @@ def build_onnx_model(weights: ResnetWeights) -> bytes:
     i = 0
     while i < len(layers):
         L = layers[i]
-        c, h, w = g.shapes[x] if x in g.shapes else (0, 0, 0)
+        c, h, w = g.shapes.get(x, (0, 0, 0))  # untracked only after Flatten / MatMul
         if L.kind == "con":
             if L.weight is None or L.bias is None:
                 raise ValueError(f"layer {i}: con without weights")
@@ -234,7 +246,7 @@ def build_onnx_model(weights: ResnetWeights) -> bytes:
             shape = (o, _out_size(h, kh, sy, py), _out_size(w, kw, sx, px))
             x = g.op(
                 "Conv",
-                [x, g.const("w", wt.astype(np.float32)), g.const("b", b.astype(np.float32))],
+                [x, g.const("w", np.asarray(wt, np.float32)), g.const("b", np.asarray(b, np.float32))],
                 shape,
                 kernel_shape=[kh, kw],
                 strides=[sy, sx],
@@ -277,24 +289,21 @@ def build_onnx_model(weights: ResnetWeights) -> bytes:
         i += 1
     g.nodes.append(_node("Identity", [x], [_OUTPUT], name=_OUTPUT))
 
-    graph = b"".join(
-        [
-            *(_bytes_field(1, n) for n in g.nodes),
-            _str_field(2, "dlib_face_recognition_resnet_v1"),
-            *(_bytes_field(5, t) for t in g.initializers),
-            _bytes_field(11, _value_info(_INPUT, _UINT8, ["N", s, s, 3])),
-            _bytes_field(12, _value_info(_OUTPUT, _FLOAT, ["N", DESCRIPTOR_DIM])),
-        ]
-    )
+    graph: list[bytes | memoryview] = [
+        *(_bytes_field(1, n) for n in g.nodes),
+        _str_field(2, "dlib_face_recognition_resnet_v1"),
+        *(chunk for t in g.initializers for chunk in _message_field(5, t)),
+        _bytes_field(11, _value_info(_INPUT, _UINT8, ["N", s, s, 3])),
+        _bytes_field(12, _value_info(_OUTPUT, _FLOAT, ["N", DESCRIPTOR_DIM])),
+    ]
     opset = _str_field(1, "") + _int_field(2, OPSET)
-    return b"".join(
-        [
-            _int_field(1, _IR_VERSION),
-            _str_field(2, "eventlens"),
-            _bytes_field(7, graph),
-            _bytes_field(8, opset),
-        ]
-    )
+    model = [
+        _int_field(1, _IR_VERSION),
+        _str_field(2, "eventlens"),
+        *_message_field(7, graph),
+        _bytes_field(8, opset),
+    ]
+    return b"".join(model)  # weights are copied once, here
 
 
 # --------------------------------------------------------------------------------------
@@ -366,4 +375,3 @@ class OnnxResnetDescriptor:
             (res,) = self._session.run([_OUTPUT], {_INPUT: batch})
             out[start : start + batch.shape[0]] = res
         return out
-

@@ -6,7 +6,8 @@
 3. Keep the links on which at least half of the runs agree and take connected components: a consensus
    that removes Chinese Whispers' dependence on the order of the faces (one run's F1 varies by about
    0.01 with the order; the consensus does not).
-4. Split components holding two faces of one photo (:mod:`eventlens.cluster.constraints`).
+4. Split components holding two faces of one photo, and components whose two halves are far apart on
+   average (:mod:`eventlens.cluster.constraints`).
 
 The returned labels are component ids (``0..k-1``), not person ids; the stage maps them to persons.
 Deterministic for the same inputs.
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from eventlens.cluster.chinese_whispers import Graph, chinese_whispers, threshold_graph
-from eventlens.cluster.constraints import split_same_photo_conflicts
+from eventlens.cluster.constraints import split_loose_clusters, split_same_photo_conflicts
 
 #: Chinese Whispers runs whose agreement forms the consensus (measured: 8 runs give the same partitions as
 #: 20 on the identity set, see BENCHMARKS.md)
@@ -81,5 +82,6 @@ def partition_faces(
     graph = threshold_graph(embeddings, threshold)
     labels = consensus_whispers(graph, initial, fixed)
     labels, conflicts = split_same_photo_conflicts(embeddings, labels, photo, threshold, fixed)
+    labels, _cuts = split_loose_clusters(embeddings, labels)
     _, dense = np.unique(labels, return_inverse=True)
     return dense.astype(np.int64), conflicts
