@@ -130,3 +130,29 @@ def test_labels_come_from_initial_and_fixed_nodes_hold(
     # labels spread along edges only: a node ends with a label that started in its own blob
     for i in range(n):
         assert labels[i] in set(initial[truth == truth[i]].tolist())
+
+
+def test_a_cluster_of_two_distant_groups_is_cut_in_two() -> None:
+    from eventlens.cluster.constraints import SPLIT_AVERAGE_DISTANCE, split_loose_clusters
+
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((2, 128))
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)  # ~1.4 apart
+    noise = rng.standard_normal((12, 128)) * 0.01
+    emb = np.concatenate([a + noise[:6], b + noise[6:]]).astype(np.float32)
+    labels, cuts = split_loose_clusters(emb, np.zeros(12, dtype=np.int64))
+    assert cuts == 1
+    assert len(set(labels[:6].tolist())) == 1 and len(set(labels[6:].tolist())) == 1
+    assert labels[0] != labels[6]
+    tight, cuts = split_loose_clusters(emb[:6], np.zeros(6, dtype=np.int64))
+    assert cuts == 0 and set(tight.tolist()) == {0}
+    assert SPLIT_AVERAGE_DISTANCE < 1.4
+
+
+def test_small_clusters_are_not_checked() -> None:
+    from eventlens.cluster.constraints import MIN_SPLIT_SIZE, split_loose_clusters
+
+    rng = np.random.default_rng(4)
+    emb = rng.standard_normal((MIN_SPLIT_SIZE - 1, 128)).astype(np.float32)
+    labels, cuts = split_loose_clusters(emb, np.zeros(len(emb), dtype=np.int64))
+    assert cuts == 0 and set(labels.tolist()) == {0}
