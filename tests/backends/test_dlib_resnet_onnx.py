@@ -51,7 +51,10 @@ def numpy_desc(weights: ResnetWeights) -> NumpyResnetDescriptor:
 
 def _chip_for(path: Path, detector, predictor) -> np.ndarray | None:
     """Same chip-making as test_dlib_resnet_numpy: HOG box (or the whole crop), 5 points, 150 px, 25 %."""
-    img = dlib.load_rgb_image(str(path))
+    try:
+        img = dlib.load_rgb_image(str(path))
+    except RuntimeError:  # e.g. a WebP file behind a .jpg name: dlib-bin is built without libwebp
+        return None
     if max(img.shape[:2]) > MAX_IMAGE_SIDE:
         return None
     dets = detector(img, 1)
