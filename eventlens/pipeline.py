@@ -154,8 +154,9 @@ def run_cluster(event: Event, summary: dict[str, Any]) -> None:
     summary["cluster"] = result.as_dict()
 
 
-def run_export(event: Event, summary: dict[str, Any]) -> None:
-    result = _timed(summary, "export", lambda: export(event.engine, event.out_dir, event.settings))
+def run_export(event: Event, summary: dict[str, Any], pool: AnalysisPool | None = None) -> None:
+    executor = pool.executor if pool is not None else None
+    result = _timed(summary, "export", lambda: export(event.engine, event.out_dir, event.settings, executor))
     summary["export"] = result.as_dict()
 
 
@@ -193,13 +194,14 @@ def process(
         started = time.perf_counter()
         with event.run("process") as summary:
             workers = settings.effective_workers
-            # the workers start and load their models while ingest hashes the files
+            # the workers start and load their models while ingest hashes the files, and make the face
+            # crops at export
             with AnalysisPool(settings, workers) if workers > 1 else nullcontext() as pool:
                 run_ingest(event, photos, summary, progress)
                 run_analyze(event, summary, progress, reanalyze, pool=pool)
-            run_cluster(event, summary)
-            run_labels(event, summary)
-            run_export(event, summary)
+                run_cluster(event, summary)
+                run_labels(event, summary)
+                run_export(event, summary, pool)
             summary["wall_s"] = round(time.perf_counter() - started, 3)
         return summary
     finally:

@@ -140,6 +140,11 @@ class AnalysisPool:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._env.__exit__(None, None, None)
 
+    @property
+    def executor(self) -> cf.Executor:
+        """The worker processes, for other per-photo work of the run (e.g. face crops at export)."""
+        return self._pool
+
     def map(self, tasks: Iterable[PhotoTask]) -> Iterator[PhotoAnalysis]:
         """One result per task, in completion order; at most two tasks per worker in flight."""
         for future in self._warm:

@@ -11,12 +11,12 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from eventlens.imaging.decode import decode_pil
-from eventlens.settings import Settings
 
 #: the crop shows this multiple of the face box's larger side, so hair and chin are visible
 CROP_CONTEXT = 1.6
@@ -48,13 +48,32 @@ def face_crop_path(cache_dir: Path, photo_sha256: str, box_xyxy: Sequence[float]
     return cache_dir / key[:2] / f"{key}.jpg"
 
 
+@dataclass(frozen=True)
+class CropJob:
+    """One face crop to make (picklable, so worker processes can make it)."""
+
+    photo: Path
+    photo_sha256: str
+    box_xyxy: tuple[float, ...]
+    size_px: int
+    cache_dir: Path
+    max_megapixels: float
+
+
+def make_crop(job: CropJob) -> Path:
+    """:func:`cached_face_crop` of a :class:`CropJob`."""
+    return cached_face_crop(
+        job.photo, job.photo_sha256, job.box_xyxy, job.size_px, job.cache_dir, job.max_megapixels
+    )
+
+
 def cached_face_crop(
     photo: Path,
     photo_sha256: str,
     box_xyxy: Sequence[float],
     size_px: int,
     cache_dir: Path,
-    settings: Settings,
+    max_megapixels: float,
 ) -> Path:
     """Path of the face crop (original-pixel box) in the crop cache, making it if needed."""
     target = face_crop_path(cache_dir, photo_sha256, box_xyxy, size_px)
@@ -62,7 +81,7 @@ def cached_face_crop(
         return target
     side = max(float(box_xyxy[2]) - float(box_xyxy[0]), float(box_xyxy[3]) - float(box_xyxy[1]), 1.0)
     wanted = min(1.0, size_px / (side * CROP_CONTEXT) * CROP_DECODE_SLACK)
-    image, scale = decode_pil(photo, settings.max_image_megapixels, wanted)
+    image, scale = decode_pil(photo, max_megapixels, wanted)
     crop = crop_square(image, [float(v) * scale for v in box_xyxy], size_px)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".jpg")

@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,7 +35,7 @@ from eventlens.attributes.decide import FaceDecisions
 from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos
 from eventlens.curate.stage import compute_curation, write_curation
 from eventlens.errors import InputError
-from eventlens.export.crops import cached_face_crop
+from eventlens.export.crops import CropJob, make_crop
 from eventlens.settings import Settings
 
 UNASSIGNED = "unassigned"
@@ -265,18 +265,29 @@ def _box_area(box: Any) -> float:
 
 
 def _make_crops(
-    chosen: dict[str, tuple[_Photo, dict[str, Any]]], cache_dir: Path, settings: Settings
+    chosen: dict[str, tuple[_Photo, dict[str, Any]]],
+    cache_dir: Path,
+    settings: Settings,
+    executor: Executor | None,
 ) -> dict[str, Path]:
-    """Face crop of each person's chosen face (from the crop cache, made in parallel when missing)."""
-
-    def make(item: tuple[_Photo, dict[str, Any]]) -> Path:
-        photo, face = item
-        return cached_face_crop(
-            photo.local_path, photo.sha256, face["box"], settings.face_crop_px, cache_dir, settings
+    """Face crop of each person's chosen face (from the crop cache, made in parallel when missing):
+    on ``executor`` (e.g. the analysis worker processes) or on threads (Pillow decodes outside the GIL)."""
+    jobs = [
+        CropJob(
+            photo.local_path,
+            photo.sha256,
+            tuple(face["box"]),
+            settings.face_crop_px,
+            cache_dir,
+            settings.max_image_megapixels,
         )
-
-    with ThreadPoolExecutor(max_workers=settings.effective_workers) as pool:  # Pillow decodes outside the GIL
-        paths = list(pool.map(make, chosen.values()))
+        for photo, face in chosen.values()
+    ]
+    if executor is not None:
+        paths = list(executor.map(make_crop, jobs, chunksize=4))
+    else:
+        with ThreadPoolExecutor(max_workers=settings.effective_workers) as pool:
+            paths = list(pool.map(make_crop, jobs))
     return dict(zip(chosen, paths, strict=True))
 
 
@@ -294,6 +305,7 @@ def _write_persons(
     all_photos: dict[str, _Photo],
     settings: Settings,
     summary: ExportSummary,
+    executor: Executor | None = None,
 ) -> list[list[object]]:
     """Person folders, crops and unassigned; returns the rows of summary.csv."""
     face_by_id = {f["id"]: (p, f) for p in all_photos.values() for f in p.faces}
@@ -308,7 +320,7 @@ def _write_persons(
             chosen = max(own, key=lambda pf: _box_area(pf[1]["box"]), default=None)
         if chosen is not None:
             chosen_faces[person.label] = chosen
-    crops = _make_crops(chosen_faces, staging.parent / CROP_CACHE, settings)
+    crops = _make_crops(chosen_faces, staging.parent / CROP_CACHE, settings, executor)
     for person in ordered:
         items = by_person[person.label]
         rep = None
@@ -335,8 +347,12 @@ def _write_persons(
     return summary_rows
 
 
-def export(engine: sa.Engine, out_dir: Path, settings: Settings) -> ExportSummary:
-    """Write the output layout under ``out_dir`` from the catalog (see the module docstring)."""
+def export(
+    engine: sa.Engine, out_dir: Path, settings: Settings, executor: Executor | None = None
+) -> ExportSummary:
+    """Write the output layout under ``out_dir`` from the catalog (see the module docstring).
+
+    ``executor`` (optional, e.g. the analysis worker processes) makes the face crops; default: threads."""
     summary = ExportSummary()
     with engine.connect() as conn:
         all_photos, people = _load(conn)
@@ -349,7 +365,7 @@ def export(engine: sa.Engine, out_dir: Path, settings: Settings) -> ExportSummar
     staging.mkdir(parents=True)
 
     by_person = _group_by_person(all_photos, summary)
-    summary_rows = _write_persons(staging, people, by_person, all_photos, settings, summary)
+    summary_rows = _write_persons(staging, people, by_person, all_photos, settings, summary, executor)
     face_rows = [
         _face_row(p, f, curation.decisions.get(f["id"]))
         for p in sorted(all_photos.values(), key=lambda x: x.rel_path)
