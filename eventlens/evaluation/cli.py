@@ -63,8 +63,15 @@ def _identities_part(data_dir: Path, work_dir: Path | None, sweep: bool, setting
     return result.as_dict(), report.format_identities(result)
 
 
-def _detection_part(data_dir: Path, min_face_px: list[int], settings_for: Callable[[int], Settings]) -> Part:
-    """(JSON-able result, markdown) of the detection evaluation, one run per ``min_face_px``."""
+def _detection_part(
+    data_dir: Path,
+    min_face_px: list[int],
+    settings_for: Callable[[int], Settings],
+    upscale: float = 1.0,
+    work_dir: Path | None = None,
+) -> Part:
+    """(JSON-able result, markdown) of the detection evaluation, one run per ``min_face_px``; with
+    ``upscale`` > 1, on copies of the photos enlarged that many times (stand-ins for 12 MP photos)."""
     from eventlens.evaluation import detection, report  # noqa: PLC0415 - heavy: only when run
     from eventlens.evaluation.annotations import load_annotations  # noqa: PLC0415
 
@@ -76,10 +83,16 @@ def _detection_part(data_dir: Path, min_face_px: list[int], settings_for: Callab
     if not annotated:
         reason = f"no annotated photo found in {groups}"
         return _skip("detection", reason), f"_Detection skipped: {reason}._"
-    results = [
-        detection.evaluate_detection_in_worker(groups, settings_for(px), annotated) for px in min_face_px
-    ]
-    return [r.as_dict() for r in results], report.format_detection(results)
+    with _work_folder(work_dir) as work:
+        if upscale > 1:
+            copies = work / f"groups-x{upscale:g}"
+            annotated = detection.upscaled_copies(groups, annotated, upscale, copies)
+            groups = copies
+        results = [
+            detection.evaluate_detection_in_worker(groups, settings_for(px), annotated) for px in min_face_px
+        ]
+    title = f"\n\nPhotos and boxes enlarged {upscale:g}x (Lanczos, JPEG q90)." if upscale > 1 else ""
+    return [r.as_dict() for r in results], report.format_detection(results) + title
 
 
 def _attributes_part(data_dir: Path, work_dir: Path | None, labels: Path, settings: Settings) -> Part:
@@ -130,6 +143,14 @@ def _attributes_part(data_dir: Path, work_dir: Path | None, labels: Path, settin
     help=f"Detection setting to evaluate, repeatable. Default: the configured one and {SMALL_FACE_PX}.",
 )
 @click.option(
+    "--upscale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Evaluate detection on copies of the group photos enlarged this many times (4: about 12 MP), "
+    "where min_face_px decides the detection resolution.",
+)
+@click.option(
     "--attribute-labels",
     "labels_file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -148,6 +169,7 @@ def eval_cmd(
     work_dir: Path | None,
     sweep: bool,
     min_face_px: tuple[int, ...],
+    upscale: float,
     labels_file: Path | None,
     as_json: bool,
     workers: int | None,
@@ -167,6 +189,7 @@ def eval_cmd(
         workers,
         config_file,
         labels_file or DEFAULT_LABELS,
+        upscale,
     )
 
 
@@ -179,6 +202,7 @@ def run_eval(
     workers: int | None,
     config_file: Path | None,
     labels_file: Path,
+    upscale: float = 1.0,
 ) -> None:
     """The body of ``eventlens eval`` (see :func:`eval_cmd`); prints the result to stdout."""
     from eventlens.errors import InputError  # noqa: PLC0415
@@ -190,7 +214,11 @@ def run_eval(
     sizes = min_face_px or [settings.min_face_px, SMALL_FACE_PX]
     identities_json, identities_md = _identities_part(data_dir, work_dir, sweep, settings)
     detection_json, detection_md = _detection_part(
-        data_dir, sizes, lambda px: load_settings(config_file, workers=workers, min_face_px=px)
+        data_dir,
+        sizes,
+        lambda px: load_settings(config_file, workers=workers, min_face_px=px),
+        upscale,
+        work_dir,
     )
     attributes_json, attributes_md = _attributes_part(data_dir, work_dir, labels_file, settings)
     if as_json:

@@ -23,11 +23,12 @@ import math
 import multiprocessing
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from eventlens.analysis.photo import decode_for_detection, run_detection
 from eventlens.analysis.pool import single_threaded_children
@@ -302,6 +303,32 @@ def evaluate_detection(
     for image in images:
         report.images.append(evaluate_image(detector, image, groups_dir / image.file_name, settings))
     return report
+
+
+def upscaled_copies(
+    groups_dir: Path, annotations: Sequence[AnnotatedImage], factor: float, out_dir: Path
+) -> list[AnnotatedImage]:
+    """Copies of the annotated photos enlarged ``factor`` times (Lanczos, JPEG quality 90) in ``out_dir``,
+    with their annotations scaled alike: stand-ins for high-resolution event photos, where
+    ``min_face_px`` decides the detection resolution (the originals are all under ~1 MP)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scaled = []
+    for image in annotations:
+        target = out_dir / Path(image.file_name).with_suffix(".jpg").name
+        if not target.exists():
+            with Image.open(groups_dir / image.file_name) as im:
+                rgb = ImageOps.exif_transpose(im).convert("RGB")
+                size = (round(rgb.width * factor), round(rgb.height * factor))
+                rgb.resize(size, Image.LANCZOS).save(target, "JPEG", quality=90)
+        scaled.append(
+            replace(
+                image,
+                file_name=target.name,
+                boxes_xyxy=image.boxes_xyxy * factor,
+                points_xy=image.points_xy * factor,
+            )
+        )
+    return scaled
 
 
 def _evaluate_from_values(
