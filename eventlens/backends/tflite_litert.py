@@ -7,12 +7,32 @@ thread; parallelism comes from the worker processes.
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eventlens.errors import ModelError
+
+
+@contextmanager
+def _silenced_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null (native code logs there; Python exceptions are unaffected)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
 
 #: inputs per invocation; larger batches are cut into chunks of this size (speed is flat from 1 to 64
 #: inputs per call, and a fixed size lets one allocation serve every photo)
@@ -35,8 +55,10 @@ class LitertInterpreter:
         self.input_shape = tuple(int(v) for v in detail["shape"][1:])
         self.output_names = [d["name"] for d in self._full.get_output_details()]
         self._full.resize_tensor_input(self._input, [CHUNK, *self.input_shape])
-        self._full.allocate_tensors()
-        self._tail_batch = 0
+        with _silenced_stderr():  # LiteRT's C++ logs "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self._full.allocate_tensors()
+            self._tail.allocate_tensors()
+        self._tail_batch = 1
 
     @classmethod
     def from_file(cls, path: Path) -> LitertInterpreter:
