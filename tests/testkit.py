@@ -30,7 +30,7 @@ MISSING_DATA = "../shared/data is absent: real-photo tests skipped"
 
 #: background of synthetic photos: quantises to black, which is no fake identity
 BACKGROUND = 40
-FACE_PX = 48
+FACE_PX = 56
 
 #: identities of the synthetic events: colours with channel levels 0 and 255 only. A JPEG blurs a square's
 #: edge into levels near 128, which are other palette colours; with these identities that ring never
