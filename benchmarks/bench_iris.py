@@ -37,11 +37,14 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eventlens.backends.iris import eye_crop_transforms, sample_eye_crops  # noqa: E402
 from eventlens.backends.model_files import IRIS_LANDMARK, model_path  # noqa: E402
+from eventlens.backends.tflite_litert import LitertInterpreter  # noqa: E402
 from eventlens.backends.tflite_numpy import TfliteInterpreter, parse_tflite  # noqa: E402
 from eventlens.settings import Settings  # noqa: E402
 
 
-def _time_per_eye(net: TfliteInterpreter, x: np.ndarray, batch: int, repeats: int) -> float:
+def _time_per_eye(
+    net: TfliteInterpreter | LitertInterpreter, x: np.ndarray, batch: int, repeats: int
+) -> float:
     """Best-of-``repeats`` seconds per eye, ``batch`` eyes per ``run`` call."""
     net.run(x[:batch])  # warm-up
     best = float("inf")
@@ -85,9 +88,12 @@ def main() -> None:
     print(f"model load (read + parse + compile, best of 3): {best_load:.1f} ms (parse {best_parse:.1f} ms)")
 
     x = np.random.default_rng(0).random((ARGS.eyes, 64, 64, 3), dtype=np.float32)
-    print(f"\n{'batch':>5}  {'ms/eye':>7}")
+    litert = LitertInterpreter.from_file(path)
+    print(f"\n{'batch':>5}  {'numpy ms/eye':>12}  {'litert ms/eye':>13}")
     for batch in BATCH_SIZES:
-        print(f"{batch:>5}  {_time_per_eye(net, x, batch, ARGS.repeats) * 1e3:>7.2f}")
+        numpy_s = _time_per_eye(net, x, batch, ARGS.repeats)
+        litert_s = _time_per_eye(litert, x, batch, ARGS.repeats)
+        print(f"{batch:>5}  {numpy_s * 1e3:>12.2f}  {litert_s * 1e3:>13.2f}")
     print(f"\ncropping (12 MP photo, 40 px eye width): {_time_crops(ARGS.repeats) * 1e3:.2f} ms/eye")
 
 
