@@ -842,6 +842,15 @@ def _run(ops: Sequence[_Op], x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def checked_chips(chips: np.ndarray, chip_size: int = CHIP_SIZE) -> np.ndarray:
+    """``chips`` as an array, or ValueError unless it is uint8 of shape (N, chip_size, chip_size, 3)."""
+    chips = np.asarray(chips)
+    s = chip_size
+    if chips.dtype != np.uint8 or chips.ndim != 4 or chips.shape[1:] != (s, s, 3):
+        raise ValueError(f"chips must be uint8 of shape (N, {s}, {s}, 3), got {chips.dtype} {chips.shape}")
+    return chips
+
+
 class NumpyResnetDescriptor:
     """dlib's 128-D face descriptor computed with numpy (float32, NHWC, im2col + BLAS matmul).
 
@@ -875,12 +884,7 @@ class NumpyResnetDescriptor:
         Returns float32 (N, 128), the same vector as dlib's ``compute_face_descriptor``
         (unit-free; Euclidean distance < ~0.6 means "same person").
         """
-        chips = np.asarray(chips)
-        s = self.chip_size
-        if chips.dtype != np.uint8 or chips.ndim != 4 or chips.shape[1:] != (s, s, 3):
-            raise ValueError(
-                f"chips must be uint8 of shape (N, {s}, {s}, 3), got {chips.dtype} {chips.shape}"
-            )
+        chips = checked_chips(chips, self.chip_size)
         out = np.empty((chips.shape[0], DESCRIPTOR_DIM), dtype=np.float32)
         for start in range(0, chips.shape[0], self.batch_size):
             batch = chips[start : start + self.batch_size]

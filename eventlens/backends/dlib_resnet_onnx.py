@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from eventlens.backends.dlib_resnet_numpy import DESCRIPTOR_DIM, ResnetWeights
+from eventlens.backends.dlib_resnet_numpy import DESCRIPTOR_DIM, ResnetWeights, checked_chips
 from eventlens.errors import ModelError
 
 __all__ = ["DEFAULT_BATCH_SIZE", "OPSET", "build_onnx_model", "OnnxResnetDescriptor"]
@@ -368,12 +368,7 @@ class OnnxResnetDescriptor:
 
     def compute(self, chips: np.ndarray) -> np.ndarray:
         """Descriptors for aligned face chips: uint8 RGB (N, 150, 150, 3) -> float32 (N, 128); N may be 0."""
-        chips = np.asarray(chips)
-        s = self.chip_size
-        if chips.dtype != np.uint8 or chips.ndim != 4 or chips.shape[1:] != (s, s, 3):
-            raise ValueError(
-                f"chips must be uint8 of shape (N, {s}, {s}, 3), got {chips.dtype} {chips.shape}"
-            )
+        chips = checked_chips(chips, self.chip_size)
         out = np.empty((chips.shape[0], DESCRIPTOR_DIM), dtype=np.float32)
         if chips.shape[0] == 0:
             return out
