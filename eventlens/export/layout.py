@@ -10,11 +10,10 @@
     OUT/best/                  the top photos (rank-prefixed links); OUT/person_001/best/ likewise
     OUT/rejected.csv           path,reason
 
-Everything is first built in a staging folder inside ``OUT/.eventlens`` and then swapped in entry by entry,
-so an interrupted export never leaves half a person folder; entries of the previous export that no longer
-exist are removed, and nothing eventlens did not write is ever touched (a manifest lists what it wrote).
-Photos are linked or copied from the originals, which are never modified. No embedding or landmark
-(biometric) data is written here.
+Everything is first built in a staging folder inside ``OUT/.eventlens`` and then swapped in
+(:mod:`eventlens.export.swap`), so an interrupted export never leaves half a person folder and nothing
+eventlens did not write is ever touched. Photos are linked or copied from the originals, which are never
+modified. No embedding or landmark (biometric) data is written here.
 """
 
 from __future__ import annotations
@@ -34,15 +33,13 @@ import sqlalchemy as sa
 from eventlens.attributes.decide import FaceDecisions
 from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos
 from eventlens.curate.stage import compute_curation, write_curation
-from eventlens.errors import InputError
 from eventlens.export.crops import CropJob, make_crop
+from eventlens.export.swap import swap_in
 from eventlens.settings import Settings
 
 UNASSIGNED = "unassigned"
 CLUSTERS_DIR = "output_clusters"
-MANIFEST = "export-manifest.json"
 CROP_CACHE = "face-crops"  # under OUT/.eventlens
-FILES_MANIFEST = "export-files.json"
 SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category"]
 FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
 #: curation columns of face_data.csv, after the core columns (which stay first and unchanged)
@@ -73,12 +70,9 @@ class ExportSummary:
     copies: int = 0
     crops: int = 0
     best: int = 0
-    entries: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        d.pop("entries")
-        return d
+        return asdict(self)
 
 
 @dataclass
@@ -386,52 +380,5 @@ def export(
         file_name=lambda sha: all_names[sha],
     )
     summary.best = len(curation.best)
-    summary.entries = sorted(e.name for e in staging.iterdir())
-    _swap_in(staging, out_dir, work / MANIFEST)
+    swap_in(staging, out_dir, work)
     return summary
-
-
-def _tree(root: Path) -> list[str]:
-    """Every file and folder under ``root`` (not following links), relative to ``root``."""
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
-
-
-def _swap_in(staging: Path, out_dir: Path, manifest: Path) -> None:
-    """Replace the previous export's entries by the staged ones; leave every other file alone.
-
-    ``manifest`` lists the entries the previous export wrote; ``FILES_MANIFEST`` beside it lists every file
-    inside them, so that a file a user put into a person folder stops the export instead of being deleted.
-    """
-    previous = set(json.loads(manifest.read_text())) if manifest.exists() else set()
-    files_manifest = manifest.with_name(FILES_MANIFEST)
-    written = set(json.loads(files_manifest.read_text())) if files_manifest.exists() else None
-    new = sorted(e.name for e in staging.iterdir())
-    foreign = [n for n in new if n not in previous and ((out_dir / n).exists() or (out_dir / n).is_symlink())]
-    if written is not None:
-        foreign += [
-            f"{name}/{rel}"
-            for name in sorted(previous)
-            if (out_dir / name).is_dir() and not (out_dir / name).is_symlink()
-            for rel in _tree(out_dir / name)
-            if f"{name}/{rel}" not in written
-        ]
-    if foreign:
-        shutil.rmtree(staging)
-        raise InputError(
-            f"{out_dir} already holds {', '.join(foreign[:5])} not written by eventlens; "
-            "move them away or choose another --out"
-        )
-    files = [f"{name}/{rel}" for name in new if (staging / name).is_dir() for rel in _tree(staging / name)]
-    trash = staging.with_name(staging.name + "-old")
-    shutil.rmtree(trash, ignore_errors=True)  # left by an earlier export that was killed
-    trash.mkdir()
-    for name in sorted(previous | set(new)):
-        target = out_dir / name
-        if name in previous and (target.exists() or target.is_symlink()):
-            target.rename(trash / name)
-        if name in new:
-            (staging / name).rename(target)
-    manifest.write_text(json.dumps(new, indent=1))
-    files_manifest.write_text(json.dumps(files, indent=1))
-    shutil.rmtree(trash)
-    shutil.rmtree(staging)
