@@ -372,7 +372,8 @@ def test_label_import_replaces_all_labels_unless_merging(processed: Path, model_
 
 def test_imported_labels_survive_the_next_score(processed: Path, model_cache_dir: Path) -> None:
     """`score` re-reads OUT/cluster_labels.json; `label import` of another file must update it first."""
-    names = _write_labels(processed.parent, {"person_003": {"name": "Eve", "category": "important"}}, "n.json")
+    eve = {"person_003": {"name": "Eve", "category": "important"}}
+    names = _write_labels(processed.parent, eve, "n.json")
     _ok(_cli(["label", "import", str(names), "--merge", "--out", str(processed), "-q"], model_cache_dir))
     _ok(_cli(["score", "--out", str(processed), "-q"], model_cache_dir))
     _, summary = read_csv(processed / "summary.csv")

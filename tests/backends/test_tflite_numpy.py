@@ -25,13 +25,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from eventlens.backends.model_files import IRIS_LANDMARK, install_model, model_path
+from eventlens.backends.model_files import IRIS_LANDMARK, model_path
 from eventlens.backends.tflite_numpy import TfliteInterpreter, parse_tflite
 from eventlens.errors import ModelError
 
 DATA = Path(__file__).resolve().parent / "data"
 REFERENCE = DATA / "iris_reference.npz"
-LOCAL_WHEEL = Path("/tmp/mp2/mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
 MAX_ABS_ERROR_PX = 1e-3
 LITERT_MISSING = (
     "ai-edge-litert (Google's TFLite runtime) is not installed; it only cross-checks the numpy interpreter"
@@ -596,14 +595,11 @@ def default_cache_dir() -> Path:
 
 
 def find_iris_model(tmp_dir: Path) -> Path:
-    """The installed iris model (``eventlens models install``), else one extracted from the local wheel."""
+    """The installed iris model (``eventlens models install``; ``make test`` runs it)."""
     try:
         return model_path(IRIS_LANDMARK, default_cache_dir())
     except ModelError:
-        pass
-    if LOCAL_WHEEL.is_file():
-        return install_model(IRIS_LANDMARK, tmp_dir, wheel=LOCAL_WHEEL)
-    pytest.skip("iris_landmark.tflite is not installed (run `eventlens models install`)")
+        pytest.skip("iris_landmark.tflite is not installed: run `eventlens models install` (make test does)")
 
 
 @pytest.fixture(scope="module")
