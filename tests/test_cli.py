@@ -231,7 +231,6 @@ def test_errors_in_a_real_process_have_no_traceback(tmp_path: Path, fake_env: di
     assert proc.stderr.strip().splitlines() == [f"error: {not_zip} is neither a folder nor a ZIP archive"]
 
 
-
 def test_a_malformed_config_file_is_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("min_faces: [1, 2\n", encoding="utf-8")
@@ -239,7 +238,6 @@ def test_a_malformed_config_file_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     _one_clear_error(result, "bad.yaml", "not valid YAML")
     assert len(result.stderr.strip().splitlines()) == 1
-
 
 
 def test_a_malformed_nested_environment_variable_is_a_clean_error() -> None:

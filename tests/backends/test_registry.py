@@ -72,7 +72,6 @@ def test_embeddings_of_different_models_are_never_compared() -> None:
     assert isinstance(ModelMismatchError("x"), ModelError)
 
 
-
 def test_a_registered_target_without_its_factory_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(registry._FACTORIES["detector"], "typo", "eventlens.backends.fake:FakeDetectr")
     with pytest.raises(ModelError, match="typo"):
