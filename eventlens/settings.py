@@ -170,6 +170,11 @@ class Settings(BaseSettings):
         "mediapipe_iris",
         description="Eye-openness model: `mediapipe_iris` (needs `eventlens models install`) or `dlib_68`.",
     )
+    measure_faces: bool = Field(
+        True,
+        description="Measure faces for curation in the analysis pass (68 landmarks, eyes, mouth, pose, "
+        "focus, exposure, photo quality and hash). Off: faster; photos are then ranked by who is in them.",
+    )
     tflite_runtime: Literal["litert", "numpy"] = Field(
         "litert",
         description="How TFLite models (the iris model) run: `litert` (Google's LiteRT, ~4x faster) or "

@@ -40,9 +40,9 @@ class FaceAnalysis:
     xyxy: np.ndarray  # (4,) float32, original pixels
     det_score: float
     landmarks5: np.ndarray | None  # (5, 2) detector landmarks, original pixels
-    landmarks68: np.ndarray  # (68, 2) original pixels
+    landmarks68: np.ndarray | None  # (68, 2) original pixels; None when measurements are off
     embedding: np.ndarray | None  # (dim,) float32; None for faces too small to embed
-    measurements: FaceMeasurements
+    measurements: FaceMeasurements | None  # None when measurements are off
 
 
 @dataclass
@@ -171,11 +171,13 @@ def analyze_photo(
     min_det_score: float,
     max_megapixels: float,
     embed_min_face_px: float = 0.0,
+    measure: bool = True,
 ) -> PhotoAnalysis:
     """Analyse the photo at ``path``; a damaged file yields ``rejected_reason`` instead of an exception.
 
     Faces smaller than ``embed_min_face_px`` (original pixels) get landmarks and measurements but no
-    embedding: their embeddings are too unreliable to compare (see BENCHMARKS.md).
+    embedding: their embeddings are too unreliable to compare (see BENCHMARKS.md). With ``measure`` off,
+    the curation work (68 landmarks, eyes, pose, mouth, focus, exposure, photo quality) is skipped.
     """
     result = PhotoAnalysis(sha256)
     timer = _Timer(result.timings_ms)
@@ -189,8 +191,9 @@ def analyze_photo(
     run = run_detection(models.detector, image, plan)
     dets = run.detections[run.detections.scores >= min_det_score]
     timer.lap("detect")
-    result.quality = photo_quality(run.preview_rgb)
-    timer.lap("attributes")
+    if measure:
+        result.quality = photo_quality(run.preview_rgb)
+        timer.lap("attributes")
     if not len(dets):
         return result
 
@@ -206,18 +209,45 @@ def analyze_photo(
                 return result
             timer.lap("decode")
     boxes_in_image = dets.xyxy * image.scale
-    landmarks_in_image = models.landmarker.landmarks68(image.rgb, boxes_in_image)
-    landmarks68 = landmarks_in_image / image.scale
-    timer.lap("landmarks")
     embeddings = np.zeros((len(dets), models.embedder.dim), dtype=np.float32)
     if to_embed.any():
         embeddings[to_embed] = models.embedder.embed(image.rgb, boxes_in_image[to_embed])
     timer.lap("embed")
+    landmarks68: np.ndarray | None = None
+    measurements: list[FaceMeasurements | None] = [None] * len(dets)
+    if measure:
+        landmarks_in_image = models.landmarker.landmarks68(image.rgb, boxes_in_image)
+        landmarks68 = (landmarks_in_image / image.scale).astype(np.float32)
+        timer.lap("landmarks")
+        measurements = _measure_faces(image, dets, boxes_in_image, landmarks_in_image, models, result)
+        timer.lap("attributes")
+    for i in range(len(dets)):
+        result.faces.append(
+            FaceAnalysis(
+                xyxy=dets.xyxy[i],
+                det_score=float(dets.scores[i]),
+                landmarks5=None if dets.landmarks5 is None else dets.landmarks5[i],
+                landmarks68=None if landmarks68 is None else landmarks68[i],
+                embedding=embeddings[i] if to_embed[i] else None,
+                measurements=measurements[i],
+            )
+        )
+    return result
+
+
+def _measure_faces(
+    image: DecodedImage,
+    dets: Detections,
+    boxes_in_image: np.ndarray,
+    landmarks_in_image: np.ndarray,
+    models: Models,
+    result: PhotoAnalysis,
+) -> list[FaceMeasurements | None]:
     ears = np.full((len(dets), 2), np.nan)
-    eye_faces = sizes >= EYES_MIN_FACE_PX
+    eye_faces = dets.sizes_px >= EYES_MIN_FACE_PX
     if eye_faces.any():
         ears[eye_faces] = models.eyes.eye_aspect_ratios(image.rgb, landmarks_in_image[eye_faces])
-    measurements = [
+    return [
         measure_face(
             image.rgb,
             boxes_in_image[i],
@@ -229,16 +259,3 @@ def analyze_photo(
         )
         for i in range(len(dets))
     ]
-    timer.lap("attributes")
-    for i in range(len(dets)):
-        result.faces.append(
-            FaceAnalysis(
-                xyxy=dets.xyxy[i],
-                det_score=float(dets.scores[i]),
-                landmarks5=None if dets.landmarks5 is None else dets.landmarks5[i],
-                landmarks68=landmarks68[i].astype(np.float32),
-                embedding=embeddings[i] if to_embed[i] else None,
-                measurements=measurements[i],
-            )
-        )
-    return result

@@ -81,6 +81,7 @@ def _run(models: Models, settings: Settings, task: PhotoTask) -> PhotoAnalysis:
         min_det_score=settings.min_det_score,
         max_megapixels=settings.max_image_megapixels,
         embed_min_face_px=settings.cluster_min_face_px,
+        measure=settings.measure_faces,
     )
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from eventlens.analysis.photo import Models, PhotoAnalysis
 from eventlens.analysis.pool import AnalysisPool, PhotoTask, analyze_many, build_models
 from eventlens.catalog.arrays import to_blob
-from eventlens.catalog.schema import faces, photos
+from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, photos
 from eventlens.detections import box_iou
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
@@ -63,9 +63,13 @@ def pipeline_key(models: Models, settings: Settings) -> str:
             "min_face_px": settings.min_face_px,
             "min_det_score": settings.min_det_score,
             "cluster_min_face_px": settings.cluster_min_face_px,
+            "measure_faces": settings.measure_faces,
         },
         sort_keys=True,
     )
+
+
+_UNMEASURED: dict[str, object] = {name: None for name in (*FACE_MEASUREMENT_COLUMNS, "cut_by_edge")}
 
 
 def _face_rows(result: PhotoAnalysis, models: Models) -> list[dict[str, object]]:
@@ -85,7 +89,7 @@ def _face_rows(result: PhotoAnalysis, models: Models) -> list[dict[str, object]]
             "embed_model": models.embedder.info.key if f.embedding is not None else None,
             "person_id": None,
             "assigned_by": None,
-            **f.measurements.as_dict(),
+            **(f.measurements.as_dict() if f.measurements is not None else _UNMEASURED),
         }
         for i, f in enumerate(result.faces)
     ]

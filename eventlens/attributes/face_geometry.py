@@ -31,6 +31,10 @@ _POSE_MODEL_MM = np.array(
 )
 
 
+#: pseudo-inverse of the centred pose model (the least-squares solve of every head_pose call)
+_POSE_MODEL_PINV = np.linalg.pinv(_POSE_MODEL_MM - _POSE_MODEL_MM.mean(0))
+
+
 def _dist(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.hypot(*(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
 
@@ -116,9 +120,8 @@ def head_pose(landmarks: np.ndarray) -> HeadPose:
     """
     image = np.asarray(landmarks, dtype=np.float64)[_POSE_INDICES].copy()
     image[:, 1] *= -1  # image y grows downwards; the model's y grows upwards
-    model = _POSE_MODEL_MM - _POSE_MODEL_MM.mean(0)
     image -= image.mean(0)
-    projection, *_ = np.linalg.lstsq(model, image, rcond=None)  # (3, 2): image = model @ projection
+    projection = _POSE_MODEL_PINV @ image  # (3, 2), least squares: image = centred model @ projection
     r1, r2 = projection[:, 0], projection[:, 1]
     n1, n2 = np.linalg.norm(r1), np.linalg.norm(r2)
     if n1 < 1e-9 or n2 < 1e-9:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from eventlens.attributes.face_geometry import head_pose, mouth_shape
-from eventlens.attributes.image_quality import exposure, face_region, face_sharpness
+from eventlens.attributes.image_quality import face_focus_and_exposure
 
 #: a face box closer than this share of its size to a photo edge counts as cut by the edge
 _EDGE_MARGIN = 0.02
@@ -57,7 +57,7 @@ def measure_face(
     ear_right, ear_left = (None if np.isnan(v) else float(v) for v in np.asarray(ears, dtype=np.float64))
     mouth = mouth_shape(landmarks68_in_rgb)
     pose = head_pose(landmarks68_in_rgb)
-    light = exposure(face_region(rgb, box_in_rgb))
+    sharpness, light = face_focus_and_exposure(rgb, box_in_rgb)
     x1, y1, x2, y2 = (float(v) for v in box_original)
     size = float(np.sqrt(max(x2 - x1, 0.0) * max(y2 - y1, 0.0)))
     margin = _EDGE_MARGIN * size
@@ -71,7 +71,7 @@ def measure_face(
         yaw_deg=pose.yaw_deg,
         pitch_deg=pose.pitch_deg,
         roll_deg=pose.roll_deg,
-        sharpness=face_sharpness(rgb, box_in_rgb),
+        sharpness=sharpness,
         brightness=light.brightness,
         clipped_high=light.clipped_high,
         clipped_low=light.clipped_low,

@@ -55,7 +55,12 @@ class Exposure:
 
 
 def exposure(rgb: np.ndarray) -> Exposure:
-    luma = _grey(rgb)
+    return exposure_of_grey(_grey(rgb))
+
+
+def exposure_of_grey(luma: np.ndarray) -> Exposure:
+    """:class:`Exposure` of grey values 0..255 (ITU-R 601 luma)."""
+    luma = np.asarray(luma, dtype=np.float32)
     if luma.size == 0:
         return Exposure(0.0, 0.0, 0.0)
     return Exposure(
@@ -73,17 +78,23 @@ def face_region(rgb: np.ndarray, box_xyxy: Sequence[float], inner: float = 0.8) 
     return rgb[ya:yb, xa:xb]
 
 
-def face_sharpness(rgb: np.ndarray, box_xyxy: Sequence[float]) -> float:
-    """Focus of a face, 0..1, measured on the face's centre resampled to 96 px (size-normalised)."""
+def face_focus_and_exposure(rgb: np.ndarray, box_xyxy: Sequence[float]) -> tuple[float, Exposure]:
+    """Focus (0..1) and exposure of a face, both from its centre resampled to a 96 px grey square (the
+    resampling normalises focus for face size, and makes exposure cheap for large faces)."""
     region = face_region(rgb, box_xyxy)
     if region.shape[0] < 4 or region.shape[1] < 4:
-        return 0.0
-    small = (
+        return 0.0, exposure(region)
+    grey = np.asarray(
         Image.fromarray(np.ascontiguousarray(region))
         .convert("L")
         .resize((FACE_FOCUS_PX, FACE_FOCUS_PX), Image.BILINEAR)
     )
-    return focus_score(laplacian_variance(np.asarray(small)))
+    return focus_score(laplacian_variance(grey)), exposure_of_grey(grey)
+
+
+def face_sharpness(rgb: np.ndarray, box_xyxy: Sequence[float]) -> float:
+    """Focus of a face, 0..1, measured on the face's centre resampled to 96 px (size-normalised)."""
+    return face_focus_and_exposure(rgb, box_xyxy)[0]
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -124,9 +135,9 @@ def photo_quality(rgb: np.ndarray) -> PhotoQuality:
     if scale < 1:
         im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
     grey = im.convert("L")
-    arr = np.asarray(im)
+    luma = np.asarray(grey)
     return PhotoQuality(
-        sharpness=focus_score(laplacian_variance(np.asarray(grey))),
-        exposure=exposure(arr),
+        sharpness=focus_score(laplacian_variance(luma)),
+        exposure=exposure_of_grey(luma),
         phash=perceptual_hash(grey),
     )
