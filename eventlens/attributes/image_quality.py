@@ -130,11 +130,12 @@ class PhotoQuality:
 
 
 def photo_quality(rgb: np.ndarray) -> PhotoQuality:
-    im = Image.fromarray(np.ascontiguousarray(rgb))
-    scale = PHOTO_FOCUS_SIDE_PX / max(im.size)
+    """Focus, exposure and perceptual hash of a photo, measured on a grey copy of about 512 px."""
+    grey = Image.fromarray(np.ascontiguousarray(rgb)).convert("L")
+    scale = PHOTO_FOCUS_SIDE_PX / max(grey.size)
     if scale < 1:
-        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
-    grey = im.convert("L")
+        size = (max(1, round(grey.width * scale)), max(1, round(grey.height * scale)))
+        grey = grey.resize(size, Image.BILINEAR)
     luma = np.asarray(grey)
     return PhotoQuality(
         sharpness=focus_score(laplacian_variance(luma)),
