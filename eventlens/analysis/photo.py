@@ -80,11 +80,12 @@ class _Timer:
         self.last = now
 
 
-def _resized(rgb: np.ndarray, factor: float) -> np.ndarray:
-    """``rgb`` scaled by ``factor`` (<= 1): integer box reduction first, then a bilinear remainder."""
+def _resized(image: DecodedImage, factor: float) -> np.ndarray:
+    """``image``'s pixels scaled by ``factor`` (<= 1): integer box reduction, then a bilinear remainder."""
     if factor >= 0.999:
-        return rgb
-    im = Image.fromarray(rgb)
+        return image.rgb
+    rgb = image.rgb
+    im = image.pil if image.pil is not None else Image.fromarray(rgb)
     whole = int(1 / factor)
     if whole >= 2:
         im = im.reduce(whole)
@@ -109,7 +110,7 @@ def run_detection(detector: FaceDetector, image: DecodedImage, plan: DetectionPl
     by_scale: dict[float, np.ndarray] = {}
     for p in plan.passes:
         if p.scale not in by_scale:
-            by_scale[p.scale] = _resized(image.rgb, min(1.0, p.scale / image.scale))
+            by_scale[p.scale] = _resized(image, min(1.0, p.scale / image.scale))
         scaled = by_scale[p.scale]
         x1, y1, x2, y2 = p.region
         tile = np.ascontiguousarray(scaled[y1:y2, x1:x2])
@@ -243,13 +244,14 @@ def _measure_faces(
     models: Models,
     result: PhotoAnalysis,
 ) -> list[FaceMeasurements | None]:
+    pixels = image.pil if image.pil is not None else image.rgb  # Pillow: crops cut in C, no copies
     ears = np.full((len(dets), 2), np.nan)
     eye_faces = dets.sizes_px >= EYES_MIN_FACE_PX
     if eye_faces.any():
-        ears[eye_faces] = models.eyes.eye_aspect_ratios(image.rgb, landmarks_in_image[eye_faces])
+        ears[eye_faces] = models.eyes.eye_aspect_ratios(pixels, landmarks_in_image[eye_faces])
     return [
         measure_face(
-            image.rgb,
+            pixels,
             boxes_in_image[i],
             landmarks_in_image[i],
             ears[i],

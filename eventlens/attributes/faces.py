@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from PIL import Image
 
 from eventlens.attributes.face_geometry import head_pose, mouth_shape
 from eventlens.attributes.image_quality import face_focus_and_exposure
@@ -43,7 +44,7 @@ class FaceMeasurements:
 
 
 def measure_face(
-    rgb: np.ndarray,
+    image: np.ndarray | Image.Image,
     box_in_rgb: np.ndarray,
     landmarks68_in_rgb: np.ndarray,
     ears: np.ndarray,
@@ -51,13 +52,14 @@ def measure_face(
     photo_width_px: int,
     photo_height_px: int,
 ) -> FaceMeasurements:
-    """Measure one face. ``rgb`` is the decoded photo; the first box and landmarks are in its pixels;
+    """Measure one face. ``image`` is the decoded photo (uint8 RGB array or RGB Pillow image of the same
+    pixels); the first box and landmarks are in its pixels;
     ``ears`` the (right, left) eye aspect ratios of the eye model (NaN when not measured); ``box_original``
     in original pixels of a ``photo_width_px`` x ``photo_height_px`` photo."""
     ear_right, ear_left = (None if np.isnan(v) else float(v) for v in np.asarray(ears, dtype=np.float64))
     mouth = mouth_shape(landmarks68_in_rgb)
     pose = head_pose(landmarks68_in_rgb)
-    sharpness, light = face_focus_and_exposure(rgb, box_in_rgb)
+    sharpness, light = face_focus_and_exposure(image, box_in_rgb)
     x1, y1, x2, y2 = (float(v) for v in box_original)
     size = float(np.sqrt(max(x2 - x1, 0.0) * max(y2 - y1, 0.0)))
     margin = _EDGE_MARGIN * size

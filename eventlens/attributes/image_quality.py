@@ -68,27 +68,41 @@ def exposure_of_grey(luma: np.ndarray) -> Exposure:
     )
 
 
-def face_region(rgb: np.ndarray, box_xyxy: Sequence[float], inner: float = 0.8) -> np.ndarray:
-    """The central ``inner`` share of a face box (drops hair and background at the edges), clipped."""
+def _face_region_box(
+    width: int, height: int, box_xyxy: Sequence[float], inner: float
+) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = (float(v) for v in box_xyxy)
     cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * inner / 2, (y2 - y1) * inner / 2
-    h, w = rgb.shape[:2]
-    xa, xb = int(max(0, round(cx - hw))), int(min(w, round(cx + hw)))
-    ya, yb = int(max(0, round(cy - hh))), int(min(h, round(cy + hh)))
+    xa, xb = int(max(0, round(cx - hw))), int(min(width, round(cx + hw)))
+    ya, yb = int(max(0, round(cy - hh))), int(min(height, round(cy + hh)))
+    return xa, ya, max(xa, xb), max(ya, yb)
+
+
+def face_region(rgb: np.ndarray, box_xyxy: Sequence[float], inner: float = 0.8) -> np.ndarray:
+    """The central ``inner`` share of a face box (drops hair and background at the edges), clipped."""
+    xa, ya, xb, yb = _face_region_box(rgb.shape[1], rgb.shape[0], box_xyxy, inner)
     return rgb[ya:yb, xa:xb]
 
 
-def face_focus_and_exposure(rgb: np.ndarray, box_xyxy: Sequence[float]) -> tuple[float, Exposure]:
+def face_focus_and_exposure(
+    image: np.ndarray | Image.Image, box_xyxy: Sequence[float]
+) -> tuple[float, Exposure]:
     """Focus (0..1) and exposure of a face, both from its centre resampled to a 96 px grey square (the
-    resampling normalises focus for face size, and makes exposure cheap for large faces)."""
-    region = face_region(rgb, box_xyxy)
-    if region.shape[0] < 4 or region.shape[1] < 4:
-        return 0.0, exposure(region)
-    grey = np.asarray(
-        Image.fromarray(np.ascontiguousarray(region))
-        .convert("L")
-        .resize((FACE_FOCUS_PX, FACE_FOCUS_PX), Image.BILINEAR)
-    )
+    resampling normalises focus for face size, and makes exposure cheap for large faces). ``image``: uint8
+    RGB array, or RGB Pillow image of the same pixels (the same values, without copying the region
+    twice)."""
+    if isinstance(image, Image.Image):
+        xa, ya, xb, yb = _face_region_box(image.width, image.height, box_xyxy, 0.8)
+        crop = image.crop((xa, ya, xb, yb))
+        if xb - xa < 4 or yb - ya < 4:
+            return 0.0, exposure(np.asarray(crop))
+        grey_image = crop.convert("L")
+    else:
+        region = face_region(image, box_xyxy)
+        if region.shape[0] < 4 or region.shape[1] < 4:
+            return 0.0, exposure(region)
+        grey_image = Image.fromarray(np.ascontiguousarray(region)).convert("L")
+    grey = np.asarray(grey_image.resize((FACE_FOCUS_PX, FACE_FOCUS_PX), Image.BILINEAR))
     return focus_score(laplacian_variance(grey)), exposure_of_grey(grey)
 
 

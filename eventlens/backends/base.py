@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eventlens.detections import Detections
 from eventlens.errors import ModelMismatchError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,10 @@ class EyeModel(_Loadable):
     info: ModelInfo
 
     @abstractmethod
-    def eye_aspect_ratios(self, rgb: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
-        """Eye aspect ratio of the subject's (right, left) eye per face, shape ``(n, 2)``, from ``rgb``
-        and the faces' 68 landmarks ``(n, 68, 2)`` in its pixels."""
+    def eye_aspect_ratios(self, image: np.ndarray | Image.Image, landmarks68: np.ndarray) -> np.ndarray:
+        """Eye aspect ratio of the subject's (right, left) eye per face, shape ``(n, 2)``, from ``image``
+        (uint8 RGB array, or RGB Pillow image of the same pixels: cheaper crops) and the faces' 68
+        landmarks ``(n, 68, 2)`` in its pixels."""
 
 
 class FaceEmbedder(_Loadable):

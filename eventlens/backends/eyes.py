@@ -20,6 +20,8 @@ from eventlens.attributes.face_geometry import eye_aspect_ratios
 from eventlens.backends.base import EyeModel, ModelInfo
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from eventlens.settings import Settings
 
 
@@ -33,13 +35,13 @@ class IrisEyes(EyeModel):
     def load(self) -> None:
         self._model.load()
 
-    def eye_aspect_ratios(self, rgb: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
+    def eye_aspect_ratios(self, image: np.ndarray | Image.Image, landmarks68: np.ndarray) -> np.ndarray:
         from eventlens.backends.iris import eye_aspect_ratios16, eye_corners68  # noqa: PLC0415
 
         lm = np.asarray(landmarks68, dtype=np.float64).reshape(-1, 68, 2)
         if not len(lm):
             return np.zeros((0, 2))
-        outlines = self._model.eye_contours(rgb, eye_corners68(lm))
+        outlines = self._model.eye_contours(image, eye_corners68(lm))
         return np.asarray(eye_aspect_ratios16(outlines), dtype=np.float64).reshape(len(lm), 2)
 
 
@@ -47,6 +49,6 @@ class Dlib68Eyes(EyeModel):
     def __init__(self, settings: Settings | None = None) -> None:
         self.info = ModelInfo("dlib_68", "1")
 
-    def eye_aspect_ratios(self, rgb: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
+    def eye_aspect_ratios(self, image: np.ndarray | Image.Image, landmarks68: np.ndarray) -> np.ndarray:
         lm = np.asarray(landmarks68, dtype=np.float64).reshape(-1, 68, 2)
         return np.array([eye_aspect_ratios(face) for face in lm], dtype=np.float64).reshape(len(lm), 2)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
 from eventlens.backends.model_files import IRIS_LANDMARK, model_path
 from eventlens.errors import ModelError
@@ -122,35 +123,72 @@ def eye_crop_transforms(
     return np.stack([col_dir, row_dir, offset], axis=-1)  # (n, 2, 2, 3): columns = d/di, d/dj, offset
 
 
+def _crop_box(
+    affine: np.ndarray, size: int, factor: int, width: int, height: int
+) -> tuple[int, int, int, int] | None:
+    """The image region under one crop, with ``factor`` pixels to spare on every side, its sides multiples
+    of ``factor``: ``(x1, y1, x2, y2)`` in image pixels, or None when it leaves the ``width`` x ``height``
+    image."""
+    corners = affine @ np.array([[0, 0, size - 1, size - 1], [0, size - 1, 0, size - 1], [1, 1, 1, 1]])
+    lo = np.floor(corners.min(axis=1)).astype(int) - factor
+    hi = np.ceil(corners.max(axis=1)).astype(int) + factor
+    n_cols, n_rows = (hi - lo) // factor + 1
+    x1, y1 = int(lo[0]), int(lo[1])
+    x2, y2 = x1 + int(n_cols) * factor, y1 + int(n_rows) * factor
+    if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+        return None
+    return x1, y1, x2, y2
+
+
+def _into_region(affine: np.ndarray, x1: int, y1: int, factor: int) -> np.ndarray:
+    """``affine`` (crop -> image pixel centres) followed by the map into the region starting at ``(x1, y1)``
+    box-averaged by ``factor``: region pixel ``d`` covers image pixels ``x1 + d*factor ... + factor - 1``,
+    so its centre is their mean."""
+    to_region = np.array(
+        [
+            [1 / factor, 0, -(x1 + (factor - 1) / 2) / factor],
+            [0, 1 / factor, -(y1 + (factor - 1) / 2) / factor],
+        ]
+    )
+    return to_region @ np.vstack([affine, [0, 0, 1]])
+
+
+def _pillow_crop(image: Image.Image, affine: np.ndarray, size: int, factor: int, box: tuple) -> np.ndarray:
+    """One crop cut in C: the region ``box`` box-averaged by ``factor``, then sampled bilinearly (8-bit
+    rounding after each step: within 2 levels of the float path)."""
+    x1, y1 = box[0], box[1]
+    if factor > 1:
+        region = image.reduce(factor, box=box)
+    else:
+        region, x1, y1 = image, 0, 0  # the affine transform reads only the pixels it needs
+    a = _into_region(affine, x1, y1, factor)
+    # Pillow maps output pixel centre (i + 0.5, j + 0.5) to input coordinates whose pixel centres are at
+    # X + 0.5; our maps take pixel centres at integers on both sides
+    data = (
+        a[0, 0], a[0, 1], a[0, 2] + 0.5 - 0.5 * (a[0, 0] + a[0, 1]),
+        a[1, 0], a[1, 1], a[1, 2] + 0.5 - 0.5 * (a[1, 0] + a[1, 1]),
+    )  # fmt: skip
+    return np.asarray(region.transform((size, size), Image.AFFINE, data, resample=Image.BILINEAR))
+
+
 def _region(rgb: np.ndarray, affine: np.ndarray, size: int, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """The image region under one crop, box-averaged by ``factor`` (1: as is), as float32, and the crop's
-    affine map into that region's pixels."""
+    """The image region under one crop, box-averaged by ``factor`` (1: as is), as float32, edge pixels
+    replicated where it leaves the image, and the crop's affine map into that region's pixels."""
     corners = affine @ np.array([[0, 0, size - 1, size - 1], [0, size - 1, 0, size - 1], [1, 1, 1, 1]])
     lo = np.floor(corners.min(axis=1)).astype(int) - factor
     hi = np.ceil(corners.max(axis=1)).astype(int) + factor
     n_cols, n_rows = (hi - lo) // factor + 1
     h, w = rgb.shape[:2]
-    if lo[0] >= 0 and lo[1] >= 0 and lo[0] + n_cols * factor <= w and lo[1] + n_rows * factor <= h:
-        block = rgb[lo[1] : lo[1] + n_rows * factor, lo[0] : lo[0] + n_cols * factor]  # a view, no copy
-    else:  # near the border: replicate edge pixels
-        cols = np.clip(lo[0] + np.arange(n_cols * factor), 0, w - 1)
-        rows = np.clip(lo[1] + np.arange(n_rows * factor), 0, h - 1)
-        block = rgb[rows[:, None], cols[None, :]]
+    cols = np.clip(lo[0] + np.arange(n_cols * factor), 0, w - 1)
+    rows = np.clip(lo[1] + np.arange(n_rows * factor), 0, h - 1)
+    block = rgb[rows[:, None], cols[None, :]]
     if factor > 1:  # exact factor x factor box averages (the block's sides are multiples of factor)
-        # integer sums, rows first (contiguous) then columns: 5x faster than a float mean over both axes
         rows_summed = block.reshape(n_rows, factor, n_cols * factor * 3).sum(axis=1, dtype=np.uint32)
         sums = rows_summed.reshape(n_rows, n_cols, factor, 3).sum(axis=2)
         region = sums.astype(np.float32) / np.float32(factor * factor)
     else:
         region = block.astype(np.float32)
-    # region pixel d covers image pixels lo + d*factor ... lo + d*factor + factor - 1 (centre at the mean)
-    to_region = np.array(
-        [
-            [1 / factor, 0, -(lo[0] + (factor - 1) / 2) / factor],
-            [0, 1 / factor, -(lo[1] + (factor - 1) / 2) / factor],
-        ]
-    )
-    return region, to_region @ np.vstack([affine, [0, 0, 1]])
+    return region, _into_region(affine, int(lo[0]), int(lo[1]), factor)
 
 
 def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -168,33 +206,58 @@ def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return top * (1 - fy) + bottom * fy
 
 
-def sample_eye_crops(rgb: np.ndarray, transforms: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
-    """Crops of uint8 ``rgb`` (H, W, 3) under ``transforms`` (m, 2, 3): float32 (m, size, size, 3), 0..1.
+def sample_eye_crops(
+    image: np.ndarray | Image.Image, transforms: np.ndarray, size: int = INPUT_SIZE
+) -> np.ndarray:
+    """Crops of ``image`` under ``transforms`` (m, 2, 3): float32 (m, size, size, 3), 0..1.
 
-    Each crop pixel is a bilinear sample at the point its centre maps to; when a crop pixel spans two or more
-    image pixels the region is box-averaged by that integer factor first. Points outside the image take
-    the nearest edge pixel.
+    ``image``: a uint8 (H, W, 3) array or an RGB Pillow image of the same pixels (faster: no copy of the
+    photo's pixels). Each crop pixel is a bilinear sample at the point its centre maps to; when a crop pixel
+    spans two or more image pixels the region is box-averaged by that integer factor first. Crops inside
+    the image are cut by Pillow in C; crops reaching past an edge take the nearest edge pixel there
+    (numpy, float).
     """
-    img = np.asarray(rgb)
-    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise ValueError(f"rgb must be a uint8 (H, W, 3) image, got {img.dtype} {img.shape}")
+    if isinstance(image, Image.Image):
+        if image.mode != "RGB":
+            raise ValueError(f"image must be an RGB Pillow image, got mode {image.mode}")
+        pil: Image.Image | None = image
+        width, height = image.size
+        array: np.ndarray | None = None
+    else:
+        array = np.asarray(image)
+        if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+            raise ValueError(f"rgb must be a uint8 (H, W, 3) image, got {array.dtype} {array.shape}")
+        pil, (height, width) = None, array.shape[:2]
     out = np.empty((len(transforms), size, size, 3), dtype=np.float32)
     grid_i, grid_j = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
     transforms = np.asarray(transforms, dtype=np.float64)
     factors = np.maximum(np.linalg.norm(transforms[:, :, 0], axis=1).astype(int), 1)  # image px per crop px
-    small = np.flatnonzero(factors == 1)
-    if len(small):  # no averaging needed: sample all these eyes from the image in one vectorised pass
-        a = transforms[small]
-        x = a[:, 0, 0, None, None] * grid_i + a[:, 0, 1, None, None] * grid_j + a[:, 0, 2, None, None]
-        y = a[:, 1, 0, None, None] * grid_i + a[:, 1, 1, None, None] * grid_j + a[:, 1, 2, None, None]
-        out[small] = _bilinear(img, x, y)
-    for k in np.flatnonzero(factors > 1):
-        source, a = _region(img, transforms[k], size, factor=int(factors[k]))
+    for k, affine in enumerate(transforms):
+        factor = int(factors[k])
+        box = _crop_box(affine, size, factor, width, height)
+        if box is not None:
+            if pil is not None:
+                out[k] = _pillow_crop(pil, affine, size, factor, box)
+            else:  # only the region is copied into Pillow
+                assert array is not None
+                x1, y1, x2, y2 = box
+                region = Image.fromarray(np.ascontiguousarray(array[y1:y2, x1:x2]))
+                whole = (0, 0, x2 - x1, y2 - y1)
+                out[k] = _pillow_crop(region, _shifted(affine, x1, y1), size, factor, whole)
+            continue
+        if array is None:
+            array = np.asarray(pil)
+        source, a = _region(array, affine, size, factor)
         x = a[0, 0] * grid_i + a[0, 1] * grid_j + a[0, 2]
         y = a[1, 0] * grid_i + a[1, 1] * grid_j + a[1, 2]
         out[k] = _bilinear(source, x, y)
     out *= np.float32(1 / 255)
     return out
+
+
+def _shifted(affine: np.ndarray, x1: int, y1: int) -> np.ndarray:
+    """``affine`` with image coordinates taken relative to ``(x1, y1)``."""
+    return affine - np.array([[0, 0, x1], [0, 0, y1]], dtype=np.float64)
 
 
 def _crop_to_image(points: np.ndarray, transforms: np.ndarray) -> np.ndarray:
@@ -286,11 +349,12 @@ class IrisEyeModel:
             return np.zeros((0, _CONTOUR_POINTS, 3), dtype=np.float32)
         return self._net.run(crops)[_CONTOURS_OUTPUT].reshape(len(crops), _CONTOUR_POINTS, 3)
 
-    def eye_contours(self, rgb: np.ndarray, eye_corners: np.ndarray) -> np.ndarray:
+    def eye_contours(self, image: np.ndarray | Image.Image, eye_corners: np.ndarray) -> np.ndarray:
         """Eye outlines of every face, in image pixels.
 
-        ``rgb``: uint8 (H, W, 3) image. ``eye_corners``: ``(n, 4, 2)`` image points of dlib landmarks 36,
-        39, 42, 45 per face (see :func:`eye_corners68`). Returns float64 ``(n, 2, 16, 2)``: per face the
+        ``image``: uint8 (H, W, 3) array or RGB Pillow image (see :func:`sample_eye_crops`).
+        ``eye_corners``: ``(n, 4, 2)`` image points of dlib landmarks 36, 39, 42, 45 per face (see
+        :func:`eye_corners68`). Returns float64 ``(n, 2, 16, 2)``: per face the
         subject's right eye (image-left, dlib 36-41) then left eye, each with :data:`OUTLINE_POINTS` points
         (0..8 lower lid from the outer corner to the inner one, 9..15 upper lid) in dlib's pixel
         convention. All eyes run in one batch.
@@ -302,6 +366,6 @@ class IrisEyeModel:
         if n == 0:
             return np.zeros((0, 2, OUTLINE_POINTS, 2), dtype=np.float64)
         transforms = eye_crop_transforms(corners, self.crop_scale, self.rotate).reshape(2 * n, 2, 3)
-        crops = sample_eye_crops(rgb, transforms)
+        crops = sample_eye_crops(image, transforms)
         contours = self.contours_of_crops(crops)[:, :OUTLINE_POINTS, :2].astype(np.float64)
         return _crop_to_image(contours, transforms).reshape(n, 2, OUTLINE_POINTS, 2)

@@ -15,7 +15,7 @@ import io
 import math
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -76,13 +76,15 @@ class DecodedImage:
     """Pixels of a photo, oriented as displayed, possibly at reduced size.
 
     ``scale`` is decoded pixels per original (displayed) pixel: a box in ``rgb`` maps to the original by
-    dividing by ``scale``.
+    dividing by ``scale``. ``pil``, when set, is the RGB Pillow image holding the same pixels (crops and
+    resizes cut from it run in C without copying the photo).
     """
 
     rgb: np.ndarray  # uint8 (h, w, 3)
     scale: float
     original_width_px: int
     original_height_px: int
+    pil: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
 def _sniff_unsupported(head: bytes) -> str | None:
@@ -217,7 +219,7 @@ def decode_bytes(data: bytes, max_megapixels: float, min_scale: float = 1.0) -> 
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise RejectedFile(f"unexpected decoded image shape {rgb.shape}")
     scale = rgb.shape[1] / header.width_px
-    return DecodedImage(np.ascontiguousarray(rgb), scale, header.width_px, header.height_px)
+    return DecodedImage(np.ascontiguousarray(rgb), scale, header.width_px, header.height_px, pil=im)
 
 
 def decode_pil(path: Path, max_megapixels: float, min_scale: float = 1.0) -> tuple[Image.Image, float]:
