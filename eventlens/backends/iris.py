@@ -123,21 +123,15 @@ def eye_crop_transforms(
     return np.stack([col_dir, row_dir, offset], axis=-1)  # (n, 2, 2, 3): columns = d/di, d/dj, offset
 
 
-def _crop_box(
-    affine: np.ndarray, size: int, factor: int, width: int, height: int
-) -> tuple[int, int, int, int] | None:
-    """The image region under one crop, with ``factor`` pixels to spare on every side, its sides multiples
-    of ``factor``: ``(x1, y1, x2, y2)`` in image pixels, or None when it leaves the ``width`` x ``height``
-    image."""
+def _region_bounds(affine: np.ndarray, size: int, factor: int) -> tuple[int, int, int, int]:
+    """The image region under one crop, with ``factor`` pixels to spare on every side and sides that are
+    multiples of ``factor``: ``(x1, y1, x2, y2)`` in image pixels (it may reach past the image)."""
     corners = affine @ np.array([[0, 0, size - 1, size - 1], [0, size - 1, 0, size - 1], [1, 1, 1, 1]])
     lo = np.floor(corners.min(axis=1)).astype(int) - factor
     hi = np.ceil(corners.max(axis=1)).astype(int) + factor
     n_cols, n_rows = (hi - lo) // factor + 1
     x1, y1 = int(lo[0]), int(lo[1])
-    x2, y2 = x1 + int(n_cols) * factor, y1 + int(n_rows) * factor
-    if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
-        return None
-    return x1, y1, x2, y2
+    return x1, y1, x1 + int(n_cols) * factor, y1 + int(n_rows) * factor
 
 
 def _into_region(affine: np.ndarray, x1: int, y1: int, factor: int) -> np.ndarray:
@@ -174,13 +168,11 @@ def _pillow_crop(image: Image.Image, affine: np.ndarray, size: int, factor: int,
 def _region(rgb: np.ndarray, affine: np.ndarray, size: int, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """The image region under one crop, box-averaged by ``factor`` (1: as is), as float32, edge pixels
     replicated where it leaves the image, and the crop's affine map into that region's pixels."""
-    corners = affine @ np.array([[0, 0, size - 1, size - 1], [0, size - 1, 0, size - 1], [1, 1, 1, 1]])
-    lo = np.floor(corners.min(axis=1)).astype(int) - factor
-    hi = np.ceil(corners.max(axis=1)).astype(int) + factor
-    n_cols, n_rows = (hi - lo) // factor + 1
+    x1, y1, x2, y2 = _region_bounds(affine, size, factor)
+    n_cols, n_rows = (x2 - x1) // factor, (y2 - y1) // factor
     h, w = rgb.shape[:2]
-    cols = np.clip(lo[0] + np.arange(n_cols * factor), 0, w - 1)
-    rows = np.clip(lo[1] + np.arange(n_rows * factor), 0, h - 1)
+    cols = np.clip(np.arange(x1, x2), 0, w - 1)
+    rows = np.clip(np.arange(y1, y2), 0, h - 1)
     block = rgb[rows[:, None], cols[None, :]]
     if factor > 1:  # exact factor x factor box averages (the block's sides are multiples of factor)
         rows_summed = block.reshape(n_rows, factor, n_cols * factor * 3).sum(axis=1, dtype=np.uint32)
@@ -188,7 +180,7 @@ def _region(rgb: np.ndarray, affine: np.ndarray, size: int, factor: int) -> tupl
         region = sums.astype(np.float32) / np.float32(factor * factor)
     else:
         region = block.astype(np.float32)
-    return region, _into_region(affine, int(lo[0]), int(lo[1]), factor)
+    return region, _into_region(affine, x1, y1, factor)
 
 
 def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -234,8 +226,8 @@ def sample_eye_crops(
     factors = np.maximum(np.linalg.norm(transforms[:, :, 0], axis=1).astype(int), 1)  # image px per crop px
     for k, affine in enumerate(transforms):
         factor = int(factors[k])
-        box = _crop_box(affine, size, factor, width, height)
-        if box is not None:
+        box = _region_bounds(affine, size, factor)
+        if box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height:
             if pil is not None:
                 out[k] = _pillow_crop(pil, affine, size, factor, box)
             else:  # only the region is copied into Pillow
