@@ -94,15 +94,11 @@ def face_focus_and_exposure(
     if isinstance(image, Image.Image):
         xa, ya, xb, yb = _face_region_box(image.width, image.height, box_xyxy, 0.8)
         crop = image.crop((xa, ya, xb, yb))
-        if xb - xa < 4 or yb - ya < 4:
-            return 0.0, exposure(np.asarray(crop))
-        grey_image = crop.convert("L")
     else:
-        region = face_region(image, box_xyxy)
-        if region.shape[0] < 4 or region.shape[1] < 4:
-            return 0.0, exposure(region)
-        grey_image = Image.fromarray(np.ascontiguousarray(region)).convert("L")
-    grey = np.asarray(grey_image.resize((FACE_FOCUS_PX, FACE_FOCUS_PX), Image.BILINEAR))
+        crop = Image.fromarray(np.ascontiguousarray(face_region(image, box_xyxy)))
+    if crop.width < 4 or crop.height < 4:
+        return 0.0, exposure(np.asarray(crop))
+    grey = np.asarray(crop.convert("L").resize((FACE_FOCUS_PX, FACE_FOCUS_PX), Image.BILINEAR))
     return focus_score(laplacian_variance(grey)), exposure_of_grey(grey)
 
 
