@@ -39,7 +39,7 @@ test: $(VENV)/.installed-dev models
 	$(PY) -m pytest $(ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check eventlens tests benchmarks
+	$(VENV)/bin/ruff check eventlens tests benchmarks tools
 
 eval: models
 	$(VENV)/bin/eventlens eval --data ../shared/data $(ARGS)

@@ -167,8 +167,9 @@ class Settings(BaseSettings):
     landmarker: str = Field("dlib_68", description="68-point landmark backend (see `eventlens models`).")
     embedder: str = Field("dlib_resnet", description="Face embedding backend (see `eventlens models`).")
     eye_model: str = Field(
-        "mediapipe_iris",
-        description="Eye-openness model: `mediapipe_iris` (needs `eventlens models install`) or `dlib_68`.",
+        "mediapipe_iris_int8",
+        description="Eye-openness model: `mediapipe_iris_int8` (MediaPipe's iris model, int8 convolutions, "
+        "shipped), `mediapipe_iris` (the same in float32; needs `eventlens models install`) or `dlib_68`.",
     )
     measure_faces: bool = Field(
         True,

@@ -1,8 +1,11 @@
 """Eye openness: the eye aspect ratio (EAR) of each eye of each face, from one of two models.
 
-* ``mediapipe_iris`` (default): MediaPipe's iris-landmark model on 64x64 eye crops placed by dlib's eye
-  corners (:mod:`eventlens.backends.iris`); separates open from closed eyes far better than dlib's own
-  eyelid points (balanced accuracy 0.96 vs 0.78 on the labelled faces, BENCHMARKS.md).
+* ``mediapipe_iris_int8`` (default): MediaPipe's iris-landmark model on 64x64 eye crops placed by dlib's
+  eye corners (:mod:`eventlens.backends.iris`), with its convolutions in int8: separates open from closed
+  eyes far better than dlib's own eyelid points (balanced accuracy 0.95 vs 0.77 on the labelled faces,
+  BENCHMARKS.md) at 0.66 ms per eye.
+* ``mediapipe_iris``: the same model in float32 (needs ``eventlens models install``): 0.96, at 1.24 ms
+  per eye.
 * ``dlib_68``: the six eyelid points of dlib's 68 landmarks; no extra model file.
 
 The two measure on different scales, so the eyes-open score (:mod:`eventlens.attributes.decide`) is
@@ -26,11 +29,15 @@ if TYPE_CHECKING:
 
 
 class IrisEyes(EyeModel):
+    """MediaPipe's iris model in float32 (``mediapipe_iris``)."""
+
+    variant = "float32"
+    info = ModelInfo("mediapipe_iris", "mediapipe-0.10.14")
+
     def __init__(self, settings: Settings) -> None:
         from eventlens.backends.iris import IrisEyeModel  # noqa: PLC0415 - keeps imports cheap
 
-        self._model = IrisEyeModel.from_settings(settings)
-        self.info = ModelInfo("mediapipe_iris", "mediapipe-0.10.14")
+        self._model = IrisEyeModel.from_settings(settings, self.variant)
 
     def load(self) -> None:
         self._model.load()
@@ -43,6 +50,13 @@ class IrisEyes(EyeModel):
             return np.zeros((0, 2))
         outlines = self._model.eye_contours(image, eye_corners68(lm))
         return np.asarray(eye_aspect_ratios16(outlines), dtype=np.float64).reshape(len(lm), 2)
+
+
+class IrisInt8Eyes(IrisEyes):
+    """MediaPipe's iris model with int8 convolutions (``mediapipe_iris_int8``, shipped with eventlens)."""
+
+    variant = "int8"
+    info = ModelInfo("mediapipe_iris_int8", "mediapipe-0.10.14-conv-int8-1")
 
 
 class Dlib68Eyes(EyeModel):

@@ -32,6 +32,7 @@ _FACTORIES: dict[str, dict[str, str]] = {
         "fake": "eventlens.backends.fake:FakeLandmarker",
     },
     "eyes": {
+        "mediapipe_iris_int8": "eventlens.backends.eyes:IrisInt8Eyes",
         "mediapipe_iris": "eventlens.backends.eyes:IrisEyes",
         "dlib_68": "eventlens.backends.eyes:Dlib68Eyes",
         "fake": "eventlens.backends.eyes:Dlib68Eyes",  # geometry of the (fake) landmarks, no weights

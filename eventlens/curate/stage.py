@@ -78,7 +78,7 @@ def compute_curation(
     conn: sa.Connection,
     shown_paths: dict[str, str],
     rules: CurationSettings,
-    eye_model: str = "mediapipe_iris",
+    eye_model: str = "mediapipe_iris_int8",
 ) -> Curation:
     """Score the analysed photos listed in ``shown_paths`` (sha256 -> path shown to people).
 

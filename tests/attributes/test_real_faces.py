@@ -30,7 +30,7 @@ from eventlens.settings import Settings, load_settings
 pytestmark = pytest.mark.real_models
 
 LABELS_CSV = Path(__file__).resolve().parents[1] / "data" / "face_attributes" / "labels.csv"
-EYE_MODEL = "mediapipe_iris"
+EYE_MODEL = Settings.model_fields["eye_model"].default  # the shipped eye model
 
 #: labelled faces (``identities/<photo>``) that are unmistakable when you look at them
 EYES_CLOSED = ["Lindsay_Lohan/6246.png", "Daniel_Radcliffe/291.png", "Leonardo_DiCaprio/6015.png"]

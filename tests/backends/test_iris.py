@@ -417,3 +417,54 @@ def test_numpy_runtime_matches_litert_on_real_eye_crops(iris_model: IrisEyeModel
         for name, out_index in outputs.items():
             err = float(np.abs(it.get_tensor(out_index)[0] - ours[name][k]).max())
             assert err < 1e-3, f"crop {k} {name}: max |numpy - litert| = {err:.3g} px"
+
+
+# --------------------------------------------------------------------------------------
+# The int8 variant (shipped in the package)
+# --------------------------------------------------------------------------------------
+
+
+def test_int8_model_is_shipped_intact() -> None:
+    from eventlens.backends.iris import INT8_MODEL, INT8_MODEL_SHA256
+
+    assert hashlib.sha256(INT8_MODEL.read_bytes()).hexdigest() == INT8_MODEL_SHA256
+
+
+def test_int8_model_needs_litert_and_an_intact_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventlens.backends import iris
+
+    with pytest.raises(ModelError, match="LiteRT only"):
+        IrisEyeModel(tmp_path, runtime="numpy", variant="int8").load()
+    with pytest.raises(ModelError, match="unknown iris model variant 'fp16'"):
+        IrisEyeModel(tmp_path, runtime="litert", variant="fp16").load()
+    damaged = tmp_path / "iris_contours_int8.tflite"
+    content = bytearray(iris.INT8_MODEL.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(content))
+    monkeypatch.setattr(iris, "INT8_MODEL", damaged)
+    with pytest.raises(ModelError, match="is damaged"):
+        IrisEyeModel(tmp_path, runtime="litert", variant="int8").load()
+
+
+@pytest.fixture(scope="module")
+def iris_int8(tmp_path_factory: pytest.TempPathFactory) -> IrisEyeModel:
+    pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert runs the int8 iris model")
+    model = IrisEyeModel(tmp_path_factory.mktemp("unused"), runtime="litert", variant="int8")
+    model.load()
+    return model
+
+
+@pytest.mark.real_models
+def test_int8_outlines_follow_the_float_model_on_real_eyes(iris_int8: IrisEyeModel, real_faces: list) -> None:
+    """Same faces, same crops: the int8 outlines land within a few hundredths of an eye width of the float
+    model's, and the clearly open and closed eyes stay apart."""
+    ear = {label: [] for label in ("open", "closed")}
+    errors = []
+    for label, rgb, lm, float_outlines in real_faces:
+        outlines = iris_int8.eye_contours(rgb, eye_corners68(lm[None]))[0]
+        width = np.linalg.norm(lm[[39, 42]] - lm[[36, 45]], axis=1)  # per eye
+        errors.append(np.linalg.norm(outlines - float_outlines, axis=-1).mean(axis=-1) / width)
+        ear[label].append(float(eye_aspect_ratios16(outlines).min()))
+    errors_w = np.concatenate(errors)
+    assert float(errors_w.mean()) < 0.04 and float(errors_w.max()) < 0.1, np.round(errors_w, 3)
+    assert min(ear["open"]) > 0.2 > 0.15 > max(ear["closed"]), ear
