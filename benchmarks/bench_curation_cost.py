@@ -33,6 +33,9 @@ from typing import Any
 
 from make_event import add_event_options, event_from_args
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eventlens.analysis.pool import worker_environment  # noqa: E402
+
 _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -86,8 +89,10 @@ def measure(photos: list[Path], workers: int, env: dict[str, str]) -> dict[str, 
         ctx.Process(target=_worker, args=(share, w % 2 == 0, env, queue)) for w, share in enumerate(shares)
     ]
     started = time.perf_counter()
-    for proc in procs:
-        proc.start()
+    huge_pages = env.get("EVENTLENS_HUGE_PAGES", "true").lower() not in ("0", "false", "no", "off")
+    with worker_environment(huge_pages):  # as the analysis pool starts its workers (threads, huge pages)
+        for proc in procs:
+            proc.start()
     parts = [queue.get() for _ in procs]
     for proc in procs:
         proc.join()

@@ -176,6 +176,12 @@ class Settings(BaseSettings):
         description="Measure faces for curation in the analysis pass (68 landmarks, eyes, mouth, pose, "
         "focus, exposure, photo quality and hash). Off: faster; photos are then ranked by who is in them.",
     )
+    huge_pages: bool = Field(
+        True,
+        description="Worker processes back their heap with transparent huge pages "
+        "(`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, where the kernel allows them): dlib's 68-point model "
+        "runs ~30 % faster. Off: ordinary 4 KB pages.",
+    )
     tflite_runtime: Literal["litert", "numpy"] = Field(
         "litert",
         description="How TFLite models (the iris model) run: `litert` (Google's LiteRT, ~4x faster) or "

@@ -80,10 +80,11 @@ class _Timer:
         self.last = now
 
 
-def _resized(image: DecodedImage, factor: float) -> np.ndarray:
-    """``image``'s pixels scaled by ``factor`` (<= 1): integer box reduction, then a bilinear remainder."""
+def _resized(image: DecodedImage, factor: float) -> tuple[np.ndarray, Image.Image | None]:
+    """``image``'s pixels scaled by ``factor`` (<= 1): integer box reduction, then a bilinear remainder;
+    as an array and, when at hand, as the Pillow image holding the same pixels."""
     if factor >= 0.999:
-        return image.rgb
+        return image.rgb, image.pil
     rgb = image.rgb
     im = image.pil if image.pil is not None else Image.fromarray(rgb)
     whole = int(1 / factor)
@@ -92,7 +93,7 @@ def _resized(image: DecodedImage, factor: float) -> np.ndarray:
     target = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
     if im.size != target:
         im = im.resize(target, Image.BILINEAR)
-    return np.asarray(im)
+    return np.asarray(im), im
 
 
 @dataclass
@@ -101,17 +102,17 @@ class DetectionRun:
     detector saw (reused for whole-photo measurements instead of resizing the photo again)."""
 
     detections: Detections
-    preview_rgb: np.ndarray
+    preview: np.ndarray | Image.Image  # the Pillow image when at hand (no copy for measurements)
 
 
 def run_detection(detector: FaceDetector, image: DecodedImage, plan: DetectionPlan) -> DetectionRun:
     """Execute ``plan`` on ``image``; boxes in original pixels, merged across passes."""
     found = []
-    by_scale: dict[float, np.ndarray] = {}
+    by_scale: dict[float, tuple[np.ndarray, Image.Image | None]] = {}
     for p in plan.passes:
         if p.scale not in by_scale:
             by_scale[p.scale] = _resized(image, min(1.0, p.scale / image.scale))
-        scaled = by_scale[p.scale]
+        scaled = by_scale[p.scale][0]
         x1, y1, x2, y2 = p.region
         tile = np.ascontiguousarray(scaled[y1:y2, x1:x2])
         dets = detector.detect(tile)
@@ -124,7 +125,8 @@ def run_detection(detector: FaceDetector, image: DecodedImage, plan: DetectionPl
         merged = merged.nms(MERGE_IOU)
     merged = merged.clipped(image.original_width_px, image.original_height_px)
     order = np.lexsort((merged.xyxy[:, 1], merged.xyxy[:, 0]))  # left to right, then top to bottom
-    return DetectionRun(merged[order], by_scale[min(by_scale)])
+    preview_rgb, preview_pil = by_scale[min(by_scale)]
+    return DetectionRun(merged[order], preview_pil if preview_pil is not None else preview_rgb)
 
 
 def decode_for_detection(
@@ -193,7 +195,7 @@ def analyze_photo(
     dets = run.detections[run.detections.scores >= min_det_score]
     timer.lap("detect")
     if measure:
-        result.quality = photo_quality(run.preview_rgb)
+        result.quality = photo_quality(run.preview)
         timer.lap("attributes")
     if not len(dets):
         return result

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from eventlens.analysis.photo import decode_for_detection, run_detection
-from eventlens.analysis.pool import single_threaded_children
+from eventlens.analysis.pool import worker_environment
 from eventlens.backends.base import FaceDetector
 from eventlens.backends.registry import create_detector
 from eventlens.detections import Detections, box_iou
@@ -347,7 +347,7 @@ def evaluate_detection_in_worker(
     the load of the other cores.
     """
     with (
-        single_threaded_children(),
+        worker_environment(settings.huge_pages),
         cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool,
     ):
         return pool.submit(_evaluate_from_values, groups_dir, settings.model_dump(), annotations).result()

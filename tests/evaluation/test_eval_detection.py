@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from eventlens.analysis.pool import single_threaded_children
+from eventlens.analysis.pool import HUGE_PAGES_TUNABLE, worker_environment
 from eventlens.evaluation.detection import (
     DetectionReport,
     ImageResult,
@@ -84,9 +84,18 @@ def test_format_detection_has_one_column_pair_per_setting() -> None:
     assert format_detection([]) == ""
 
 
-def test_single_threaded_children_restores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_environment_sets_and_restores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    with single_threaded_children():
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    with worker_environment():
         assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        assert os.environ["GLIBC_TUNABLES"] == HUGE_PAGES_TUNABLE
     assert os.environ["OMP_NUM_THREADS"] == "4" and "OPENBLAS_NUM_THREADS" not in os.environ
+    assert "GLIBC_TUNABLES" not in os.environ
+    with worker_environment(huge_pages=False):
+        assert "GLIBC_TUNABLES" not in os.environ
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+    with worker_environment():  # the user's own tunables are kept
+        assert os.environ["GLIBC_TUNABLES"] == f"glibc.malloc.arena_max=2:{HUGE_PAGES_TUNABLE}"
+    assert os.environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
