@@ -31,6 +31,10 @@ EYES_MIN_FACE_PX = 24
 #: decode is too small for the smallest such face, the photo is decoded again at a larger size (clustering
 #: quality is flat from 64 px up and drops below 48 px; BENCHMARKS.md)
 EMBED_FACE_PX = 64
+#: faces at least this large in the detector's smaller copy of the photo are measured on that copy (eye
+#: crops and face focus): their eye crops still average 2x2 blocks or more there, and cutting them from
+#: the larger image cost ~3 ms per face (a fifth of the faces of the 1000-photo event, most of the time)
+SMALL_COPY_MIN_FACE_PX = 192
 #: a detection closer than this to an inner tile edge is a cut face; its neighbour tile has it whole
 _TILE_EDGE_MARGIN_PX = 2
 
@@ -222,7 +226,9 @@ def analyze_photo(
         landmarks_in_image = models.landmarker.landmarks68(image.rgb, boxes_in_image)
         landmarks68 = (landmarks_in_image / image.scale).astype(np.float32)
         timer.lap("landmarks")
-        measurements = _measure_faces(image, dets, boxes_in_image, landmarks_in_image, models, result)
+        measurements = _measure_faces(
+            image, run.preview, dets, boxes_in_image, landmarks_in_image, models, result
+        )
         timer.lap("attributes")
     for i in range(len(dets)):
         result.faces.append(
@@ -240,22 +246,34 @@ def analyze_photo(
 
 def _measure_faces(
     image: DecodedImage,
+    preview: np.ndarray | Image.Image,
     dets: Detections,
     boxes_in_image: np.ndarray,
     landmarks_in_image: np.ndarray,
     models: Models,
     result: PhotoAnalysis,
 ) -> list[FaceMeasurements | None]:
+    """Measure every face on ``image``, or on the detector's smaller copy ``preview`` for faces of at least
+    :data:`SMALL_COPY_MIN_FACE_PX` there (same measurements; crops of large faces cost far less)."""
     pixels = image.pil if image.pil is not None else image.rgb  # Pillow: crops cut in C, no copies
+    boxes, landmarks = boxes_in_image, landmarks_in_image
+    scale = preview.width / image.rgb.shape[1] if isinstance(preview, Image.Image) else 1.0
+    on_preview = np.zeros(len(dets), dtype=bool)
+    if scale < 0.99:
+        on_preview = dets.sizes_px * image.scale * scale >= SMALL_COPY_MIN_FACE_PX
+        boxes, landmarks = boxes.copy(), landmarks.copy()
+        boxes[on_preview] *= scale  # box edges scale; pixel centres (landmarks) keep dlib's convention
+        landmarks[on_preview] = (landmarks[on_preview] + 0.5) * scale - 0.5
     ears = np.full((len(dets), 2), np.nan)
     eye_faces = dets.sizes_px >= EYES_MIN_FACE_PX
-    if eye_faces.any():
-        ears[eye_faces] = models.eyes.eye_aspect_ratios(pixels, landmarks_in_image[eye_faces])
+    for source, chosen in ((pixels, eye_faces & ~on_preview), (preview, eye_faces & on_preview)):
+        if chosen.any():
+            ears[chosen] = models.eyes.eye_aspect_ratios(source, landmarks[chosen])
     return [
         measure_face(
-            pixels,
-            boxes_in_image[i],
-            landmarks_in_image[i],
+            preview if on_preview[i] else pixels,
+            boxes[i],
+            landmarks[i],
             ears[i],
             dets.xyxy[i],
             result.width_px,

@@ -85,3 +85,56 @@ def test_analyze_photo_drops_faces_below_min_det_score(tmp_path: Path, min_det_s
         "sha", path, models, min_face_px=40, min_det_score=min_det_score, max_megapixels=150
     )
     assert result.faces == []  # the fake detector scores 0.99
+
+
+class ThousandPixelFakeDetector(FakeDetector):
+    """The fake detector taking at most 1000 px and faces of 10 px there, like libfacedetection."""
+
+    input_max_side_px = 1000
+    min_face_at_input_px = 10
+
+
+class _RecordingEyes(Dlib68Eyes):
+    """dlib's eyelid geometry, noting the width of every image it measures eyes on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.widths: list[int] = []
+
+    def eye_aspect_ratios(self, image, landmarks68):  # type: ignore[no-untyped-def]
+        self.widths.append(image.width if isinstance(image, Image.Image) else image.shape[1])
+        return super().eye_aspect_ratios(image, landmarks68)
+
+
+def test_large_faces_are_measured_on_the_detectors_smaller_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 12 MP photo decodes at 2000 px and is detected at 1000 px: the 1600 px face is measured on the
+    1000 px copy (cheap crops), the 200 px face on the 2000 px image, with the same results either way."""
+    import eventlens.analysis.photo as photo
+
+    rgb = np.full((3000, 4000, 3), 40, dtype=np.uint8)
+    draw_face(rgb, A, (400, 400, 2000, 2000))
+    draw_face(rgb, B, (3000, 2000, 3200, 2200))
+    path = tmp_path / "big.jpg"
+    Image.fromarray(rgb).save(path, quality=95)
+
+    def run() -> tuple[list, list[int]]:
+        eyes = _RecordingEyes()
+        models = Models(ThousandPixelFakeDetector(), FakeLandmarker(), FakeEmbedder(), eyes)
+        result = analyze_photo("sha", path, models, min_face_px=40, min_det_score=0.5, max_megapixels=150)
+        assert len(result.faces) == 2
+        return [f.measurements for f in result.faces], sorted(eyes.widths)
+
+    measured, widths = run()
+    assert widths == [1000, 2000]
+    monkeypatch.setattr(photo, "SMALL_COPY_MIN_FACE_PX", 10**9)
+    everything_on_the_image, widths_off = run()
+    assert widths_off == [2000]
+    big_here, big_there = measured[0], everything_on_the_image[0]
+    assert measured[1] == everything_on_the_image[1]  # the small face: untouched
+    assert abs(big_here.sharpness - big_there.sharpness) < 0.03
+    assert abs(big_here.brightness - big_there.brightness) < 0.01
+    assert abs(big_here.ear_right - big_there.ear_right) < 0.02
+    assert abs(big_here.ear_left - big_there.ear_left) < 0.02
+    assert (big_here.mouth_width, big_here.yaw_deg) == (big_there.mouth_width, big_there.yaw_deg)
