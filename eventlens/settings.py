@@ -165,6 +165,13 @@ class Settings(BaseSettings):
 
     # --- landmarks and embeddings --------------------------------------------------------------
     landmarker: str = Field("dlib_68", description="68-point landmark backend (see `eventlens models`).")
+    landmark_levels: int = Field(
+        12,
+        ge=1,
+        le=15,
+        description="Cascade levels of dlib's 68-point model to run (of 15): 12 decide eyes, smiles and "
+        "open mouths as well as 15 on the labelled faces, ~27 % faster (BENCHMARKS.md section 3).",
+    )
     embedder: str = Field("dlib_resnet", description="Face embedding backend (see `eventlens models`).")
     eye_model: str = Field(
         "mediapipe_iris_int8",

