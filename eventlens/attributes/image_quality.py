@@ -69,6 +69,20 @@ def exposure_of_grey(luma: np.ndarray) -> Exposure:
     )
 
 
+def exposure_of_histogram(histogram: Sequence[int]) -> Exposure:
+    """:class:`Exposure` from a 256-bin histogram of grey values (the same numbers as
+    :func:`exposure_of_grey` on the pixels, without touching them again)."""
+    h = np.asarray(histogram, dtype=np.float64)
+    n = h.sum()
+    if n == 0:
+        return Exposure(0.0, 0.0, 0.0)
+    return Exposure(
+        float(h @ np.arange(256) / n / 255.0),
+        float(h[_CLIP_HIGH:].sum() / n),
+        float(h[: _CLIP_LOW + 1].sum() / n),
+    )
+
+
 def _face_region_box(
     width: int, height: int, box_xyxy: Sequence[float], inner: float
 ) -> tuple[int, int, int, int]:
@@ -120,8 +134,9 @@ _DCT32 = _dct_matrix(_HASH_SIDE)
 def perceptual_hash(grey_image: Image.Image) -> int:
     """64-bit pHash: DCT of a 32x32 grey copy, sign of the 8x8 low frequencies against their median."""
     small = np.asarray(
-        grey_image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.BILINEAR), dtype=np.float64
-    )
+        grey_image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.BILINEAR, reducing_gap=2.0),
+        dtype=np.float64,
+    )  # reducing_gap: an integer box reduction first, then bilinear over >= 2x (a third of the time)
     coeffs = (_DCT32 @ small @ _DCT32.T)[:_HASH_BITS_SIDE, :_HASH_BITS_SIDE].ravel()
     bits = coeffs > np.median(coeffs[1:])
     return int(sum(1 << i for i, b in enumerate(bits) if b))
@@ -150,9 +165,8 @@ def photo_quality(image: np.ndarray | Image.Image) -> PhotoQuality:
     factor = round(max(grey.size) / PHOTO_FOCUS_SIDE_PX)
     if factor >= 2:
         grey = grey.reduce(factor)
-    luma = np.asarray(grey)
     return PhotoQuality(
-        sharpness=focus_score(laplacian_variance(luma)),
-        exposure=exposure_of_grey(luma),
+        sharpness=focus_score(laplacian_variance(np.asarray(grey))),
+        exposure=exposure_of_histogram(grey.histogram()),
         phash=perceptual_hash(grey),
     )

@@ -186,37 +186,20 @@ def _pillow_crop(image: Image.Image, affine: np.ndarray, size: int, factor: int,
     return np.asarray(region.transform((size, size), Image.AFFINE, data, resample=Image.BILINEAR))
 
 
-def _region(rgb: np.ndarray, affine: np.ndarray, size: int, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """The image region under one crop, box-averaged by ``factor`` (1: as is), as float32, edge pixels
-    replicated where it leaves the image, and the crop's affine map into that region's pixels."""
-    x1, y1, x2, y2 = _region_bounds(affine, size, factor)
-    n_cols, n_rows = (x2 - x1) // factor, (y2 - y1) // factor
-    h, w = rgb.shape[:2]
-    cols = np.clip(np.arange(x1, x2), 0, w - 1)
-    rows = np.clip(np.arange(y1, y2), 0, h - 1)
-    block = rgb[rows[:, None], cols[None, :]]
-    if factor > 1:  # exact factor x factor box averages (the block's sides are multiples of factor)
-        rows_summed = block.reshape(n_rows, factor, n_cols * factor * 3).sum(axis=1, dtype=np.uint32)
-        sums = rows_summed.reshape(n_rows, n_cols, factor, 3).sum(axis=2)
-        region = sums.astype(np.float32) / np.float32(factor * factor)
+def _edge_block(source: np.ndarray | Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The pixels under ``box`` ``(x1, y1, x2, y2)``, which may reach past the image: uint8, the nearest
+    edge pixel repeated outside. Only the part inside the image is read from ``source``."""
+    x1, y1, x2, y2 = box
+    width, height = source.size if isinstance(source, Image.Image) else (source.shape[1], source.shape[0])
+    xa, ya = min(max(x1, 0), width - 1), min(max(y1, 0), height - 1)
+    xb, yb = max(min(x2, width), xa + 1), max(min(y2, height), ya + 1)
+    if isinstance(source, Image.Image):
+        inner = np.asarray(source.crop((xa, ya, xb, yb)))
     else:
-        region = block.astype(np.float32)
-    return region, _into_region(affine, x1, y1, factor)
-
-
-def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``image`` (H, W, 3) at pixel-centre coordinates, edges replicated."""
-    h, w = image.shape[:2]
-    x = np.clip(x, 0, w - 1)
-    y = np.clip(y, 0, h - 1)
-    x0 = np.minimum(np.floor(x).astype(int), w - 2 if w > 1 else 0)
-    y0 = np.minimum(np.floor(y).astype(int), h - 2 if h > 1 else 0)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx = (x - x0)[..., None].astype(np.float32)
-    fy = (y - y0)[..., None].astype(np.float32)
-    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
-    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
-    return top * (1 - fy) + bottom * fy
+        inner = source[ya:yb, xa:xb]
+    cols = np.clip(np.arange(x1, x2), xa, xb - 1) - xa
+    rows = np.clip(np.arange(y1, y2), ya, yb - 1) - ya
+    return np.ascontiguousarray(inner[rows[:, None], cols[None, :]])
 
 
 def sample_eye_crops(
@@ -226,9 +209,8 @@ def sample_eye_crops(
 
     ``image``: a uint8 (H, W, 3) array or an RGB Pillow image of the same pixels (faster: no copy of the
     photo's pixels). Each crop pixel is a bilinear sample at the point its centre maps to; when a crop pixel
-    spans two or more image pixels the region is box-averaged by that integer factor first. Crops inside
-    the image are cut by Pillow in C; crops reaching past an edge take the nearest edge pixel there
-    (numpy, float).
+    spans two or more image pixels the region is box-averaged by that integer factor first. Crops are cut
+    by Pillow in C; past an edge of the image they take the nearest edge pixel.
     """
     if isinstance(image, Image.Image):
         if image.mode != "RGB":
@@ -242,28 +224,18 @@ def sample_eye_crops(
             raise ValueError(f"rgb must be a uint8 (H, W, 3) image, got {array.dtype} {array.shape}")
         pil, (height, width) = None, array.shape[:2]
     out = np.empty((len(transforms), size, size, 3), dtype=np.float32)
-    grid_i, grid_j = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
     transforms = np.asarray(transforms, dtype=np.float64)
     factors = np.maximum(np.linalg.norm(transforms[:, :, 0], axis=1).astype(int), 1)  # image px per crop px
     for k, affine in enumerate(transforms):
         factor = int(factors[k])
         box = _region_bounds(affine, size, factor)
-        if box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height:
-            if pil is not None:
-                out[k] = _pillow_crop(pil, affine, size, factor, box)
-            else:  # only the region is copied into Pillow
-                assert array is not None
-                x1, y1, x2, y2 = box
-                region = Image.fromarray(np.ascontiguousarray(array[y1:y2, x1:x2]))
-                whole = (0, 0, x2 - x1, y2 - y1)
-                out[k] = _pillow_crop(region, _shifted(affine, x1, y1), size, factor, whole)
+        if pil is not None and box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height:
+            out[k] = _pillow_crop(pil, affine, size, factor, box)
             continue
-        if array is None:
-            array = np.asarray(pil)
-        source, a = _region(array, affine, size, factor)
-        x = a[0, 0] * grid_i + a[0, 1] * grid_j + a[0, 2]
-        y = a[1, 0] * grid_i + a[1, 1] * grid_j + a[1, 2]
-        out[k] = _bilinear(source, x, y)
+        # only the region is copied into Pillow, its outside filled with the nearest edge pixels
+        region = Image.fromarray(_edge_block(pil if pil is not None else array, box))  # type: ignore[arg-type]
+        x1, y1, x2, y2 = box
+        out[k] = _pillow_crop(region, _shifted(affine, x1, y1), size, factor, (0, 0, x2 - x1, y2 - y1))
     out *= np.float32(1 / 255)
     return out
 

@@ -19,6 +19,8 @@ from PIL import Image, ImageFilter
 from eventlens.attributes.image_quality import (
     FOCUS_HALF_VARIANCE,
     exposure,
+    exposure_of_grey,
+    exposure_of_histogram,
     face_region,
     face_sharpness,
     focus_score,
@@ -175,6 +177,18 @@ def test_exposure_reads_brightness_and_clipping() -> None:
     mid = exposure(np.full((4, 4, 3), 128, np.uint8))
     assert mid.brightness == pytest.approx(128 / 255) and mid.clipped_high == mid.clipped_low == 0.0
     assert exposure(np.zeros((0, 0, 3), np.uint8)).brightness == 0.0
+
+
+def test_exposure_from_a_histogram_equals_exposure_from_the_pixels() -> None:
+    grey = np.random.default_rng(3).integers(0, 256, (37, 53), dtype=np.uint8)
+    grey[:5] = 255
+    grey[-4:] = 2
+    from_pixels = exposure_of_grey(grey)
+    from_histogram = exposure_of_histogram(Image.fromarray(grey).histogram())
+    assert from_histogram.brightness == pytest.approx(from_pixels.brightness, abs=1e-6)
+    assert from_histogram.clipped_high == pytest.approx(from_pixels.clipped_high)
+    assert from_histogram.clipped_low == pytest.approx(from_pixels.clipped_low)
+    assert exposure_of_histogram([0] * 256).brightness == 0.0
 
 
 def test_face_region_is_the_centre_of_the_box_clipped_to_the_photo() -> None:
