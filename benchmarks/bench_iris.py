@@ -1,10 +1,12 @@
-"""Iris-model speed: the numpy TFLite interpreter on 64x64 eye crops.
+"""Iris-model speed: the numpy TFLite interpreter and LiteRT on 64x64 eye crops, float32 and int8.
 
 Usage: python benchmarks/bench_iris.py [--eyes 64] [--blas-threads 1] [--repeats 5] [--cache-dir DIR]
 
 Prints the model load time (read + parse + weight conversion), and ms per eye for batches of 1, 8
-and 32 eyes per ``run`` call (the interpreter splits batches above ``DEFAULT_MAX_BATCH`` internally),
-plus the cost of cropping (``sample_eye_crops``) per eye, from a numpy array and from a Pillow image.
+and 32 eyes per ``run`` call (the numpy interpreter splits batches above ``DEFAULT_MAX_BATCH``
+internally): the float32 model on the numpy interpreter and on LiteRT, and the shipped int8 model
+(``eventlens/backends/models/iris_contours_int8.tflite``) on LiteRT; plus the cost of cropping
+(``sample_eye_crops``) per eye, from a numpy array and from a Pillow image.
 OpenBLAS is pinned to one thread (before numpy is imported) so the figures are per core. The model must
 be installed (``eventlens models install``); ``--cache-dir`` defaults to the settings' cache directory.
 """
@@ -36,7 +38,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from eventlens.backends.iris import eye_crop_transforms, sample_eye_crops  # noqa: E402
+from eventlens.backends.iris import INT8_MODEL, eye_crop_transforms, sample_eye_crops  # noqa: E402
 from eventlens.backends.model_files import IRIS_LANDMARK, model_path  # noqa: E402
 from eventlens.backends.tflite_litert import LitertInterpreter  # noqa: E402
 from eventlens.backends.tflite_numpy import TfliteInterpreter, parse_tflite  # noqa: E402
@@ -96,11 +98,13 @@ def main() -> None:
 
     x = np.random.default_rng(0).random((ARGS.eyes, 64, 64, 3), dtype=np.float32)
     litert = LitertInterpreter.from_file(path)
-    print(f"\n{'batch':>5}  {'numpy ms/eye':>12}  {'litert ms/eye':>13}")
+    int8 = LitertInterpreter.from_file(INT8_MODEL)
+    print(f"\n{'batch':>5}  {'numpy ms/eye':>12}  {'litert ms/eye':>13}  {'litert int8 ms/eye':>18}")
     for batch in BATCH_SIZES:
         numpy_s = _time_per_eye(net, x, batch, ARGS.repeats)
         litert_s = _time_per_eye(litert, x, batch, ARGS.repeats)
-        print(f"{batch:>5}  {numpy_s * 1e3:>12.2f}  {litert_s * 1e3:>13.2f}")
+        int8_s = _time_per_eye(int8, x, batch, ARGS.repeats)
+        print(f"{batch:>5}  {numpy_s * 1e3:>12.2f}  {litert_s * 1e3:>13.2f}  {int8_s * 1e3:>18.2f}")
     print(f"\n{'eye width px':>12}  {'crop ms/eye, array':>18}  {'crop ms/eye, Pillow':>19}")
     for width in (15, 40, 100):
         array_s, pillow_s = (_time_crops(ARGS.repeats, width, as_pillow) for as_pillow in (False, True))

@@ -170,7 +170,7 @@ class Settings(BaseSettings):
         ge=1,
         le=15,
         description="Cascade levels of dlib's 68-point model to run (of 15): 12 decide eyes, smiles and "
-        "open mouths as well as 15 on the labelled faces, ~27 % faster (BENCHMARKS.md section 3).",
+        "open mouths as well as 15 on the labelled faces, ~25 % faster (BENCHMARKS.md sections 3, 6).",
     )
     embedder: str = Field("dlib_resnet", description="Face embedding backend (see `eventlens models`).")
     eye_model: str = Field(

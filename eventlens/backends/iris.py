@@ -197,6 +197,8 @@ def _edge_block(source: np.ndarray | Image.Image, box: tuple[int, int, int, int]
         inner = np.asarray(source.crop((xa, ya, xb, yb)))
     else:
         inner = source[ya:yb, xa:xb]
+    if (xa, ya, xb, yb) == (x1, y1, x2, y2):  # inside the image: a plain copy
+        return np.ascontiguousarray(inner)
     cols = np.clip(np.arange(x1, x2), xa, xb - 1) - xa
     rows = np.clip(np.arange(y1, y2), ya, yb - 1) - ya
     return np.ascontiguousarray(inner[rows[:, None], cols[None, :]])

@@ -8,7 +8,7 @@ levels (and their feature-pixel definitions) and is otherwise byte-identical, so
 unchanged.
 
 On the hand-labelled faces (BENCHMARKS.md section 3) 12 levels decide eyes, smiles and open mouths as well
-as 15 (balanced accuracy within +-0.01; points move 0.6 % of the face size on average) for ~27 % less
+as 15 (balanced accuracy within +-0.01; points move 0.6 % of the face size on average) for ~25 % less
 time; 10 levels lose 0.03 on eyes.
 
 The file format (dlib's ``serialize``): integers are a control byte (low nibble: number of bytes that
