@@ -293,3 +293,33 @@ def test_a_second_source_joins_the_same_event(
         "a vanished file is not exported"
     )
     assert folder_photos(out, "person_004") == {"phone/e1.png", "phone/e2.png"}
+
+
+def test_persons_tied_on_photo_count_are_numbered_by_photo_not_by_analysis_order(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """Two new persons with as many photos each: their numbers follow the photos (sha256, face index),
+    not the face ids, which follow the order in which the workers happened to finish the photos."""
+    ev = SyntheticEvent(tmp_path / "photos")
+    for i, identity in enumerate([E, E, F, F]):
+        ev.add(f"q{i}.png", [identity], 20 + i)
+
+    def numbering(reverse_face_ids: bool) -> dict[str, int]:
+        out = tmp_path / f"out_{reverse_face_ids}"
+        event = pipeline.Event.open(out, make_settings())
+        try:
+            with event.run("process") as summary:
+                pipeline.run_ingest(event, ev.root, summary)
+                pipeline.run_analyze(event, summary)
+                if reverse_face_ids:  # as if the photos had been analysed in the opposite order
+                    with event.engine.begin() as conn:
+                        conn.execute(sa.text("UPDATE faces SET id = 1000000 - id"))
+                pipeline.run_cluster(event, summary)
+                pipeline.run_export(event, summary)
+        finally:
+            event.close()
+        return {label: next(iter(folder_identities(out, label, ev.root))) for label in person_folders(out)}
+
+    as_analysed = numbering(reverse_face_ids=False)
+    assert sorted(as_analysed.values()) == sorted([E, F])
+    assert numbering(reverse_face_ids=True) == as_analysed

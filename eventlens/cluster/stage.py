@@ -124,16 +124,17 @@ def _claim_existing_persons(
     """Component -> existing person it continues: the person most of its previously assigned faces had.
 
     Each person is continued by at most one component, the one holding most of its faces (ties: the
-    component with the smallest face id); the others become new persons or stay unassigned.
+    component whose first face comes first in the stable (photo sha256, face index) order); the others
+    become new persons or stay unassigned.
     """
-    claims: list[tuple[int, int, int, int]] = []  # (-overlap, min face id, component, person)
+    claims: list[tuple[int, int, int, int]] = []  # (-overlap, first face position, component, person)
     for comp, members in groups.items():
         counts: dict[int, int] = defaultdict(int)
         for i in members:
             if data.person[i] in existing:
                 counts[int(data.person[i])] += 1
         for pid, overlap in counts.items():
-            claims.append((-overlap, int(data.ids[members].min()), comp, pid))
+            claims.append((-overlap, int(np.min(members)), comp, pid))
     owner: dict[int, int] = {}
     taken: set[int] = set()
     for _neg, _first, comp, pid in sorted(claims):
@@ -183,7 +184,9 @@ def cluster(
         def photo_count(comp: int) -> int:
             return len({data.photo[i] for i in groups[comp]})
 
-        new_groups.sort(key=lambda comp: (-photo_count(comp), int(data.ids[groups[comp]].min())))
+        # ties by the first face in the stable (photo sha256, face index) order, not by face id: ids follow
+        # the order in which the workers finished the photos, which varies from run to run
+        new_groups.sort(key=lambda comp: (-photo_count(comp), int(np.min(groups[comp]))))
         next_number = max((number_of(p.label) for p in existing.values()), default=0) + 1
         for comp in new_groups:
             pid = conn.execute(
