@@ -22,6 +22,10 @@ two steps, each in its own environment:
            --model ~/.cache/eventlens/models/iris_landmark.tflite \
            --out eventlens/backends/models/iris_contours_int8.tflite
 
+With tensorflow-cpu 2.21.0 and the crops of step 1 the conversion is deterministic: it reproduces the
+shipped file byte for byte (sha256 ``INT8_MODEL_SHA256`` in :mod:`eventlens.backends.iris`; the script
+says whether it does).
+
 Why only the convolutions: XNNPACK (LiteRT's CPU kernels) has no int8 PReLU, so a fully int8 model
 falls back to reference kernels between 39 delegate partitions (4.9 ms/eye, 4x slower than float);
 with the convolutions alone in int8 the whole graph stays in XNNPACK and runs at ~0.66 ms/eye against
@@ -161,7 +165,15 @@ def convert(crops_path: Path, model_path: Path, out: Path) -> None:
         debug_options=options,
     )
     out.write_bytes(debugger.get_nondebug_quantized_model())
-    print(f"wrote {out} ({out.stat().st_size} bytes)")
+    import hashlib  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    # read from the source: importing eventlens.backends.iris needs Pillow, which this venv may lack
+    source = (REPO / "eventlens" / "backends" / "iris.py").read_text(encoding="utf-8")
+    pinned = re.search(r'^INT8_MODEL_SHA256 = "([0-9a-f]{64})"', source, re.MULTILINE)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    same = "the same as" if pinned and digest == pinned.group(1) else "DIFFERENT from"
+    print(f"wrote {out} ({out.stat().st_size} bytes), sha256 {digest}: {same} the shipped model's")
 
 
 def main() -> None:
