@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from eventlens.backends.base import FaceEmbedder, FaceLandmarker, ModelInfo
+from eventlens.backends.shape_cascades import LEVELS_IN_MODEL, truncated_model
 from eventlens.errors import ModelError
 
 if TYPE_CHECKING:
@@ -68,8 +69,6 @@ def shape_predictor(points: int, levels: int = 0, cache_dir: str | None = None) 
     cascade levels (0: all; a cut copy is made once under ``cache_dir``)."""
     path = _model_path("shape5" if points == 5 else "shape68")
     if points == 68 and levels:
-        from eventlens.backends.shape_cascades import truncated_model  # noqa: PLC0415
-
         if cache_dir is None:
             raise ModelError("a 68-point model with fewer cascade levels needs a cache_dir to live in")
         try:
@@ -115,8 +114,6 @@ class DlibLandmarker(FaceLandmarker):
     """dlib's 68 landmarks; ``levels``: cascade levels kept (settings' ``landmark_levels``; 0 or 15: all)."""
 
     def __init__(self, settings: Settings | None = None, levels: int | None = None) -> None:
-        from eventlens.backends.shape_cascades import LEVELS_IN_MODEL  # noqa: PLC0415
-
         chosen = levels if levels is not None else (settings.landmark_levels if settings is not None else 0)
         self.levels = 0 if chosen == LEVELS_IN_MODEL else chosen
         self._cache_dir = str(settings.cache_dir) if settings is not None else None

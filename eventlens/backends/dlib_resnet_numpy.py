@@ -53,11 +53,8 @@ no work.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +63,8 @@ from typing import Any, cast
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from eventlens.backends.cache_files import write_atomically
 
 __all__ = [
     "CHIP_SIZE",
@@ -640,16 +639,7 @@ def _from_npz(path: Path) -> ResnetWeights:
 
 
 def _atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **cast(dict[str, Any], arrays))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomically(path, lambda f: np.savez(f, **cast(dict[str, Any], arrays)))
 
 
 def cache_path_for(dat_sha256: str, cache_dir: Path) -> Path:

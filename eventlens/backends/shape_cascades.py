@@ -21,11 +21,10 @@ means stepping over ~33 million integers: ~1.5 s, once; the result is cached und
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
 from pathlib import Path
+
+from eventlens.backends.cache_files import write_atomically
 
 __all__ = ["LEVELS_IN_MODEL", "truncated_model", "truncate"]
 
@@ -119,14 +118,5 @@ def truncated_model(source: Path, levels: int, cache_dir: Path) -> Path:
     if target.is_file():
         return target
     cut = truncate(data, levels)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(cut)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomically(target, lambda f: f.write(cut))
     return target
