@@ -17,7 +17,8 @@ only read; a re-run copies it again only if the copy is gone.
 
 Protecting the output: a source ingested before into this catalog that now holds no files, or lacks more
 than ``max_shrink_fraction`` of the photos it held (an unmounted card, a wrong folder), is refused with
-:class:`InputError` before anything is written, unless ``allow_shrink`` accepts it.
+:class:`InputError` before anything is written (only the attempt stays in ``runs``, as a failed run),
+unless ``allow_shrink`` accepts it.
 """
 
 from __future__ import annotations

@@ -86,6 +86,13 @@ def _is_folder(entry: os.DirEntry[str]) -> tuple[bool, bool]:
         return False, False
 
 
+def _resolves_to(link: Path, target: Path) -> bool:
+    try:
+        return link.resolve() == target
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
+        return False
+
+
 def _file(path: Path, rel: str) -> Candidate:
     try:
         st = path.stat()
@@ -132,6 +139,8 @@ def iter_folder(root: Path, exclude: Path | None = None) -> tuple[list[Candidate
             if is_dir or is_dir_link:
                 if entry.name.startswith(".") or entry.name.lower() in _SKIPPED_DIRS or path == excluded:
                     continue
+                if is_dir_link and excluded is not None and _resolves_to(path, excluded):
+                    continue  # the output folder, reached through a link
                 if is_dir_link:
                     found.append(
                         Candidate(display_text(rel + "/"), 0, 0, path, problem="skipped: directory symlink")

@@ -83,16 +83,18 @@ def test_a_name_that_is_not_utf8_goes_through_the_whole_job(
 def test_a_name_that_is_not_utf8_is_read_from_a_copy_in_the_store(
     tmp_path: Path, catalog: sa.Engine, make_settings: Callable[..., Settings]
 ) -> None:
-    root = tmp_path / "photos"
+    root = _latin1_path(tmp_path)  # the source folder's own name is not UTF-8 either
     original = write_photo(_latin1_path(root), [A])
+    write_photo(Path(os.fsdecode(os.fsencode(root) + b"/dossier_\xe9")) / "inside.png", [A], variant=2)
     store = LocalStore(tmp_path / "store")
     summary = ingest(catalog, root, make_settings(), store)
-    assert summary.new_photos == 1 and summary.rejected == 0
-    assert _paths(catalog) == {LATIN1_SHOWN: ("ok", None)}
+    assert summary.new_photos == 2 and summary.rejected == 0
+    assert _paths(catalog) == {LATIN1_SHOWN: ("ok", None), "dossier_\\xe9/inside.png": ("ok", None)}
+    assert summary.source == display_text(str(root)) and summary.source.endswith(LATIN1_SHOWN)
     with catalog.connect() as conn:
-        (local,) = conn.execute(sa.select(photos.c.local_path)).scalars().all()
-    assert Path(local).is_relative_to(store.root)
-    assert Path(local).read_bytes() == original.read_bytes()
+        local_paths = conn.execute(sa.select(photos.c.local_path)).scalars().all()
+    assert all(Path(p).is_relative_to(store.root) for p in local_paths)
+    (local,) = (p for p in local_paths if Path(p).read_bytes() == original.read_bytes())
 
     Path(local).unlink()  # the store was wiped: the copy is made again
     ingest(catalog, root, make_settings(), store)
@@ -212,9 +214,11 @@ def test_directory_symlinks_and_unreadable_folders_are_listed_in_rejected_csv(
 ) -> None:
     _deny(_with_symlink_and_locked_folder(event, tmp_path), monkeypatch)
     out = tmp_path / "out"
+    out.mkdir()
+    (event.root / "output").symlink_to(out, target_is_directory=True)  # the output is excluded, not listed
     summary = pipeline.process(event.root, out, make_settings())
     rejected = _rejected(out)
-    assert rejected["linked/"] == "skipped: directory symlink"
+    assert rejected["linked/"] == "skipped: directory symlink" and "output/" not in rejected
     assert rejected["locked/"].startswith("skipped: permission denied (")
     assert summary["ingest"]["reasons"]["skipped: directory symlink"] == 1
     assert summary["ingest"]["reasons"]["skipped: permission denied"] == 1
