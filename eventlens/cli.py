@@ -142,13 +142,23 @@ def main() -> None:
     """Organise event photos by person with face AI, on this machine, offline."""
 
 
+allow_shrink_option = click.option(
+    "--allow-shrink",
+    is_flag=True,
+    help="Accept that PHOTOS, ingested before, now lacks most of its photos (else refused: setting "
+    "max_shrink_fraction).",
+)
+
+
 @main.command("process")
 @click.argument("photos", type=click.Path(path_type=Path, exists=True))
 @click.option("--reanalyze", is_flag=True, help="Re-analyse photos analysed with other models or settings.")
+@allow_shrink_option
 @common_options
 def process_cmd(
     photos: Path,
     reanalyze: bool,
+    allow_shrink: bool,
     out_dir: Path,
     config_file: Path | None,
     workers: int | None,
@@ -160,7 +170,9 @@ def process_cmd(
     _setup_logging(verbose)
     settings = _settings(config_file, workers)
     progress = TerminalProgress(enabled=not quiet)
-    summary = pipeline.process(photos, out_dir, settings, progress, reanalyze=reanalyze)
+    summary = pipeline.process(
+        photos, out_dir, settings, progress, reanalyze=reanalyze, allow_shrink=allow_shrink
+    )
     _report(summary, quiet, as_json, out_dir)
 
 
@@ -173,6 +185,7 @@ def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_ph
         as_json: bool,
         verbose: bool,
         photos: Path | None = None,
+        allow_shrink: bool = False,
     ) -> None:
         _setup_logging(verbose)
         settings = _settings(config_file, workers)
@@ -181,7 +194,7 @@ def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_ph
             with event.run(name) as summary:
                 progress = TerminalProgress(enabled=not quiet)
                 if photos is not None:
-                    run(event, photos, summary, progress)
+                    run(event, photos, summary, progress, allow_shrink)
                 else:
                     run(event, summary, progress)
         finally:
@@ -191,13 +204,14 @@ def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_ph
     body.__doc__ = help_text
     command = common_options(body)
     if needs_photos:
+        command = allow_shrink_option(command)
         command = click.argument("photos", type=click.Path(path_type=Path, exists=True))(command)
     main.command(name)(command)
 
 
 _stage_command(
     "ingest",
-    lambda e, p, s, prog: pipeline.run_ingest(e, p, s, prog),
+    lambda e, p, s, prog, allow_shrink: pipeline.run_ingest(e, p, s, prog, allow_shrink),
     "Register the photos of PHOTOS (folder or .zip) in the catalog; no analysis.",
     needs_photos=True,
 )

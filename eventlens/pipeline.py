@@ -116,7 +116,14 @@ def _timed(summary: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
     return result
 
 
-def run_ingest(event: Event, photos: Path, summary: dict[str, Any], progress: Progress = SILENT) -> None:
+def run_ingest(
+    event: Event,
+    photos: Path,
+    summary: dict[str, Any],
+    progress: Progress = SILENT,
+    allow_shrink: bool = False,
+) -> None:
+    """Ingest ``photos``; ``allow_shrink`` accepts a known source that lost most of its photos."""
     result = _timed(
         summary,
         "ingest",
@@ -128,6 +135,7 @@ def run_ingest(event: Event, photos: Path, summary: dict[str, Any], progress: Pr
             summary.get("run_id"),
             progress,
             exclude=event.out_dir,
+            allow_shrink=allow_shrink,
         ),
     )
     summary["ingest"] = result.as_dict()
@@ -185,10 +193,18 @@ def run_labels(
 
 
 def process(
-    photos: Path, out_dir: Path, settings: Settings, progress: Progress = SILENT, reanalyze: bool = False
+    photos: Path,
+    out_dir: Path,
+    settings: Settings,
+    progress: Progress = SILENT,
+    reanalyze: bool = False,
+    allow_shrink: bool = False,
 ) -> dict[str, Any]:
     """The main job: ingest ``photos`` (folder or .zip), analyse, cluster, apply ``OUT/cluster_labels.json``
-    when present, and export (person folders, CSVs, photo scores and best photos) into ``out_dir``."""
+    when present, and export (person folders, CSVs, photo scores and best photos) into ``out_dir``.
+
+    A known source that now holds no files or lost more than ``max_shrink_fraction`` of its photos is
+    refused (:class:`InputError`) before anything changes, unless ``allow_shrink``."""
     event = Event.open(out_dir, settings)
     try:
         started = time.perf_counter()
@@ -197,7 +213,7 @@ def process(
             # the workers start and load their models while ingest hashes the files, and make the face
             # crops at export
             with AnalysisPool(settings, workers) if workers > 1 else nullcontext() as pool:
-                run_ingest(event, photos, summary, progress)
+                run_ingest(event, photos, summary, progress, allow_shrink)
                 run_analyze(event, summary, progress, reanalyze, pool=pool)
                 run_cluster(event, summary)
                 run_labels(event, summary)

@@ -150,6 +150,13 @@ class Settings(BaseSettings):
         gt=1,
         description="A ZIP member expanding more than this many times its compressed size is rejected.",
     )
+    max_shrink_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A source ingested before that now holds no files, or lacks more than this share of its "
+        "photos, is refused (an unmounted card, a wrong folder) unless `--allow-shrink` is given.",
+    )
 
     # --- detection -----------------------------------------------------------------------------
     detector: str = Field("libfacedetection", description="Face detector backend (see `eventlens models`).")

@@ -1,6 +1,7 @@
 """Where eventlens keeps bytes it had to copy (photos extracted from a ZIP), addressed by content hash.
 
-Photos from a folder are read where they are and never copied or modified. :class:`LocalStore` is the
+Photos from a folder are read where they are and never modified; only one whose path is not UTF-8 text is
+copied here (see :mod:`eventlens.ingest.ingest`). :class:`LocalStore` is the
 only implementation today; an S3-compatible store implements the same three methods.
 """
 

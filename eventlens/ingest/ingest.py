@@ -5,6 +5,20 @@ time), refuse what cannot be a usable photo with a one-line reason, and record t
 become one photo with several paths. A file whose size and modification time are unchanged since the
 last ingest is not read again, so re-running is cheap; files that vanished are marked ``missing``.
 Originals are only ever opened for reading; ZIP members are extracted into the content-addressed store.
+
+File names whatever their bytes: ``photo_paths.rel_path`` is what humans see, in the catalog and every
+output file: the name as UTF-8 text, with each byte that is not UTF-8 shown as a ``\\xNN`` escape
+(``latin1_\\xe9t\\xe9.png``; see :func:`eventlens.ingest.sources.display_text`). That form reverses to
+the real bytes unless the name also holds such an escape literally; two names that would show alike are
+told apart by rejecting the second (``name collides ...``). ``photos.local_path`` must open the file
+exactly, and SQLite cannot store a path that is not UTF-8: such a file is therefore read once into the
+content-addressed store, as a ZIP member is, and ``local_path`` names that copy. The original is still
+only read; a re-run copies it again only if the copy is gone.
+
+Protecting the output: a source ingested before into this catalog that now holds no files, or lacks more
+than ``max_shrink_fraction`` of the photos it held (an unmounted card, a wrong folder), is refused with
+:class:`InputError` before anything is written (only the attempt stays in ``runs``, as a failed run),
+unless ``allow_shrink`` accepts it.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ import sqlalchemy as sa
 from eventlens.catalog.schema import photo_paths, photos, sources
 from eventlens.errors import InputError, RejectedFile
 from eventlens.imaging.decode import ImageHeader, probe
-from eventlens.ingest.sources import Candidate, iter_folder, iter_zip
+from eventlens.ingest.sources import Candidate, display_text, iter_folder, iter_zip
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 from eventlens.storage import LocalStore, sha256_file
@@ -64,7 +78,11 @@ def _upsert_source(conn: sa.Connection, kind: str, uri: str, run_id: int | None)
 
 
 def _reason_key(reason: str) -> str:
-    return reason.split(":")[0].split("(")[0].strip()
+    """A reason without details (``skipped: permission denied (...)``: ``skipped: permission denied``)."""
+    head, _, rest = reason.partition(":")
+    if head == "skipped" and rest:
+        return f"skipped: {_reason_key(rest.strip())}"
+    return head.split("(")[0].strip()
 
 
 class _Ingester:
@@ -91,7 +109,13 @@ class _Ingester:
             and prev.size_bytes == c.size_bytes
             and prev.mtime_ns == c.mtime_ns
             and (prev.status == "rejected" or prev.sha256 is not None)
+            and (prev.status == "rejected" or _is_text(str(c.path)) or self._copy_exists(prev.sha256))
         )
+
+    def _copy_exists(self, sha: str) -> bool:
+        """Whether the store still holds the copy of a file read into it (see the module docstring)."""
+        row = self.conn.execute(sa.select(photos.c.local_path).where(photos.c.sha256 == sha)).first()
+        return row is not None and Path(row.local_path).exists()
 
     def _record_path(self, c: Candidate, sha: str | None, status: str, reason: str | None) -> None:
         values = dict(sha256=sha, size_bytes=c.size_bytes, mtime_ns=c.mtime_ns, status=status, reason=reason)
@@ -118,7 +142,11 @@ class _Ingester:
         if archive is None:
             assert c.path is not None
             local = c.path.resolve()
-            return sha256_file(local), local, probe(local, self.settings.max_image_megapixels)
+            if _is_text(str(local)):
+                return sha256_file(local), local, probe(local, self.settings.max_image_megapixels)
+            with open(local, "rb") as original:  # a path SQLite cannot store: read from a copy
+                sha, stored = self.store.put_stream(original, Path(c.rel_path).suffix, c.size_bytes)
+            return _probe_stored(self, sha, stored)
         return _read_zip_member(self, c, archive)
 
     def add_photo(
@@ -173,10 +201,15 @@ def ingest(
     run_id: int | None = None,
     progress: Progress = SILENT,
     exclude: Path | None = None,
+    allow_shrink: bool = False,
 ) -> IngestSummary:
-    """Register every file of ``source`` (a folder or a .zip) in the catalog; see the module docstring."""
+    """Register every file of ``source`` (a folder or a .zip) in the catalog; see the module docstring.
+
+    Raises :class:`InputError`, changing nothing, when ``source`` shrank (unless ``allow_shrink``).
+    """
     kind = _source_kind(source)
-    uri = str(source.resolve())
+    root = source.resolve()
+    uri = display_text(str(root))
     summary = IngestSummary(source=uri)
     archive: zipfile.ZipFile | None = None
     if kind == "folder":
@@ -184,8 +217,8 @@ def ingest(
     else:
         try:
             archive = zipfile.ZipFile(source)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise InputError(f"cannot read ZIP {source}: {exc}") from exc
+        except (zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read ZIP {uri}: {exc}") from exc
         candidates, summary.skipped_system_files = iter_zip(
             archive,
             int(settings.max_file_mb * 1e6),
@@ -194,6 +227,9 @@ def ingest(
         )
     summary.files = len(candidates)
     try:
+        if not allow_shrink:
+            with engine.connect() as conn:
+                _refuse_a_shrunk_source(conn, uri, candidates, settings.max_shrink_fraction)
         with engine.begin() as conn:
             source_id = _upsert_source(conn, kind, uri, run_id)
         seen: set[str] = set()
@@ -208,11 +244,40 @@ def ingest(
         with engine.begin() as conn:
             summary.missing = _mark_missing(conn, source_id, seen)
             if kind == "folder":
-                _relocate_vanished(conn, source_id, Path(uri))
+                _relocate_vanished(conn, source_id, root)
     finally:
         if archive is not None:
             archive.close()
     return summary
+
+
+def _refuse_a_shrunk_source(
+    conn: sa.Connection, uri: str, candidates: list[Candidate], max_fraction: float
+) -> None:
+    """Raise :class:`InputError` when a known source now holds no files, or lacks more than
+    ``max_fraction`` of the photos it held (see the module docstring)."""
+    row = conn.execute(sa.select(sources.c.id).where(sources.c.uri == uri)).first()
+    if row is None:
+        return
+    held = conn.execute(
+        sa.select(photo_paths.c.rel_path, photo_paths.c.status).where(
+            photo_paths.c.source_id == row.id, photo_paths.c.status != "missing"
+        )
+    ).all()
+    accept = "nothing was changed; run again with --allow-shrink to accept that they are gone"
+    if held and not candidates:
+        raise InputError(
+            f"{uri} holds no files now, but {len(held)} were ingested from it before "
+            f"(is the card or drive mounted?); {accept}"
+        )
+    photos_held = [r.rel_path for r in held if r.status == "ok"]
+    names = {c.rel_path for c in candidates}
+    gone = sum(1 for rel in photos_held if rel not in names)
+    if photos_held and gone / len(photos_held) > max_fraction:
+        raise InputError(
+            f"{gone} of the {len(photos_held)} photos ingested from {uri} before are gone, more than "
+            f"{max_fraction:.0%} (setting max_shrink_fraction); {accept}"
+        )
 
 
 def _ingest_one(
@@ -249,6 +314,11 @@ def _read_zip_member(
             sha, stored = worker.store.put_stream(member, Path(c.rel_path).suffix, c.size_bytes)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise RejectedFile(f"damaged ZIP member: {exc}") from None
+    return _probe_stored(worker, sha, stored)
+
+
+def _probe_stored(worker: _Ingester, sha: str, stored: Path) -> tuple[str, Path, ImageHeader]:
+    """Probe a copy in the store; a copy that is no photo (and no other photo's) is removed again."""
     try:
         header = probe(stored, worker.settings.max_image_megapixels)
     except RejectedFile:
@@ -257,6 +327,11 @@ def _read_zip_member(
             worker.store.discard(stored)
         raise
     return sha, stored, header
+
+
+def _is_text(path: str) -> bool:
+    """Whether ``path`` can be stored as text (it holds no byte that is not UTF-8)."""
+    return display_text(path) == path
 
 
 def _precheck(c: Candidate, max_file_bytes: int) -> None:
