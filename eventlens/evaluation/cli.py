@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -95,7 +95,12 @@ def _detection_part(
     return [r.as_dict() for r in results], report.format_detection(results) + title
 
 
-def _attributes_part(data_dir: Path, work_dir: Path | None, labels: Path, settings: Settings) -> Part:
+ALL_PARTS = ("identities", "detection", "attributes")
+
+
+def _attributes_part(
+    data_dir: Path, work_dir: Path | None, labels: Path, settings: Settings, split: str = "test"
+) -> Part:
     """(JSON-able result, markdown) of the face-attribute evaluation against the hand labels."""
     from eventlens.evaluation import attributes  # noqa: PLC0415 - heavy: only when run
     from eventlens.progress import TerminalProgress  # noqa: PLC0415
@@ -109,7 +114,7 @@ def _attributes_part(data_dir: Path, work_dir: Path | None, labels: Path, settin
         return _skip("attributes", reason), f"_Attributes skipped: {reason}._"
     with _work_folder(work_dir) as work:
         result = attributes.evaluate_attributes(
-            labels, data_dir, work / "attributes", settings, TerminalProgress()
+            labels, data_dir, work / f"attributes-{split}", settings, TerminalProgress(), split=split
         )
     return result.as_dict(), attributes.format_attributes(result, settings)
 
@@ -156,6 +161,22 @@ def _attributes_part(data_dir: Path, work_dir: Path | None, labels: Path, settin
     type=click.Path(path_type=Path, dir_okay=False),
     help="Hand labels of eyes/smile/mouth (default: tests/data/face_attributes/labels.csv of the checkout).",
 )
+@click.option(
+    "--attribute-split",
+    "attribute_split",
+    type=click.Choice(["test", "dev", "all"]),
+    default="test",
+    show_default=True,
+    help="Part of the attribute labels to report on: `test` (never used to choose a model or a "
+    "threshold), `dev` (used to choose them) or `all`.",
+)
+@click.option(
+    "--only",
+    "parts",
+    type=click.Choice(["identities", "detection", "attributes"]),
+    multiple=True,
+    help="Run only these parts (repeatable). Default: all three.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of markdown tables.")
 @click.option("--workers", type=int, help="Analysis worker processes (default: one per core).")
 @click.option(
@@ -171,6 +192,8 @@ def eval_cmd(
     min_face_px: tuple[int, ...],
     upscale: float,
     labels_file: Path | None,
+    attribute_split: str,
+    parts: tuple[str, ...],
     as_json: bool,
     workers: int | None,
     config_file: Path | None,
@@ -190,6 +213,8 @@ def eval_cmd(
         config_file,
         labels_file or DEFAULT_LABELS,
         upscale,
+        attribute_split,
+        parts or ALL_PARTS,
     )
 
 
@@ -203,6 +228,8 @@ def run_eval(
     config_file: Path | None,
     labels_file: Path,
     upscale: float = 1.0,
+    attribute_split: str = "test",
+    parts: tuple[str, ...] = ("identities", "detection", "attributes"),
 ) -> None:
     """The body of ``eventlens eval`` (see :func:`eval_cmd`); prints the result to stdout."""
     from eventlens.errors import InputError  # noqa: PLC0415
@@ -212,17 +239,26 @@ def run_eval(
         raise InputError(f"{data_dir} holds neither identities/ nor groups/annotations/")
     settings = load_settings(config_file, workers=workers)
     sizes = min_face_px or [settings.min_face_px, SMALL_FACE_PX]
-    identities_json, identities_md = _identities_part(data_dir, work_dir, sweep, settings)
-    detection_json, detection_md = _detection_part(
-        data_dir,
-        sizes,
-        lambda px: load_settings(config_file, workers=workers, min_face_px=px),
-        upscale,
-        work_dir,
-    )
-    attributes_json, attributes_md = _attributes_part(data_dir, work_dir, labels_file, settings)
+    results: dict[str, Any] = {}
+    texts: list[str] = []
+    if "identities" in parts:
+        results["identities"], text = _identities_part(data_dir, work_dir, sweep, settings)
+        texts.append(text)
+    if "detection" in parts:
+        results["detection"], text = _detection_part(
+            data_dir,
+            sizes,
+            lambda px: load_settings(config_file, workers=workers, min_face_px=px),
+            upscale,
+            work_dir,
+        )
+        texts.append(text)
+    if "attributes" in parts:
+        results["attributes"], text = _attributes_part(
+            data_dir, work_dir, labels_file, settings, attribute_split
+        )
+        texts.append(text)
     if as_json:
-        result = {"identities": identities_json, "detection": detection_json, "attributes": attributes_json}
-        click.echo(json.dumps(result, indent=2, default=str))
+        click.echo(json.dumps(results, indent=2, default=str))
     else:
-        click.echo(f"{identities_md}\n\n{detection_md}\n\n{attributes_md}")
+        click.echo("\n\n".join(texts))

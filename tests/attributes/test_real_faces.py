@@ -29,7 +29,7 @@ from eventlens.settings import Settings, load_settings
 
 pytestmark = pytest.mark.real_models
 
-LABELS_CSV = Path(__file__).resolve().parents[1] / "data" / "face_attributes" / "labels.csv"
+LABELS_CSV = Path(__file__).resolve().parents[1] / "data" / "face_attributes" / "legacy_labels.csv"
 EYE_MODEL = Settings.model_fields["eye_model"].default  # the shipped eye model
 
 #: labelled faces (``identities/<photo>``) that are unmistakable when you look at them

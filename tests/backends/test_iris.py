@@ -36,7 +36,7 @@ from eventlens.errors import ModelError
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
-LABELS = REPO / "tests" / "data" / "face_attributes" / "labels.csv"
+LABELS = REPO / "tests" / "data" / "face_attributes" / "legacy_labels.csv"
 LITERT_MISSING = (
     "ai-edge-litert (Google's TFLite runtime) is not installed; it only cross-checks the numpy interpreter"
 )
