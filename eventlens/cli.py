@@ -2,7 +2,19 @@
 
 Results go to stdout (a one-screen summary, or JSON with ``--json``); progress bars and logs go to stderr.
 Errors of the :mod:`eventlens.errors` hierarchy are turned into one clear line and an exit code here, and
-nowhere else.
+nowhere else; with ``--json`` the error is also printed on stdout as ``{"error": ..., "exit_code": ...}``.
+
+Exit codes:
+
+    0    success
+    1    an unexpected eventlens error (EventlensError)
+    2    unusable input, option or setting (InputError, ConfigError; also click's usage errors)
+    3    a face model is unknown, missing or failed to load (ModelError)
+    4    a photo, face or person does not exist (NotFoundError)
+    5    the catalog cannot be opened or migrated (CatalogError)
+    75   the output folder is in use by another run (LockedError; EX_TEMPFAIL: try again later)
+    130  interrupted by Ctrl-C (SIGINT); finished photos are saved, the same command resumes
+    143  stopped by SIGTERM; as 130
 """
 
 from __future__ import annotations
@@ -10,10 +22,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -26,19 +41,53 @@ from eventlens.settings import Settings, load_settings
 DEFAULT_OUT = Path("eventlens-output")
 
 
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+_RESUME_HINT = "finished photos are saved; run the same command again to resume"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: it takes Ctrl-C's path (run marked ``interrupted``, workers
+    stopped, finished photos kept)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(message: str, exit_code: int, as_json: bool) -> NoReturn:
+    """One line on stderr and, under --json, ``{"error": ..., "exit_code": ...}`` on stdout."""
+    click.echo(f"error: {message}" if exit_code < EXIT_SIGINT else f"\n{message}", err=True)
+    if as_json:
+        click.echo(json.dumps({"error": message, "exit_code": exit_code}))
+    sys.exit(exit_code)
+
+
 def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
         try:
-            return fn(*args, **kwargs)
+            with _sigterm_as_interrupt():
+                return fn(*args, **kwargs)
         except EventlensError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            _fail(str(exc), exc.exit_code, as_json)
+        except Terminated:
+            _fail(f"interrupted by SIGTERM: {_RESUME_HINT}", EXIT_SIGTERM, as_json)
         except KeyboardInterrupt:
-            click.echo(
-                "\ninterrupted: finished photos are saved; run the same command again to resume", err=True
-            )
-            sys.exit(130)
+            _fail(f"interrupted: {_RESUME_HINT}", EXIT_SIGINT, as_json)
 
     return wrapper
 
@@ -176,7 +225,7 @@ def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_ph
     ) -> None:
         _setup_logging(verbose)
         settings = _settings(config_file, workers)
-        event = pipeline.Event.open(out_dir, settings, create=name == "ingest")
+        event = pipeline.Event.open(out_dir, settings, create=name == "ingest", command=name)
         try:
             with event.run(name) as summary:
                 progress = TerminalProgress(enabled=not quiet)
@@ -241,7 +290,7 @@ def score_cmd(
     summary.csv and metadata.json. Runs from the catalog in seconds; no photo is analysed again.
     """
     _setup_logging(verbose)
-    event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
+    event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False, command="score")
     try:
         with event.run("score") as summary:
             pipeline.run_labels(event, summary, labels_file)
@@ -274,7 +323,9 @@ def label_import_cmd(
 ) -> None:
     """Read names and categories from LABELS_FILE into the catalog (re-run `score` to see them ranked)."""
     _setup_logging(verbose)
-    event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
+    event = pipeline.Event.open(
+        out_dir, _settings(config_file, workers), create=False, command="label import"
+    )
     try:
         with event.run("label") as summary:
             pipeline.run_labels(event, summary, labels_file, merge=merge)

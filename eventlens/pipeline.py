@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from eventlens import lock as output_lock
 from eventlens.analysis.pool import AnalysisPool, build_models
 from eventlens.analysis.stage import analyze
 from eventlens.catalog.db import default_url, open_catalog
@@ -28,6 +29,7 @@ from eventlens.curate.labels import LABELS_FILE, import_labels, read_labels_file
 from eventlens.errors import InputError
 from eventlens.export.layout import export
 from eventlens.ingest.ingest import ingest
+from eventlens.lock import OutputLock
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 from eventlens.storage import LocalStore
@@ -46,13 +48,17 @@ class Event:
     out_dir: Path
     settings: Settings
     engine: sa.Engine
+    lock: OutputLock | None = None
 
     @classmethod
-    def open(cls, out_dir: Path, settings: Settings, create: bool = True) -> Event:
+    def open(
+        cls, out_dir: Path, settings: Settings, create: bool = True, command: str | None = None
+    ) -> Event:
         """Open (or, with ``create``, create) the event in ``out_dir``.
 
         Stages that only read an existing event pass ``create=False``, so that a mistyped ``--out`` is an
-        error instead of a new, empty catalog.
+        error instead of a new, empty catalog. With ``command`` (every stage that writes), the output
+        folder's lock is taken first and held until :meth:`close`; LockedError if another run holds it.
         """
         out_dir = out_dir.resolve()
         url = settings.catalog_url or default_url(out_dir)
@@ -65,8 +71,14 @@ class Event:
                 f"{out_dir} holds no eventlens catalog; run `eventlens process PHOTOS --out {out_dir}` "
                 "(or `eventlens ingest`) first"
             )
-        engine = open_catalog(url)
-        return cls(out_dir, settings, engine)
+        held = output_lock.acquire(out_dir / ".eventlens", command) if command is not None else None
+        try:
+            engine = open_catalog(url)
+        except BaseException:
+            if held is not None:
+                held.release()
+            raise
+        return cls(out_dir, settings, engine, held)
 
     @property
     def work_dir(self) -> Path:
@@ -78,7 +90,10 @@ class Event:
 
     @contextmanager
     def run(self, command: str) -> Iterator[dict[str, Any]]:
-        """Record a run; the caller fills the yielded dict with the run's summary."""
+        """Record a run (holding the output folder's lock); the caller fills the yielded dict with the
+        run's summary."""
+        if self.lock is None:
+            self.lock = output_lock.acquire(self.work_dir, command)
         summary: dict[str, Any] = {}
         with self.engine.begin() as conn:
             run_id = conn.execute(
@@ -107,6 +122,9 @@ class Event:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def _timed(summary: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
@@ -189,7 +207,7 @@ def process(
 ) -> dict[str, Any]:
     """The main job: ingest ``photos`` (folder or .zip), analyse, cluster, apply ``OUT/cluster_labels.json``
     when present, and export (person folders, CSVs, photo scores and best photos) into ``out_dir``."""
-    event = Event.open(out_dir, settings)
+    event = Event.open(out_dir, settings, command="process")
     try:
         started = time.perf_counter()
         with event.run("process") as summary:

@@ -177,12 +177,14 @@ def test_a_bad_setting(
 
 
 def test_an_unknown_model(event: SyntheticEvent, tmp_path: Path, fake_env: dict[str, str]) -> None:
+    """An unknown model name is a bad setting, found when the settings load: before anything runs."""
     result = _invoke(
         ["process", str(event.root), "--out", str(tmp_path / "out")],
         {**fake_env, "EVENTLENS_EMBEDDER": "arcface"},
     )
-    assert result.exit_code == 3
-    _one_clear_error(result, "arcface", "fake")
+    assert result.exit_code == 2
+    _one_clear_error(result, "arcface", "fake", "did you mean")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_foreign_folder_in_out(event: SyntheticEvent, tmp_path: Path, fake_env: dict[str, str]) -> None:
