@@ -164,6 +164,11 @@ def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
         lines.append(
             f"cluster  {clu['persons']} persons ({clu['new_persons']} new), "
             f"{clu['assigned_faces']} faces assigned, {clu['unassigned_faces']} unassigned"
+            + (
+                f"; {clu['faces_skipped_small']:,} faces too small to cluster (< cluster_min_face_px)"
+                if clu.get("faces_skipped_small")
+                else ""
+            )
         )
     labels = summary.get("labels")
     if labels:
@@ -182,7 +187,19 @@ def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
         lines.append(f"output   {out_dir.resolve()}")
     if "wall_s" in summary:
         lines.append(f"time     {summary['wall_s']:.1f} s")
+    if out_dir is not None and exp and exp["persons"]:
+        lines.append(next_step(out_dir, exp["persons"]))
     return "\n".join(lines)
+
+
+def next_step(out_dir: Path, persons: int) -> str:
+    """What to do after an export: check the person folders, name the people, re-score."""
+    out = out_dir.resolve()
+    folders = "person_001" if persons == 1 else f"person_001 … person_{persons:03d}"
+    return (
+        f"next     check {out}/{folders}; name people in {out}/cluster_labels.json "
+        f"(`eventlens label export --out {out}` writes it), then `eventlens score --out {out}`"
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -257,12 +274,12 @@ _stage_command(
 )
 _stage_command(
     "cluster",
-    lambda e, s, prog: pipeline.run_cluster(e, s),
+    lambda e, s, prog: pipeline.run_cluster(e, s, prog),
     "Group analysed faces into persons (incremental; ids stay stable).",
 )
 _stage_command(
     "export",
-    lambda e, s, prog: pipeline.run_export(e, s),
+    lambda e, s, prog: pipeline.run_export(e, s, progress=prog),
     "Write person folders, CSVs and face crops from the catalog.",
 )
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from eventlens import lock as output_lock
 from eventlens.analysis.pool import AnalysisPool, build_models
 from eventlens.analysis.stage import analyze
+from eventlens.backends.registry import check_model_files
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import runs
 from eventlens.cluster.stage import cluster
@@ -164,7 +165,8 @@ def run_analyze(
     summary["analyze"] = result.as_dict()
 
 
-def run_cluster(event: Event, summary: dict[str, Any]) -> None:
+def run_cluster(event: Event, summary: dict[str, Any], progress: Progress = SILENT) -> None:
+    progress.status("cluster", "grouping faces into persons…")
     embed_model = build_models(event.settings).embedder.info.key
     result = _timed(
         summary, "cluster", lambda: cluster(event.engine, event.settings, embed_model, summary.get("run_id"))
@@ -172,7 +174,10 @@ def run_cluster(event: Event, summary: dict[str, Any]) -> None:
     summary["cluster"] = result.as_dict()
 
 
-def run_export(event: Event, summary: dict[str, Any], pool: AnalysisPool | None = None) -> None:
+def run_export(
+    event: Event, summary: dict[str, Any], pool: AnalysisPool | None = None, progress: Progress = SILENT
+) -> None:
+    progress.status("export", f"writing person folders, CSVs and face crops into {event.out_dir}…")
     executor = pool.executor if pool is not None else None
     result = _timed(summary, "export", lambda: export(event.engine, event.out_dir, event.settings, executor))
     summary["export"] = result.as_dict()
@@ -207,6 +212,7 @@ def process(
 ) -> dict[str, Any]:
     """The main job: ingest ``photos`` (folder or .zip), analyse, cluster, apply ``OUT/cluster_labels.json``
     when present, and export (person folders, CSVs, photo scores and best photos) into ``out_dir``."""
+    check_model_files(settings)  # one line naming the missing file, before anything starts
     event = Event.open(out_dir, settings, command="process")
     try:
         started = time.perf_counter()
@@ -217,9 +223,9 @@ def process(
             with AnalysisPool(settings, workers) if workers > 1 else nullcontext() as pool:
                 run_ingest(event, photos, summary, progress)
                 run_analyze(event, summary, progress, reanalyze, pool=pool)
-                run_cluster(event, summary)
+                run_cluster(event, summary, progress)
                 run_labels(event, summary)
-                run_export(event, summary, pool)
+                run_export(event, summary, pool, progress)
             summary["wall_s"] = round(time.perf_counter() - started, 3)
         return summary
     finally:

@@ -28,7 +28,13 @@ from pathlib import Path
 
 from eventlens.analysis import lifeline
 from eventlens.analysis.photo import Models, PhotoAnalysis, analyze_photo
-from eventlens.backends.registry import create_detector, create_embedder, create_eye_model, create_landmarker
+from eventlens.backends.registry import (
+    check_model_files,
+    create_detector,
+    create_embedder,
+    create_eye_model,
+    create_landmarker,
+)
 from eventlens.errors import EventlensError, ModelError
 from eventlens.settings import Settings
 
@@ -158,6 +164,7 @@ class AnalysisPool:
     """
 
     def __init__(self, settings: Settings, workers: int) -> None:
+        check_model_files(settings)  # one clear line now rather than an error in every worker
         self._settings = settings
         self._workers = workers
         self._env = worker_environment(settings.huge_pages)

@@ -193,6 +193,8 @@ def analyze(
     started = time.perf_counter()
     batch: list[PhotoAnalysis] = []
     last_commit = started
+    if tasks:
+        progress.status("analyze", f"loading models ({workers} worker{'s' if workers > 1 else ''})…")
     with progress.bar(len(tasks), "analyze") as bar:
         try:
             for result in analyze_many(tasks, settings, workers, models=local_models, pool=pool):
