@@ -217,15 +217,22 @@ class AnalysisPool:
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self._processes if p.pid is not None]
 
-    def _wait_ready(self) -> None:
-        for future in self._warm:
-            try:
+    def _wait_ready(self, restart_once: bool = True) -> None:
+        """Wait until every worker has loaded its models; a worker that dies meanwhile (e.g. killed by
+        the OOM killer) is replaced once, and a second death is a ModelError."""
+        try:
+            for future in self._warm:
                 future.result()  # a worker that failed to load its models raises that error here
-            except BrokenProcessPool:
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=True, cancel_futures=True)  # joins the processes: exit codes are known
+            how = self._how_a_worker_died()
+            if not restart_once:
                 raise ModelError(
-                    f"a worker died while loading the models ({self._how_a_worker_died()}); "
-                    "try fewer --workers if memory is short"
+                    f"a worker died while loading the models ({how}); try fewer --workers if memory is short"
                 ) from None
+            log.warning("a worker died while loading the models (%s); starting the workers again", how)
+            self._start()
+            self._wait_ready(restart_once=False)
 
     def _how_a_worker_died(self) -> str:
         codes = [p.exitcode for p in self._processes if p.exitcode not in (None, 0)]
@@ -239,8 +246,8 @@ class AnalysisPool:
 
     def _restart(self) -> str:
         """Replace a broken pool by a new one; returns how the dead worker died."""
+        self._pool.shutdown(wait=True, cancel_futures=True)  # joins the processes: exit codes are known
         how = self._how_a_worker_died()
-        self._pool.shutdown(wait=True, cancel_futures=True)
         self._start()
         self._wait_ready()
         return how
