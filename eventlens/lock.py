@@ -52,7 +52,11 @@ def acquire(work_dir: Path, command: str) -> OutputLock:
     except OSError as exc:
         os.close(fd)
         raise CatalogError(f"cannot lock {path}: {exc.strerror or exc}") from exc
-    record = {"pid": os.getpid(), "command": command, "started_at": datetime.now(UTC).isoformat("T", "seconds")}
+    record = {
+        "pid": os.getpid(),
+        "command": command,
+        "started_at": datetime.now(UTC).isoformat("T", "seconds"),
+    }
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(record).encode(), 0)
     return OutputLock(path, fd)

@@ -70,7 +70,9 @@ def _descendants(pid: int) -> dict[int, int]:
 
 def _alive(processes: dict[int, int]) -> list[int]:
     """Those of ``processes`` still running (a zombie has ended; its parent has not reaped it yet)."""
-    return [pid for pid, started in processes.items() if (st := _stat(pid)) and st[2] == started and st[0] != "Z"]
+    return [
+        pid for pid, started in processes.items() if (st := _stat(pid)) and st[2] == started and st[0] != "Z"
+    ]
 
 
 def _workers(pid: int) -> dict[int, int]:
@@ -165,7 +167,9 @@ def _run_statuses(out: Path) -> list[tuple[str, str]]:
     engine = open_catalog(default_url(out))
     try:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.select(runs.c.command, runs.c.status).order_by(runs.c.id))]
+            return [
+                tuple(r) for r in conn.execute(sa.select(runs.c.command, runs.c.status).order_by(runs.c.id))
+            ]
     finally:
         engine.dispose()
 
@@ -184,7 +188,11 @@ def _photo_reasons(out: Path) -> dict[str, str | None]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_of_the_main_process_leaves_no_worker_and_the_rerun_equals_a_clean_run(
-    seed: int, start: Callable[..., subprocess.Popen[str]], photos_dir: Path, reference: dict[str, str], tmp_path: Path
+    seed: int,
+    start: Callable[..., subprocess.Popen[str]],
+    photos_dir: Path,
+    reference: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     out = tmp_path / "out"
     proc = start(["process", photos_dir, "--out", out, "--workers", "2", "-q"])
@@ -285,7 +293,9 @@ def test_a_second_run_on_the_same_output_folder_is_refused(
 # --- errors as one line, in pooled and single-worker mode ----------------------------------------------
 
 
-def _eventlens(args: list[str], env: dict[str, str], timeout_s: float = RUN_TIMEOUT_S) -> tuple[int, str, str]:
+def _eventlens(
+    args: list[str], env: dict[str, str], timeout_s: float = RUN_TIMEOUT_S
+) -> tuple[int, str, str]:
     proc = subprocess.run(
         [sys.executable, "-m", "eventlens", *map(str, args)],
         capture_output=True,

@@ -21,8 +21,8 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 

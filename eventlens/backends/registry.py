@@ -67,7 +67,9 @@ def available(kind: Kind) -> list[str]:
 
 def closest(name: str, choices: list[str]) -> str:
     """The choice most like ``name`` (for a "did you mean" hint), or "" when there are none."""
-    return max(choices, key=lambda c: difflib.SequenceMatcher(None, name.lower(), c.lower()).ratio(), default="")
+    return max(
+        choices, key=lambda c: difflib.SequenceMatcher(None, name.lower(), c.lower()).ratio(), default=""
+    )
 
 
 def unknown_name_message(what: str, name: str, choices: list[str]) -> str:
