@@ -2,7 +2,8 @@
 its catalog), and :func:`process` chaining them. The CLI is a thin layer over these functions.
 
 Each call is recorded in the catalog's ``runs`` table with its settings and summary; an interrupted run is
-marked ``interrupted`` and the next call continues where it stopped.
+marked ``interrupted`` and the next call continues where it stopped. Every run that writes holds the output
+folder's lock (:mod:`eventlens.lock`): a second writer on the same folder gets a LockedError.
 """
 
 from __future__ import annotations

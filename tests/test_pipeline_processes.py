@@ -209,13 +209,23 @@ def test_kill_9_of_the_main_process_leaves_no_worker_and_the_rerun_equals_a_clea
     assert snapshot(out) == reference
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_interrupts_the_run_stops_the_workers_and_the_run_resumes(
-    start: Callable[..., subprocess.Popen[str]], photos_dir: Path, reference: dict[str, str], tmp_path: Path
+    start: Callable[..., subprocess.Popen[str]],
+    photos_dir: Path,
+    reference: dict[str, str],
+    tmp_path: Path,
+    workers: int,
 ) -> None:
     out = tmp_path / "out"
-    proc = start(["process", photos_dir, "--out", out, "--workers", "2"])
-    _wait_for(lambda: len(_workers(proc.pid)) >= 2, 60, "two workers")
-    time.sleep(1.0)
+    proc = start(["process", photos_dir, "--out", out, "--workers", workers])
+    if workers > 1:
+        _wait_for(lambda: len(_workers(proc.pid)) >= workers, 60, "the workers")
+    else:
+        lock_file = out / ".eventlens" / "lock"
+        _wait_for(lambda: lock_file.is_file() and str(proc.pid) in lock_file.read_text(), 60, "the lock")
+    time.sleep(1.5)
+    assert proc.poll() is None
     tree = _descendants(proc.pid)
     proc.send_signal(signal.SIGTERM)
     code, stdout, stderr = _finish(proc, timeout_s=30)
