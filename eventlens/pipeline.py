@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -180,7 +181,15 @@ def run_export(
 ) -> None:
     progress.status("export", f"writing person folders, CSVs and face crops into {event.out_dir}…")
     executor = pool.executor if pool is not None else None
-    result = _timed(summary, "export", lambda: export(event.engine, event.out_dir, event.settings, executor))
+
+    def run() -> Any:
+        try:
+            return export(event.engine, event.out_dir, event.settings, executor)
+        except BrokenProcessPool:  # a worker died making face crops: the export starts over, on threads
+            log.warning("a worker died while making face crops; making them in this process")
+            return export(event.engine, event.out_dir, event.settings, None)
+
+    result = _timed(summary, "export", run)
     summary["export"] = result.as_dict()
 
 

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from testkit import A, B, C, D, F, fake_settings, read_csv, snapshot, write_photo
+from testkit import A, B, C, D, F, SyntheticEvent, fake_settings, read_csv, snapshot, write_photo
 
 from eventlens import pipeline
+from eventlens.analysis.pool import AnalysisPool
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import photos, runs
+from eventlens.settings import Settings
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -356,3 +358,27 @@ def test_a_model_that_fails_to_load_in_the_workers_is_one_line(
     code, stdout, stderr = _finish(proc)
     assert code == 3 and stdout == ""
     _one_line(stderr, "broken.bin", "eventlens models install")
+
+
+def test_a_worker_dead_before_the_export_costs_nothing(
+    event: SyntheticEvent, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """The export makes its face crops on the analysis workers; when one has died it makes them itself."""
+    reference = tmp_path / "reference"
+    pipeline.process(event.root, reference, make_settings())
+    settings = make_settings(workers=2)
+    out = tmp_path / "out"
+    ev = pipeline.Event.open(out, settings, command="process")
+    try:
+        with AnalysisPool(settings, 2) as pool, ev.run("process") as summary:
+            pipeline.run_ingest(ev, event.root, summary)
+            pipeline.run_analyze(ev, summary, pool=pool)
+            pipeline.run_cluster(ev, summary)
+            victim = {pool.worker_pids[0]: _stat(pool.worker_pids[0])[2]}  # type: ignore[index]
+            os.kill(next(iter(victim)), signal.SIGKILL)
+            _assert_all_gone(victim)
+            pipeline.run_export(ev, summary, pool)
+    finally:
+        ev.close()
+    assert summary["export"]["crops"] > 0
+    assert snapshot(out) == snapshot(reference)
