@@ -8,8 +8,8 @@ Exit codes:
 
     0    success
     1    an unexpected eventlens error (EventlensError)
-    2    unusable input, option or setting (InputError, ConfigError; also click's usage errors)
-    3    a face model is unknown, missing or failed to load (ModelError)
+    2    unusable input, option or setting, also an unknown model name (InputError, ConfigError; usage errors)
+    3    a model file is missing or damaged, or a model failed to load (ModelError)
     4    a photo, face or person does not exist (NotFoundError)
     5    the catalog cannot be opened or migrated (CatalogError)
     75   the output folder is in use by another run (LockedError; EX_TEMPFAIL: try again later)

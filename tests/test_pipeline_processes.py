@@ -211,16 +211,22 @@ def test_kill_9_of_the_main_process_leaves_no_worker_and_the_rerun_equals_a_clea
     assert snapshot(out) == reference
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(("command", "workers"), [("process", 2), ("process", 1), ("analyze", 2)])
 def test_sigterm_interrupts_the_run_stops_the_workers_and_the_run_resumes(
     start: Callable[..., subprocess.Popen[str]],
     photos_dir: Path,
     reference: dict[str, str],
     tmp_path: Path,
+    command: str,
     workers: int,
 ) -> None:
     out = tmp_path / "out"
-    proc = start(["process", photos_dir, "--out", out, "--workers", workers])
+    before: list[tuple[str, str]] = []
+    if command == "analyze":  # the analyze stage makes its own pool
+        assert _finish(start(["ingest", photos_dir, "--out", out, "-q"]))[0] == 0
+        before = [("ingest", "done")]
+    args = [command, photos_dir] if command == "process" else [command]
+    proc = start([*args, "--out", out, "--workers", workers])
     if workers > 1:
         _wait_for(lambda: len(_workers(proc.pid)) >= workers, 60, "the workers")
     else:
@@ -235,11 +241,11 @@ def test_sigterm_interrupts_the_run_stops_the_workers_and_the_run_resumes(
     assert "interrupted" in stderr and "run the same command again to resume" in stderr
     assert "Traceback" not in stderr and stdout == ""
     _assert_all_gone(tree)
-    assert _run_statuses(out) == [("process", "interrupted")]
+    assert _run_statuses(out) == [*before, (command, "interrupted")]
 
     _resume(start, photos_dir, out)
     assert snapshot(out) == reference
-    assert _run_statuses(out) == [("process", "interrupted"), ("process", "done")]
+    assert _run_statuses(out) == [*before, (command, "interrupted"), ("process", "done")]
 
 
 def test_a_killed_worker_costs_no_photo(
