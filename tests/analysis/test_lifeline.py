@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,46 @@ def test_onnx_runtime_writes_no_telemetry_files(tmp_path: Path) -> None:
         "ort.InferenceSession\n"
     )
     assert _telemetry_files(tmp_path / "eventlens", code) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_watchdog_ends_a_worker_whose_parent_died() -> None:
+    """The fallback of platforms without PR_SET_PDEATHSIG: a thread that watches the parent's pid."""
+    worker = (
+        "import os, threading, time\n"
+        "from eventlens.analysis import lifeline\n"
+        "threading.Thread(target=lifeline._watch_parent, args=(os.getppid(),), daemon=True).start()\n"
+        "time.sleep(60)\n"
+    )
+    parent = (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {worker!r}])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        child = int(proc.stdout.readline())
+        time.sleep(0.5)  # the child has started its watchdog
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        alive = _running(child)
+        if alive:
+            os.kill(child, signal.SIGKILL)
+        assert not alive, "the worker outlived its parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
