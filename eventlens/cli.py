@@ -2,7 +2,19 @@
 
 Results go to stdout (a one-screen summary, or JSON with ``--json``); progress bars and logs go to stderr.
 Errors of the :mod:`eventlens.errors` hierarchy are turned into one clear line and an exit code here, and
-nowhere else.
+nowhere else; with ``--json`` the error is also printed on stdout as ``{"error": ..., "exit_code": ...}``.
+
+Exit codes:
+
+    0    success
+    1    an unexpected eventlens error (EventlensError)
+    2    unusable input, option or setting, also an unknown model name (InputError, ConfigError; usage errors)
+    3    a model file is missing or damaged, or a model failed to load (ModelError)
+    4    a photo, face or person does not exist (NotFoundError)
+    5    the catalog cannot be opened or migrated (CatalogError)
+    75   the output folder is in use by another run (LockedError; EX_TEMPFAIL: try again later)
+    130  interrupted by Ctrl-C (SIGINT); finished photos are saved, the same command resumes
+    143  stopped by SIGTERM; as 130
 """
 
 from __future__ import annotations
@@ -10,10 +22,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -26,19 +41,54 @@ from eventlens.settings import Settings, load_settings
 DEFAULT_OUT = Path("eventlens-output")
 
 
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+_RESUME_HINT = "finished photos are saved; run the same command again to resume"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: it takes Ctrl-C's path (run marked ``interrupted``, workers
+    stopped, finished photos kept)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(message: str, exit_code: int, as_json: bool) -> NoReturn:
+    """One line on stderr and, under --json, ``{"error": ..., "exit_code": ...}`` on stdout."""
+    click.echo(f"error: {message}" if exit_code < EXIT_SIGINT else f"\n{message}", err=True)
+    if as_json:
+        click.echo(json.dumps({"error": message, "exit_code": exit_code}))
+    sys.exit(exit_code)
+
+
 def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
         try:
-            return fn(*args, **kwargs)
+            with _sigterm_as_interrupt():
+                return fn(*args, **kwargs)
         except EventlensError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            _fail(str(exc), exc.exit_code, as_json)
+        except Terminated:
+            _fail(f"interrupted by SIGTERM: {_RESUME_HINT}", EXIT_SIGTERM, as_json)
         except KeyboardInterrupt:
-            click.echo(
-                "\ninterrupted: finished photos are saved; run the same command again to resume", err=True
-            )
-            sys.exit(130)
+            _fail(f"interrupted: {_RESUME_HINT}", EXIT_SIGINT, as_json)
 
     return wrapper
 
@@ -115,6 +165,11 @@ def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
         lines.append(
             f"cluster  {clu['persons']} persons ({clu['new_persons']} new), "
             f"{clu['assigned_faces']} faces assigned, {clu['unassigned_faces']} unassigned"
+            + (
+                f"; {clu['faces_skipped_small']:,} faces too small to cluster (< cluster_min_face_px)"
+                if clu.get("faces_skipped_small")
+                else ""
+            )
         )
     labels = summary.get("labels")
     if labels:
@@ -133,10 +188,38 @@ def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
         lines.append(f"output   {out_dir.resolve()}")
     if "wall_s" in summary:
         lines.append(f"time     {summary['wall_s']:.1f} s")
+    if out_dir is not None and exp and exp["persons"]:
+        lines.append(next_step(out_dir, exp["persons"]))
     return "\n".join(lines)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def next_step(out_dir: Path, persons: int) -> str:
+    """What to do after an export: check the person folders, name the people, re-score."""
+    out = out_dir.resolve()
+    folders = "person_001" if persons == 1 else f"person_001 … person_{persons:03d}"
+    return (
+        f"next     check {out}/{folders}; name people in {out}/cluster_labels.json "
+        f"(`eventlens label export --out {out}` writes it), then `eventlens score --out {out}`"
+    )
+
+
+class _Commands(click.Group):
+    """The command group; a usage error (bad option, missing path) is one line too, and JSON under
+    ``--json``, like every other error."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["eventlens.json"] = "--json" in args
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            _fail(exc.format_message() + hint, exc.exit_code, bool(ctx.meta.get("eventlens.json")))
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="eventlens")
 def main() -> None:
     """Organise event photos by person with face AI, on this machine, offline."""
@@ -189,7 +272,7 @@ def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_ph
     ) -> None:
         _setup_logging(verbose)
         settings = _settings(config_file, workers)
-        event = pipeline.Event.open(out_dir, settings, create=name == "ingest")
+        event = pipeline.Event.open(out_dir, settings, create=name == "ingest", command=name)
         try:
             with event.run(name) as summary:
                 progress = TerminalProgress(enabled=not quiet)
@@ -222,12 +305,12 @@ _stage_command(
 )
 _stage_command(
     "cluster",
-    lambda e, s, prog: pipeline.run_cluster(e, s),
+    lambda e, s, prog: pipeline.run_cluster(e, s, prog),
     "Group analysed faces into persons (incremental; ids stay stable).",
 )
 _stage_command(
     "export",
-    lambda e, s, prog: pipeline.run_export(e, s),
+    lambda e, s, prog: pipeline.run_export(e, s, progress=prog),
     "Write person folders, CSVs and face crops from the catalog.",
 )
 
@@ -255,7 +338,7 @@ def score_cmd(
     summary.csv and metadata.json. Runs from the catalog in seconds; no photo is analysed again.
     """
     _setup_logging(verbose)
-    event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
+    event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False, command="score")
     try:
         with event.run("score") as summary:
             pipeline.run_labels(event, summary, labels_file)
@@ -288,7 +371,9 @@ def label_import_cmd(
 ) -> None:
     """Read names and categories from LABELS_FILE into the catalog (re-run `score` to see them ranked)."""
     _setup_logging(verbose)
-    event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
+    event = pipeline.Event.open(
+        out_dir, _settings(config_file, workers), create=False, command="label import"
+    )
     try:
         with event.run("label") as summary:
             pipeline.run_labels(event, summary, labels_file, merge=merge)

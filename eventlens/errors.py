@@ -3,11 +3,12 @@
     EventlensError                 base class; never raised itself
     ├── InputError                 the user's input is unusable (missing folder, unreadable ZIP, bad option)
     │   └── RejectedFile           one file cannot be processed; carries a one-line reason for rejected.csv
-    ├── ConfigError                a setting or config file is invalid
-    ├── ModelError                 a face model is unknown, missing or failed to load
+    ├── ConfigError                a setting or config file is invalid (also an unknown model name)
+    ├── ModelError                 a face model is missing or failed to load
     │   └── ModelMismatchError     embeddings from different models were about to be compared
     ├── NotFoundError              a photo, face or person id does not exist in the catalog
-    └── CatalogError               the catalog cannot be opened or migrated
+    ├── CatalogError               the catalog cannot be opened or migrated
+    └── LockedError                another eventlens run is writing to the same output folder
 
 The CLI maps these to one clear message and an exit code in one place (``eventlens.cli``); nothing else
 catches broad exceptions except the per-photo boundary, which turns any failure on one photo into a
@@ -63,3 +64,11 @@ class CatalogError(EventlensError):
     """The catalog database cannot be opened, is newer than this program, or a migration failed."""
 
     exit_code = 5
+
+
+class LockedError(EventlensError):
+    """Another run holds the output folder's lock (``OUT/.eventlens/lock``); only one may write at a time.
+
+    Exit code 75 is ``EX_TEMPFAIL`` of sysexits.h: the same command succeeds once the other run ends."""
+
+    exit_code = 75

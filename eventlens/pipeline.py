@@ -2,7 +2,8 @@
 its catalog), and :func:`process` chaining them. The CLI is a thin layer over these functions.
 
 Each call is recorded in the catalog's ``runs`` table with its settings and summary; an interrupted run is
-marked ``interrupted`` and the next call continues where it stopped.
+marked ``interrupted`` and the next call continues where it stopped. Every run that writes holds the output
+folder's lock (:mod:`eventlens.lock`): a second writer on the same folder gets a LockedError.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +21,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from eventlens import lock as output_lock
 from eventlens.analysis.pool import AnalysisPool, build_models
 from eventlens.analysis.stage import analyze
+from eventlens.backends.registry import check_model_files
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import runs
 from eventlens.cluster.stage import cluster
@@ -28,6 +32,7 @@ from eventlens.curate.labels import LABELS_FILE, import_labels, read_labels_file
 from eventlens.errors import InputError
 from eventlens.export.layout import export
 from eventlens.ingest.ingest import ingest
+from eventlens.lock import OutputLock
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 from eventlens.storage import LocalStore
@@ -46,13 +51,17 @@ class Event:
     out_dir: Path
     settings: Settings
     engine: sa.Engine
+    lock: OutputLock | None = None
 
     @classmethod
-    def open(cls, out_dir: Path, settings: Settings, create: bool = True) -> Event:
+    def open(
+        cls, out_dir: Path, settings: Settings, create: bool = True, command: str | None = None
+    ) -> Event:
         """Open (or, with ``create``, create) the event in ``out_dir``.
 
         Stages that only read an existing event pass ``create=False``, so that a mistyped ``--out`` is an
-        error instead of a new, empty catalog.
+        error instead of a new, empty catalog. With ``command`` (every stage that writes), the output
+        folder's lock is taken first and held until :meth:`close`; LockedError if another run holds it.
         """
         out_dir = out_dir.resolve()
         url = settings.catalog_url or default_url(out_dir)
@@ -65,8 +74,14 @@ class Event:
                 f"{out_dir} holds no eventlens catalog; run `eventlens process PHOTOS --out {out_dir}` "
                 "(or `eventlens ingest`) first"
             )
-        engine = open_catalog(url)
-        return cls(out_dir, settings, engine)
+        held = output_lock.acquire(out_dir / ".eventlens", command) if command is not None else None
+        try:
+            engine = open_catalog(url)
+        except BaseException:
+            if held is not None:
+                held.release()
+            raise
+        return cls(out_dir, settings, engine, held)
 
     @property
     def work_dir(self) -> Path:
@@ -78,7 +93,10 @@ class Event:
 
     @contextmanager
     def run(self, command: str) -> Iterator[dict[str, Any]]:
-        """Record a run; the caller fills the yielded dict with the run's summary."""
+        """Record a run (holding the output folder's lock); the caller fills the yielded dict with the
+        run's summary."""
+        if self.lock is None:
+            self.lock = output_lock.acquire(self.work_dir, command)
         summary: dict[str, Any] = {}
         with self.engine.begin() as conn:
             run_id = conn.execute(
@@ -107,6 +125,9 @@ class Event:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def _timed(summary: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
@@ -154,7 +175,8 @@ def run_analyze(
     summary["analyze"] = result.as_dict()
 
 
-def run_cluster(event: Event, summary: dict[str, Any]) -> None:
+def run_cluster(event: Event, summary: dict[str, Any], progress: Progress = SILENT) -> None:
+    progress.status("cluster", "grouping faces into persons…")
     embed_model = build_models(event.settings).embedder.info.key
     result = _timed(
         summary, "cluster", lambda: cluster(event.engine, event.settings, embed_model, summary.get("run_id"))
@@ -162,9 +184,20 @@ def run_cluster(event: Event, summary: dict[str, Any]) -> None:
     summary["cluster"] = result.as_dict()
 
 
-def run_export(event: Event, summary: dict[str, Any], pool: AnalysisPool | None = None) -> None:
+def run_export(
+    event: Event, summary: dict[str, Any], pool: AnalysisPool | None = None, progress: Progress = SILENT
+) -> None:
+    progress.status("export", f"writing person folders, CSVs and face crops into {event.out_dir}…")
     executor = pool.executor if pool is not None else None
-    result = _timed(summary, "export", lambda: export(event.engine, event.out_dir, event.settings, executor))
+
+    def run() -> Any:
+        try:
+            return export(event.engine, event.out_dir, event.settings, executor)
+        except BrokenProcessPool:  # a worker died making face crops: the export starts over, on threads
+            log.warning("a worker died while making face crops; making them in this process")
+            return export(event.engine, event.out_dir, event.settings, None)
+
+    result = _timed(summary, "export", run)
     summary["export"] = result.as_dict()
 
 
@@ -205,7 +238,8 @@ def process(
 
     A known source that now holds no files or lost more than ``max_shrink_fraction`` of its photos is
     refused (:class:`InputError`) before anything changes, unless ``allow_shrink``."""
-    event = Event.open(out_dir, settings)
+    check_model_files(settings)  # one line naming the missing file, before anything starts
+    event = Event.open(out_dir, settings, command="process")
     try:
         started = time.perf_counter()
         with event.run("process") as summary:
@@ -215,9 +249,9 @@ def process(
             with AnalysisPool(settings, workers) if workers > 1 else nullcontext() as pool:
                 run_ingest(event, photos, summary, progress, allow_shrink)
                 run_analyze(event, summary, progress, reanalyze, pool=pool)
-                run_cluster(event, summary)
+                run_cluster(event, summary, progress)
                 run_labels(event, summary)
-                run_export(event, summary, pool)
+                run_export(event, summary, pool, progress)
             summary["wall_s"] = round(time.perf_counter() - started, 3)
         return summary
     finally:

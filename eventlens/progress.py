@@ -1,6 +1,7 @@
 """Progress reporting for long stages, decoupled from how it is shown.
 
-Stages call ``progress.bar(total, "analyze")`` and ``bar.advance(n)``. The CLI passes a tqdm-backed
+Stages call ``progress.bar(total, "analyze")`` and ``bar.advance(n)``, and ``progress.status(label, text)``
+for a step without a count (loading models, clustering). The CLI passes a tqdm-backed
 reporter on stderr (silent when ``--quiet`` or when stderr is not a terminal); library callers pass
 nothing and get :data:`SILENT`.
 """
@@ -21,6 +22,9 @@ class Bar(AbstractContextManager["Bar"], Protocol):
 class Progress(Protocol):
     def bar(self, total: int | None, label: str, unit: str = "photo") -> Bar: ...
 
+    def status(self, label: str, text: str) -> None:
+        """A one-line note of what a stage is doing (e.g. "loading models…"), where bars are shown."""
+
 
 class _SilentBar:
     def __enter__(self) -> _SilentBar:
@@ -39,6 +43,9 @@ class _SilentBar:
 class _Silent:
     def bar(self, total: int | None, label: str, unit: str = "photo") -> Bar:
         return _SilentBar()
+
+    def status(self, label: str, text: str) -> None:
+        return None
 
 
 SILENT: Progress = _Silent()
@@ -73,3 +80,8 @@ class TerminalProgress:
         from tqdm import tqdm  # noqa: PLC0415 - only when a bar is shown
 
         return _TqdmBar(tqdm(total=total, desc=f"{label:>8}", unit=f" {unit}", file=sys.stderr, leave=True))
+
+    def status(self, label: str, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"{label:>8}: {text}\n")
+            sys.stderr.flush()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from eventlens.errors import ConfigError
@@ -238,6 +238,25 @@ class Settings(BaseSettings):
         default_factory=CurationSettings, description="Attribute thresholds and photo scoring rules."
     )
 
+    @field_validator("detector", "landmarker", "embedder", "eye_model")
+    @classmethod
+    def _known_backend(cls, v: str, info: ValidationInfo) -> str:
+        from eventlens.backends.registry import SETTING_OF, check_name  # noqa: PLC0415 - no model code
+
+        kind = next(k for k, setting in SETTING_OF.items() if setting == info.field_name)
+        return check_name(kind, v)  # type: ignore[arg-type]
+
+    @field_validator("tflite_runtime", "dlib_runtime", mode="before")
+    @classmethod
+    def _known_runtime(cls, v: Any, info: ValidationInfo) -> Any:
+        from eventlens.backends.registry import unknown_name_message  # noqa: PLC0415
+
+        assert info.field_name is not None
+        choices = list(get_args(cls.model_fields[info.field_name].annotation))
+        if isinstance(v, str) and v not in choices:
+            raise ValueError(unknown_name_message(info.field_name, v, choices))
+        return v
+
     @field_validator("cache_dir", mode="before")
     @classmethod
     def _expand(cls, v: Any) -> Any:
@@ -296,4 +315,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
 
 def _format_validation(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+    )

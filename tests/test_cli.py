@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -60,6 +61,31 @@ def test_process_prints_a_summary(event: SyntheticEvent, tmp_path: Path, fake_en
         assert any(line.startswith(stage) for line in text.splitlines()), text
     assert "3 persons (3 new)" in text and str(out.resolve()) in text
     assert person_folders(out) == ["person_001", "person_002", "person_003"]
+    last = text.splitlines()[-1]
+    assert last.startswith("next ") and "person_001 … person_003" in last
+    assert "cluster_labels.json" in last and f"`eventlens score --out {out.resolve()}`" in last
+
+
+def test_the_summary_counts_faces_too_small_to_cluster(
+    event: SyntheticEvent, tmp_path: Path, fake_env: dict[str, str]
+) -> None:
+    env = {**fake_env, "EVENTLENS_CLUSTER_MIN_FACE_PX": "64"}  # the fake faces are 56 px
+    args = ["process", str(event.root), "--out", str(tmp_path / "out"), "--workers", "1"]
+    text = _ok(_invoke(args, env)).stdout
+    (line,) = [line for line in text.splitlines() if line.startswith("cluster")]
+    assert line.endswith("; 10 faces too small to cluster (< cluster_min_face_px)"), line
+
+
+def test_stages_say_what_they_do_on_stderr(
+    event: SyntheticEvent, tmp_path: Path, make_settings: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eventlens import pipeline  # noqa: PLC0415
+    from eventlens.progress import TerminalProgress  # noqa: PLC0415
+
+    pipeline.process(event.root, tmp_path / "out", make_settings(), TerminalProgress(force=True))
+    err = capsys.readouterr().err
+    for stage, words in [("analyze", "loading models"), ("cluster", "grouping"), ("export", "writing")]:
+        assert f"{stage:>8}: {words}" in err, err
 
 
 def test_process_json(event: SyntheticEvent, tmp_path: Path, fake_env: dict[str, str]) -> None:
@@ -177,12 +203,14 @@ def test_a_bad_setting(
 
 
 def test_an_unknown_model(event: SyntheticEvent, tmp_path: Path, fake_env: dict[str, str]) -> None:
+    """An unknown model name is a bad setting, found when the settings load: before anything runs."""
     result = _invoke(
         ["process", str(event.root), "--out", str(tmp_path / "out")],
         {**fake_env, "EVENTLENS_EMBEDDER": "arcface"},
     )
-    assert result.exit_code == 3
-    _one_clear_error(result, "arcface", "fake")
+    assert result.exit_code == 2
+    _one_clear_error(result, "arcface", "fake", "did you mean")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_foreign_folder_in_out(event: SyntheticEvent, tmp_path: Path, fake_env: dict[str, str]) -> None:
@@ -238,6 +266,38 @@ def test_a_malformed_config_file_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     _one_clear_error(result, "bad.yaml", "not valid YAML")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_detector_in_settings_suggests_a_name() -> None:
+    result = _invoke(["settings"], {"EVENTLENS_DETECTOR": "yolo"})
+    assert result.exit_code == 2
+    _one_clear_error(result, "detector", "'yolo'", "did you mean", "available: ")
+    result = _invoke(["settings"], {"EVENTLENS_DLIB_RUNTIME": "onx"})
+    assert result.exit_code == 2
+    _one_clear_error(result, "dlib_runtime", "did you mean 'onnx'")
+
+
+@pytest.mark.parametrize("command", [["process", "{photos}"], ["ingest", "{photos}"], ["cluster"], ["score"]])
+def test_errors_under_json_are_a_json_object_on_stdout(
+    event: SyntheticEvent, tmp_path: Path, fake_env: dict[str, str], command: list[str]
+) -> None:
+    args = [a.format(photos=tmp_path / "nowhere") for a in command]
+    result = _invoke([*args, "--out", str(tmp_path / "missing-out"), "--json"], fake_env)
+    line = _one_clear_error(result)
+    assert json.loads(result.stdout) == {"error": line.removeprefix("error: "), "exit_code": result.exit_code}
+    assert result.exit_code == 2
+
+
+def test_the_exit_codes_are_documented() -> None:
+    import eventlens.cli  # noqa: PLC0415
+    from eventlens import errors  # noqa: PLC0415
+
+    doc = eventlens.cli.__doc__ or ""
+    codes = {
+        cls.exit_code for cls in vars(errors).values() if isinstance(cls, type) and hasattr(cls, "exit_code")
+    }
+    for code in sorted(codes | {0, 130, 143}):
+        assert f"\n    {code} " in doc, code
 
 
 def test_a_malformed_nested_environment_variable_is_a_clean_error() -> None:

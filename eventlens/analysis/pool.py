@@ -19,15 +19,23 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from eventlens.analysis import lifeline
 from eventlens.analysis.photo import Models, PhotoAnalysis, analyze_photo
-from eventlens.backends.registry import create_detector, create_embedder, create_eye_model, create_landmarker
-from eventlens.errors import ModelError
+from eventlens.backends.registry import (
+    check_model_files,
+    create_detector,
+    create_embedder,
+    create_eye_model,
+    create_landmarker,
+)
+from eventlens.errors import EventlensError, ModelError
 from eventlens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,12 +85,24 @@ def build_models(settings: Settings, load: bool = False) -> Models:
 
 _worker_models: Models | None = None
 _worker_settings: Settings | None = None
+_worker_error: EventlensError | None = None
 
 
-def _init_worker(settings_values: dict[str, Any]) -> None:
-    global _worker_models, _worker_settings
-    _worker_settings = Settings(**settings_values)
-    _worker_models = build_models(_worker_settings, load=True)
+def _init_worker(settings: Settings, parent_pid: int) -> None:
+    """Worker start: die with the parent, leave Ctrl-C to the parent, load the models once.
+
+    A model that fails to load is kept as the worker's error and raised by every call, so the parent
+    reports it as one line instead of each worker printing an initializer traceback."""
+    global _worker_models, _worker_settings, _worker_error
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    lifeline.die_with_parent(parent_pid)
+    _worker_settings = settings
+    try:
+        _worker_models = build_models(settings, load=True)
+    except EventlensError as exc:
+        _worker_error = exc
+    except Exception as exc:  # noqa: BLE001 - any load failure becomes one ModelError line in the parent
+        _worker_error = ModelError(f"the models failed to load in a worker: {type(exc).__name__}: {exc}")
 
 
 def _run(models: Models, settings: Settings, task: PhotoTask) -> PhotoAnalysis:
@@ -99,6 +119,7 @@ def _run(models: Models, settings: Settings, task: PhotoTask) -> PhotoAnalysis:
 
 
 def _run_in_worker(task: PhotoTask) -> PhotoAnalysis:
+    _ready()
     assert _worker_models is not None and _worker_settings is not None, "worker not initialised"
     return _guarded(_worker_models, _worker_settings, task)
 
@@ -119,51 +140,143 @@ def _guarded(models: Models, settings: Settings, task: PhotoTask) -> PhotoAnalys
 
 
 def _ready() -> bool:
+    if _worker_error is not None:
+        raise _worker_error
     return _worker_models is not None
+
+
+class _PoolBroke(Exception):
+    """A worker died; ``in_flight`` are the tasks whose results were lost with it."""
+
+    def __init__(self, in_flight: list[PhotoTask]) -> None:
+        super().__init__(f"{len(in_flight)} photos in flight")
+        self.in_flight = in_flight
 
 
 class AnalysisPool:
     """Worker processes with the models loaded, started ahead of use (e.g. while ingest hashes files).
 
-    Use as a context manager; :meth:`map` analyses tasks. Workers are spawned (not forked) and run their
-    numeric libraries single-threaded.
+    Use as a context manager; :meth:`map` analyses tasks. Workers are spawned (not forked), run their
+    numeric libraries single-threaded, and die with this process (:mod:`eventlens.analysis.lifeline`).
+    A worker that dies (e.g. killed by the OOM killer) costs at most its photo: the pool is restarted and
+    the photos that were in flight are retried one at a time; a photo that kills a worker again is
+    rejected. Leaving the ``with`` block on an exception (Ctrl-C, SIGTERM) stops the workers at once.
     """
 
     def __init__(self, settings: Settings, workers: int) -> None:
+        check_model_files(settings)  # one clear line now rather than an error in every worker
         self._settings = settings
         self._workers = workers
         self._env = worker_environment(settings.huge_pages)
         self._env.__enter__()
         # Worker processes start on submit and read the thread variables when numpy/OpenMP load, so they
         # stay set for the pool's whole life; this process's own libraries are already initialised.
+        try:
+            self._start()
+        except BaseException:
+            self._env.__exit__(None, None, None)
+            raise
+
+    def _start(self) -> None:
         self._pool = cf.ProcessPoolExecutor(
-            max_workers=workers,
+            max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(settings.model_dump(),),
+            initargs=(self._settings, os.getpid()),
         )
-        self._warm = [self._pool.submit(_ready) for _ in range(workers)]  # spawns and loads models now
+        with lifeline.unguarded_main_hidden():
+            # each submit spawns one worker, which loads its models now
+            self._warm = [self._pool.submit(_ready) for _ in range(self._workers)]
+        # ProcessPoolExecutor has no public API for its processes; their exit codes say how a worker died
+        self._processes: list[multiprocessing.process.BaseProcess] = list(self._pool._processes.values())
 
     def __enter__(self) -> AnalysisPool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(stop_now=exc_type is not None)
 
-    def close(self) -> None:
+    def close(self, stop_now: bool = False) -> None:
+        """Shut the workers down; with ``stop_now`` (an interrupted run) without finishing their photos."""
+        if stop_now:
+            self._kill_workers()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._env.__exit__(None, None, None)
+
+    def _kill_workers(self) -> None:
+        for process in self._processes:
+            if process.exitcode is None:
+                process.kill()
 
     @property
     def executor(self) -> cf.Executor:
         """The worker processes, for other per-photo work of the run (e.g. face crops at export)."""
         return self._pool
 
+    @property
+    def worker_pids(self) -> list[int]:
+        return [p.pid for p in self._processes if p.pid is not None]
+
+    def _wait_ready(self, restart_once: bool = True) -> None:
+        """Wait until every worker has loaded its models; a worker that dies meanwhile (e.g. killed by
+        the OOM killer) is replaced once, and a second death is a ModelError."""
+        try:
+            for future in self._warm:
+                future.result()  # a worker that failed to load its models raises that error here
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=True, cancel_futures=True)  # joins the processes: exit codes are known
+            how = self._how_a_worker_died()
+            if not restart_once:
+                raise ModelError(
+                    f"a worker died while loading the models ({how}); try fewer --workers if memory is short"
+                ) from None
+            log.warning("a worker died while loading the models (%s); starting the workers again", how)
+            self._start()
+            self._wait_ready(restart_once=False)
+
+    def _how_a_worker_died(self) -> str:
+        codes = [p.exitcode for p in self._processes if p.exitcode not in (None, 0)]
+        # a dead worker makes the executor terminate the others (SIGTERM): report the first one's cause
+        own = [c for c in codes if c != -signal.SIGTERM] or codes
+        if not own:
+            return "cause unknown"
+        code = own[0]
+        assert code is not None
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+    def _restart(self) -> str:
+        """Replace a broken pool by a new one; returns how the dead worker died."""
+        self._pool.shutdown(wait=True, cancel_futures=True)  # joins the processes: exit codes are known
+        how = self._how_a_worker_died()
+        self._start()
+        self._wait_ready()
+        return how
+
     def map(self, tasks: Iterable[PhotoTask]) -> Iterator[PhotoAnalysis]:
         """One result per task, in completion order; at most two tasks per worker in flight."""
-        for future in self._warm:
-            future.result()  # a worker that failed to start (e.g. a missing model) fails here, loudly
-        yield from _bounded_map(self._pool, tasks, max_in_flight=2 * self._workers)
+        self._wait_ready()
+        remaining = iter(tasks)
+        while True:
+            try:
+                yield from _bounded_map(self._pool, remaining, max_in_flight=2 * self._workers)
+                return
+            except _PoolBroke as broke:
+                how = self._restart()
+                log.warning(
+                    "a worker died (%s); retrying its %d photos in flight one at a time",
+                    how,
+                    len(broke.in_flight),
+                )
+                for task in broke.in_flight:
+                    yield self._retry_alone(task)
+
+    def _retry_alone(self, task: PhotoTask) -> PhotoAnalysis:
+        try:
+            return self._pool.submit(_run_in_worker, task).result()
+        except BrokenProcessPool:
+            how = self._restart()
+            log.warning("%s crashed a worker twice (%s); rejected", task.path, how)
+            return PhotoAnalysis(task.sha256, rejected_reason=f"analysis crashed the worker ({how})")
 
 
 def analyze_many(
@@ -190,19 +303,31 @@ def analyze_many(
 
 
 def _bounded_map(
-    pool: cf.Executor, tasks: Iterable[PhotoTask], max_in_flight: int
+    pool: cf.Executor, tasks: Iterator[PhotoTask], max_in_flight: int
 ) -> Iterator[PhotoAnalysis]:
-    pending: set[cf.Future[PhotoAnalysis]] = set()
-    it = iter(tasks)
-    exhausted = False
+    """Results of ``tasks`` in completion order; raises :class:`_PoolBroke` with the tasks whose results
+    were lost when a worker died (results that arrived before are yielded first)."""
+    pending: dict[cf.Future[PhotoAnalysis], PhotoTask] = {}
     while True:
-        while not exhausted and len(pending) < max_in_flight:
+        while len(pending) < max_in_flight:
+            task = next(tasks, None)
+            if task is None:
+                break
             try:
-                pending.add(pool.submit(_run_in_worker, next(it)))
-            except StopIteration:
-                exhausted = True
+                pending[pool.submit(_run_in_worker, task)] = task
+            except BrokenProcessPool:
+                raise _PoolBroke([*pending.values(), task]) from None
         if not pending:
             return
-        done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        lost = []
         for future in done:
-            yield future.result()
+            task = pending.pop(future)
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                lost.append(task)
+                continue
+            yield result
+        if lost:
+            raise _PoolBroke([*lost, *pending.values()])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,21 +194,25 @@ def analyze(
     started = time.perf_counter()
     batch: list[PhotoAnalysis] = []
     last_commit = started
+    if tasks:
+        progress.status("analyze", f"loading models ({workers} worker{'s' if workers > 1 else ''})…")
     with progress.bar(len(tasks), "analyze") as bar:
         try:
-            for result in analyze_many(tasks, settings, workers, models=local_models, pool=pool):
-                batch.append(result)
-                summary.photos += 1
-                summary.faces += len(result.faces)
-                summary.rejected += result.rejected_reason is not None
-                for name, ms in result.timings_ms.items():
-                    summary.timings_ms[name] = summary.timings_ms.get(name, 0.0) + ms
-                bar.advance()
-                bar.note(f"{summary.faces} faces")
-                now = time.perf_counter()
-                if len(batch) >= _COMMIT_EVERY_PHOTOS or now - last_commit >= _COMMIT_EVERY_S:
-                    _write_timed(engine, batch, local_models, key, summary)
-                    batch, last_commit = [], time.perf_counter()
+            # closing(): on an interrupt the generator (and a pool it made) ends now, not when collected
+            with closing(analyze_many(tasks, settings, workers, models=local_models, pool=pool)) as results:
+                for result in results:
+                    batch.append(result)
+                    summary.photos += 1
+                    summary.faces += len(result.faces)
+                    summary.rejected += result.rejected_reason is not None
+                    for name, ms in result.timings_ms.items():
+                        summary.timings_ms[name] = summary.timings_ms.get(name, 0.0) + ms
+                    bar.advance()
+                    bar.note(f"{summary.faces} faces")
+                    now = time.perf_counter()
+                    if len(batch) >= _COMMIT_EVERY_PHOTOS or now - last_commit >= _COMMIT_EVERY_S:
+                        _write_timed(engine, batch, local_models, key, summary)
+                        batch, last_commit = [], time.perf_counter()
         finally:
             if batch:
                 _write_timed(engine, batch, local_models, key, summary)

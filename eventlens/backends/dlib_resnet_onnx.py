@@ -38,6 +38,7 @@ plus ONNX Runtime's arena: ~13 MB at batch 8, ~45 MB at batch 32.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -319,7 +320,17 @@ def build_onnx_model(weights: ResnetWeights) -> bytes:
 # --------------------------------------------------------------------------------------
 
 
+#: ONNX Runtime's opt-out of its telemetry; read when the library loads, so it is set before the import
+ORT_TELEMETRY_OPT_OUT = "ORT_DISABLE_TELEMETRY"
+
+
 def _onnxruntime() -> Any:
+    """The onnxruntime module, with its telemetry off.
+
+    Since 1.2x ONNX Runtime's Linux/macOS builds record a device id, the CPU and the executable path under
+    ``~/.cache/Microsoft/DeveloperTools/`` at import and may upload them; ``ORT_DISABLE_TELEMETRY=1`` set
+    before the import turns that off entirely, ``disable_telemetry_events()`` covers the later events."""
+    os.environ.setdefault(ORT_TELEMETRY_OPT_OUT, "1")
     try:
         import onnxruntime  # noqa: PLC0415 - optional and heavy; imported on first use only
     except ImportError as exc:
@@ -327,6 +338,9 @@ def _onnxruntime() -> Any:
             "dlib_runtime 'onnx' needs ONNX Runtime: pip install onnxruntime "
             "(or set dlib_runtime to 'numpy', which needs no extra package)"
         ) from exc
+    disable = getattr(onnxruntime, "disable_telemetry_events", None)
+    if disable is not None:
+        disable()
     return onnxruntime
 
 

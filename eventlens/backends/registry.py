@@ -8,7 +8,9 @@ no model code.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from eventlens.errors import ModelError
@@ -44,9 +46,54 @@ _FACTORIES: dict[str, dict[str, str]] = {
 }
 
 
+#: (kind, name) -> the optional model files (see :mod:`eventlens.backends.model_files`) it needs
+_MODEL_FILES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("eyes", "mediapipe_iris"): ("iris_landmark",),
+}
+
+#: the setting that names each kind's backend
+SETTING_OF: dict[str, str] = {
+    "detector": "detector",
+    "landmarker": "landmarker",
+    "embedder": "embedder",
+    "eyes": "eye_model",
+}
+
+
 def available(kind: Kind) -> list[str]:
     """Names that can be given for ``kind``."""
     return sorted(_FACTORIES[kind])
+
+
+def closest(name: str, choices: list[str]) -> str:
+    """The choice most like ``name`` (for a "did you mean" hint), or "" when there are none."""
+    return max(
+        choices, key=lambda c: difflib.SequenceMatcher(None, name.lower(), c.lower()).ratio(), default=""
+    )
+
+
+def unknown_name_message(what: str, name: str, choices: list[str]) -> str:
+    """``unknown detector 'yolo'; did you mean 'dlib_hog'? (available: ...)``."""
+    return (
+        f"unknown {what} {name!r}; did you mean {closest(name, choices)!r}? (available: {', '.join(choices)})"
+    )
+
+
+def check_name(kind: Kind, name: str) -> str:
+    """``name`` if a ``kind`` backend of that name is registered, else ValueError with a "did you mean"."""
+    if name not in _FACTORIES[kind]:
+        raise ValueError(unknown_name_message(SETTING_OF[kind], name, available(kind)))
+    return name
+
+
+def check_model_files(settings: Settings) -> None:
+    """Fail with one line (ModelError naming the file and `eventlens models install`) when a model file
+    that the chosen backends need is missing or damaged; run before worker processes start."""
+    from eventlens.backends.model_files import model_path  # noqa: PLC0415 - hashing code, used rarely
+
+    for kind, setting in SETTING_OF.items():
+        for file_name in _MODEL_FILES.get((kind, getattr(settings, setting)), ()):
+            model_path(file_name, Path(settings.cache_dir))
 
 
 def register(kind: Kind, name: str, target: str) -> None:
@@ -58,7 +105,7 @@ def _create(kind: Kind, name: str, settings: Settings) -> Any:
     try:
         target = _FACTORIES[kind][name]
     except KeyError:
-        raise ModelError(f"unknown {kind} {name!r}; available: {', '.join(available(kind))}") from None
+        raise ModelError(unknown_name_message(kind, name, available(kind))) from None
     module_name, _, attr = target.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)

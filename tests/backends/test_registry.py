@@ -8,7 +8,7 @@ from eventlens.analysis.pool import build_models
 from eventlens.backends import registry
 from eventlens.backends.base import require_same_model
 from eventlens.backends.fake import FakeDetector, FakeEmbedder, FakeLandmarker
-from eventlens.errors import ModelError, ModelMismatchError
+from eventlens.errors import ConfigError, ModelError, ModelMismatchError
 from eventlens.settings import load_settings
 
 
@@ -44,9 +44,13 @@ def test_unknown_name_lists_the_available_ones(create, kind: str) -> None:  # ty
 
 
 def test_no_fallback_when_building_models() -> None:
-    """An unknown embedder must stop the run, never be replaced by another model."""
+    """An unknown embedder must stop the run, never be replaced by another model: the settings refuse it,
+    and so does building the models from settings that skipped validation."""
+    with pytest.raises(ConfigError, match="facenet.*did you mean"):
+        load_settings(detector="fake", landmarker="fake", embedder="facenet")
+    settings = load_settings(detector="fake", landmarker="fake").model_copy(update={"embedder": "facenet"})
     with pytest.raises(ModelError, match="facenet"):
-        build_models(load_settings(detector="fake", landmarker="fake", embedder="facenet"))
+        build_models(settings)
 
 
 def test_a_registered_backend_that_cannot_be_imported_is_a_model_error(
