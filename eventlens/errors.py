@@ -7,7 +7,8 @@
     ├── ModelError                 a face model is unknown, missing or failed to load
     │   └── ModelMismatchError     embeddings from different models were about to be compared
     ├── NotFoundError              a photo, face or person id does not exist in the catalog
-    └── CatalogError               the catalog cannot be opened or migrated
+    ├── CatalogError               the catalog cannot be opened or migrated
+    └── OutputError                the output folder cannot be written (disk full, read-only, permissions)
 
 The CLI maps these to one clear message and an exit code in one place (``eventlens.cli``); nothing else
 catches broad exceptions except the per-photo boundary, which turns any failure on one photo into a
@@ -63,3 +64,10 @@ class CatalogError(EventlensError):
     """The catalog database cannot be opened, is newer than this program, or a migration failed."""
 
     exit_code = 5
+
+
+class OutputError(EventlensError):
+    """The export cannot be written (disk full, read-only file system, no permission); the previous export
+    is left as it was."""
+
+    exit_code = 6
