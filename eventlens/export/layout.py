@@ -36,7 +36,7 @@ from eventlens.curate.stage import Curation, compute_curation, write_curation
 from eventlens.export import swap
 from eventlens.export.crops import CropJob, make_crop
 from eventlens.export.names import file_names
-from eventlens.export.safe_files import output_error, place, remove_tree, write_csv, write_json
+from eventlens.export.safe_files import output_error, place, write_csv, write_json
 from eventlens.settings import Settings
 
 UNASSIGNED = "unassigned"
@@ -334,11 +334,9 @@ def export(
                 _build(staging, all_photos, people, rejected, curation, settings, summary, executor)
                 swap.swap_in(staging, out_dir, work)
             finally:
-                if not (work / swap.JOURNAL).exists():  # a journal still needs the staging folder
-                    remove_tree(staging)
-                    remove_tree(staging.with_name(staging.name + swap.TRASH_SUFFIX))
+                swap.discard(staging, work)
     except OSError as exc:
-        raise output_error(exc, out_dir) from exc
+        raise output_error(exc, out_dir, swap_pending=(work / swap.JOURNAL).exists()) from exc
     return summary
 
 

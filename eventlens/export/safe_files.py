@@ -164,11 +164,14 @@ _FIXES = {
 }
 
 
-def output_error(exc: OSError, out_dir: Path) -> OutputError:
-    """The one-line :class:`OutputError` for an ``OSError`` met while writing the export."""
-    where = exc.filename or out_dir
+def output_error(exc: OSError, out_dir: Path, swap_pending: bool = False) -> OutputError:
+    """The one-line :class:`OutputError` for an ``OSError`` met while writing the export into ``out_dir``.
+
+    ``swap_pending``: a swap was left half done (its journal remains) and the next export finishes it."""
+    where = f" ({exc.filename})" if exc.filename else ""
     fix = _FIXES.get(exc.errno or 0, f"check {out_dir} and run the command again")
-    reason = exc.strerror or str(exc)
-    return OutputError(
-        f"cannot write the export to {where}: {reason}; {fix} (the previous export is unchanged)"
+    state = (
+        "the next export finishes the interrupted one" if swap_pending else "the previous export is unchanged"
     )
+    reason = exc.strerror or str(exc)
+    return OutputError(f"cannot write the export into {out_dir}: {reason}{where}; {fix}; {state}")

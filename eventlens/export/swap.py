@@ -77,6 +77,17 @@ def clean_leftovers(work_dir: Path) -> None:
             entry.unlink()
 
 
+def discard(staging: Path, work_dir: Path) -> None:
+    """Remove an export that was not swapped in (staging, trash, next manifests), unless a journal still
+    needs them to finish its swap."""
+    if (work_dir / JOURNAL).exists():
+        return
+    remove_tree(staging)
+    remove_tree(staging.with_name(staging.name + TRASH_SUFFIX))
+    for manifest in (MANIFEST, FILES_MANIFEST):
+        (work_dir / (manifest + NEXT)).unlink(missing_ok=True)
+
+
 def _manifests(work_dir: Path) -> tuple[set[str], set[str] | None]:
     manifest = work_dir / MANIFEST
     previous = set(json.loads(manifest.read_text(encoding="utf-8"))) if manifest.exists() else set()
