@@ -139,19 +139,22 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` atomically and durably (temp file, fsync, rename, fsync folder)."""
+def replace_file(path: Path, text: str, durable: bool = False) -> None:
+    """Replace ``path`` by ``text`` atomically (temp file, rename); ``durable`` also syncs the file and its
+    folder, so that the new content survives a power cut once this returns."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     try:
         with open_new(tmp) as fp:
             fp.write(text)
-            fp.flush()
-            os.fsync(fp.fileno())
+            if durable:
+                fp.flush()
+                os.fsync(fp.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 _FIXES = {

@@ -5,13 +5,17 @@ inside them in ``export-files.json``. A new export, built in a staging folder, r
 an entry it did not write (a user's folder named ``person_001``, a photo a user dropped into a person
 folder) stops the swap with a clear error before anything moves, so nothing of the user's is lost.
 
-The swap is journalled. Before the first move, the next manifests (``*.next``) and the journal
-``export-swap.json`` (the staging and trash folders, the previous and the new entries) are written and
-synced; then each previous entry is moved into the trash folder and each new one from staging into
-``OUT``, the manifests are renamed into place and the journal is removed. The next export first reads a
-journal left by a killed one (:func:`recover`): it finishes the swap (every move is decided from what is
-on disk, so a repeated move is never made) or, if something foreign appeared at one of the entries in the
-meantime, puts the previous export back. Either way no mix of old and new entries is left.
+The swap is journalled. Before the first move, the journal ``export-swap.json`` (the staging and trash
+folders, the previous and the new entries and files) is written and synced; then each previous entry
+is moved into the trash folder and each new one from staging into ``OUT``, the manifests are rewritten and
+the journal is removed. The next export first reads a journal left by a killed one (:func:`recover`): it
+finishes the swap (each move is decided from what is on disk, so none is made twice) or, if something
+foreign appeared at one of the entries in the meantime, puts the previous export back. Either way no mix
+of old and new entries is left. A swap that fails in the middle (a refused move, a full disk for the
+manifests) is undone at once.
+
+Only the journal is synced (two fsyncs per export): the staged files are not, as syncing each would cost
+more than the export itself; a kill never loses them, a power cut right after an export may.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlens.errors import InputError, OutputError
-from eventlens.export.safe_files import fsync_dir, remove_tree, write_durably
+from eventlens.export.safe_files import remove_tree, replace_file
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,6 @@ MANIFEST = "export-manifest.json"
 FILES_MANIFEST = "export-files.json"
 JOURNAL = "export-swap.json"
 LOCK = "export.lock"
-NEXT = ".next"
 STAGING_PREFIX = "staging-"
 TRASH_SUFFIX = "-old"
 _JOURNAL_VERSION = 1
@@ -66,26 +69,24 @@ def export_lock(work_dir: Path) -> Iterator[None]:
 
 
 def clean_leftovers(work_dir: Path) -> None:
-    """Remove what killed exports left behind (staging and trash folders, unused next manifests).
+    """Remove what killed exports left behind (staging and trash folders, temporary files).
 
     Call only after :func:`recover`, which may still need them."""
     for entry in work_dir.iterdir():
         name = entry.name
-        if name.startswith(STAGING_PREFIX) or (name.startswith("export-") and name.endswith(NEXT)):
+        if name.startswith(STAGING_PREFIX):
             remove_tree(entry)
         elif name.startswith(".export-") and ".tmp-" in name:
             entry.unlink()
 
 
 def discard(staging: Path, work_dir: Path) -> None:
-    """Remove an export that was not swapped in (staging, trash, next manifests), unless a journal still
+    """Remove an export that was not swapped in (staging and trash folders), unless a journal still
     needs them to finish its swap."""
     if (work_dir / JOURNAL).exists():
         return
     remove_tree(staging)
     remove_tree(staging.with_name(staging.name + TRASH_SUFFIX))
-    for manifest in (MANIFEST, FILES_MANIFEST):
-        (work_dir / (manifest + NEXT)).unlink(missing_ok=True)
 
 
 def _manifests(work_dir: Path) -> tuple[set[str], set[str] | None]:
@@ -128,16 +129,16 @@ def swap_in(staging: Path, out_dir: Path, work_dir: Path) -> None:
     files = [f"{name}/{rel}" for name in new if (staging / name).is_dir() for rel in _tree(staging / name)]
     trash = staging.with_name(staging.name + TRASH_SUFFIX)
     trash.mkdir()
-    write_durably(work_dir / (MANIFEST + NEXT), json.dumps(new, indent=1))
-    write_durably(work_dir / (FILES_MANIFEST + NEXT), json.dumps(files, indent=1))
     journal = {
         "version": _JOURNAL_VERSION,
         "staging": staging.name,
         "trash": trash.name,
         "previous": sorted(previous),
         "new": new,
+        "files": files,
+        "previous_files": None if written is None else sorted(written),
     }
-    write_durably(work_dir / JOURNAL, json.dumps(journal, indent=1))  # from here on, the swap completes
+    replace_file(work_dir / JOURNAL, json.dumps(journal, indent=0), durable=True)  # the swap completes now
     try:
         _roll_forward(journal, out_dir, work_dir)
     except OSError:
@@ -176,6 +177,8 @@ def _read_journal(path: Path) -> dict[str, Any]:
                 for k in ("staging", "trash")
             )
             and all(_plain_name(n) and n != ".eventlens" for k in ("previous", "new") for n in journal[k])
+            and all(isinstance(f, str) for f in journal["files"])
+            and isinstance(journal["previous_files"], list | None)
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise OutputError(
@@ -213,10 +216,7 @@ def _roll_forward(journal: dict[str, Any], out_dir: Path, work_dir: Path) -> Non
             os.rename(staging / name, target)
         elif name in previous and name not in new and _exists(target) and not _exists(trash / name):
             os.rename(target, trash / name)
-    fsync_dir(out_dir)
-    for manifest in (MANIFEST, FILES_MANIFEST):
-        if (work_dir / (manifest + NEXT)).exists():
-            os.replace(work_dir / (manifest + NEXT), work_dir / manifest)
+    _write_manifests(work_dir, journal["new"], journal["files"])
     _finish(journal, work_dir)
 
 
@@ -230,15 +230,24 @@ def _roll_back(journal: dict[str, Any], out_dir: Path, work_dir: Path) -> None:
             os.rename(target, staging / name)
         if name in previous and _exists(trash / name) and not _exists(target):
             os.rename(trash / name, target)
-    fsync_dir(out_dir)
-    for manifest in (MANIFEST, FILES_MANIFEST):
-        (work_dir / (manifest + NEXT)).unlink(missing_ok=True)
+    _write_manifests(
+        work_dir, journal["previous"] if journal["previous"] else None, journal["previous_files"]
+    )
     _finish(journal, work_dir)
 
 
+def _write_manifests(work_dir: Path, entries: list[str] | None, files: list[str] | None) -> None:
+    """Rewrite (or, for ``None``, remove) the manifests that do not say this yet (so that undoing a swap
+    whose moves were made but whose manifests were not writes nothing, even on a full disk)."""
+    for name, value in ((FILES_MANIFEST, files), (MANIFEST, entries)):
+        path = work_dir / name
+        if value is None:
+            path.unlink(missing_ok=True)
+        elif not path.exists() or json.loads(path.read_text(encoding="utf-8")) != value:
+            replace_file(path, json.dumps(value, indent=1))
+
+
 def _finish(journal: dict[str, Any], work_dir: Path) -> None:
-    fsync_dir(work_dir)
     (work_dir / JOURNAL).unlink()
-    fsync_dir(work_dir)
     remove_tree(work_dir / journal["trash"])
     remove_tree(work_dir / journal["staging"])
