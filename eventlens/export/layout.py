@@ -335,6 +335,8 @@ def export(
                 swap.swap_in(staging, out_dir, work)
             finally:
                 swap.discard(staging, work)
+    except FileExistsError:
+        raise  # eventlens never writes over a file: a name it had already used is a bug, not the disk's fault
     except OSError as exc:
         raise output_error(exc, out_dir, swap_pending=(work / swap.JOURNAL).exists()) from exc
     return summary
