@@ -3,6 +3,8 @@ and the user's entry is reported, never moved or deleted."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,4 +71,25 @@ def test_an_interrupted_first_swap_with_a_user_folder_in_its_way_is_undone(
 
     (out / "person_003").rename(tmp_path / "moved")
     _export(out, make_settings())
+    assert person_folders(out) == ["person_001", "person_002", "person_003"]
+
+
+def test_one_export_at_a_time(
+    event: SyntheticEvent, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """Another export of the same folder (here: a lock held on it) is refused, and its folders are kept."""
+    out = tmp_path / "out"
+    _analysed(event, out, make_settings())
+    other = out / ".eventlens" / "staging-99999999"  # the other export's staging folder
+    other.mkdir()
+    fd = os.open(out / ".eventlens" / swap.LOCK, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(InputError, match="another eventlens command is exporting"):
+            _export(out, make_settings())
+        assert other.is_dir()
+    finally:
+        os.close(fd)
+    _export(out, make_settings())
+    assert not other.exists()  # a leftover once no export holds the lock
     assert person_folders(out) == ["person_001", "person_002", "person_003"]
