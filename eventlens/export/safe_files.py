@@ -96,8 +96,20 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
 def copy_new(src: Path, dst: Path) -> None:
     """Copy ``src`` to a new file ``dst`` with its times and mode (as ``shutil.copy2``, never over a file)."""
     with open(src, "rb") as fin, open_new(dst, binary=True) as fout:
-        shutil.copyfileobj(fin, fout, 1 << 20)
+        _copy_bytes(fin, fout)
     shutil.copystat(src, dst)
+
+
+def _copy_bytes(fin: IO[bytes], fout: IO[bytes]) -> None:
+    """In the kernel where it can (``sendfile``, as ``shutil.copyfile`` does), else through a buffer."""
+    offset = 0
+    try:
+        while sent := os.sendfile(fout.fileno(), fin.fileno(), offset, 1 << 30):
+            offset += sent
+    except OSError as exc:
+        if offset or exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+        shutil.copyfileobj(fin, fout, 1 << 20)
 
 
 def place(src: Path, dst: Path, mode: str) -> str:

@@ -161,6 +161,9 @@ def _disk_full_at(monkeypatch: pytest.MonkeyPatch, name: str, after_bytes: int =
                 raise OSError(errno.ENOSPC, "No space left on device")
             return self.fp.write(data)
 
+        def fileno(self) -> int:  # no sendfile() into this file: photo copies go through write()
+            raise OSError(errno.EINVAL, "Invalid argument")
+
         def __getattr__(self, attr: str) -> Any:
             return getattr(self.fp, attr)
 
