@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from testkit import build_event
+from testkit import build_event, fake_settings
 
 from eventlens import pipeline
 from eventlens.settings import Settings
@@ -63,7 +63,7 @@ main()
 """
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def child_env(model_cache_dir: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -189,14 +189,16 @@ def _scenario(tmp: Path, env: dict[str, str], settings: Settings, later: bool) -
     return Scenario(base, expected, steps, time.monotonic() - appeared)
 
 
-@pytest.fixture(params=["first", "later"])
+@pytest.fixture(scope="module", params=["first", "later"])
 def scenario(
     request: pytest.FixtureRequest,
-    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
     child_env: dict[str, str],
-    make_settings: Callable[..., Settings],
+    model_cache_dir: Path,
 ) -> Scenario:
-    return _scenario(tmp_path / "scenario", child_env, make_settings(), later=request.param == "later")
+    """Built once for both kinds of kill (each kill works on its own copy of ``base``)."""
+    tmp = tmp_path_factory.mktemp(f"scenario-{request.param}")
+    return _scenario(tmp, child_env, fake_settings(model_cache_dir), later=request.param == "later")
 
 
 def _check_recovery(out: Path, scenario: Scenario, settings: Settings, what: str) -> None:
