@@ -12,6 +12,7 @@ Exit codes:
     3    a model file is missing or damaged, or a model failed to load (ModelError)
     4    a photo, face or person does not exist (NotFoundError)
     5    the catalog cannot be opened or migrated (CatalogError)
+    6    the output folder cannot be written: disk full, read-only, no permission (OutputError)
     75   the output folder is in use by another run (LockedError; EX_TEMPFAIL: try again later)
     130  interrupted by Ctrl-C (SIGINT); finished photos are saved, the same command resumes
     143  stopped by SIGTERM; as 130

@@ -8,7 +8,8 @@
     │   └── ModelMismatchError     embeddings from different models were about to be compared
     ├── NotFoundError              a photo, face or person id does not exist in the catalog
     ├── CatalogError               the catalog cannot be opened or migrated
-    └── LockedError                another eventlens run is writing to the same output folder
+    ├── LockedError                another eventlens run is writing to the same output folder
+    └── OutputError                the output folder cannot be written (disk full, read-only, permissions)
 
 The CLI maps these to one clear message and an exit code in one place (``eventlens.cli``); nothing else
 catches broad exceptions except the per-photo boundary, which turns any failure on one photo into a
@@ -72,3 +73,10 @@ class LockedError(EventlensError):
     Exit code 75 is ``EX_TEMPFAIL`` of sysexits.h: the same command succeeds once the other run ends."""
 
     exit_code = 75
+
+
+class OutputError(EventlensError):
+    """The export cannot be written (disk full, read-only file system, no permission); the previous export
+    is left as it was."""
+
+    exit_code = 6

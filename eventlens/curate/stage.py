@@ -7,7 +7,6 @@ derives each face's decisions, groups near-duplicates, scores and ranks. :func:`
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from eventlens.curate.scoring import (
     rank,
     score_photo,
 )
+from eventlens.export.safe_files import RANK_PREFIX_MAX_BYTES, write_csv
 from eventlens.settings import CurationSettings
 
 SCORE_COLUMNS = [
@@ -189,24 +189,24 @@ def write_curation(
 
     ``place(sha256, destination)`` links or copies a photo; ``file_name(sha256)`` gives its file name.
     Files in ``best/`` folders are prefixed with their rank so that a file browser shows them in order.
+    Every file is created new (the folders must not exist yet); CSV cells are neutralised
+    (:func:`eventlens.export.safe_files.csv_cell`).
     """
-    with open(staging / "photo_scores.csv", "w", newline="", encoding="utf-8") as fp:
-        writer = csv.writer(fp)
-        writer.writerow(SCORE_COLUMNS)
-        for i, s in enumerate(curation.ranked, start=1):
-            writer.writerow(
-                [
-                    i,
-                    s.photo,
-                    f"{s.final_score:.4f}",
-                    ";".join(s.persons),
-                    s.results_string,
-                    s.sha256,
-                    str(s.disqualified).lower(),
-                    s.duplicate_group,
-                    str(s.duplicate_pick).lower(),
-                ]
-            )
+    rows = (
+        [
+            i,
+            s.photo,
+            f"{s.final_score:.4f}",
+            ";".join(s.persons),
+            s.results_string,
+            s.sha256,
+            str(s.disqualified).lower(),
+            s.duplicate_group,
+            str(s.duplicate_pick).lower(),
+        ]
+        for i, s in enumerate(curation.ranked, start=1)
+    )
+    write_csv(staging / "photo_scores.csv", SCORE_COLUMNS, rows)
     _write_best(staging / BEST_DIR, curation.best, place, file_name)
     for label, shas in curation.person_best.items():
         if (staging / label).is_dir():
@@ -216,7 +216,9 @@ def write_curation(
 def _write_best(
     folder: Path, shas: list[str], place: Callable[[str, Path], None], file_name: Callable[[str], str]
 ) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir()
     width = max(3, len(str(len(shas))))
+    if width + 1 > RANK_PREFIX_MAX_BYTES:
+        raise ValueError(f"{len(shas)} photos in {folder}: rank prefixes would not fit the file names")
     for i, sha in enumerate(shas, start=1):
         place(sha, folder / f"{i:0{width}d}_{file_name(sha)}")

@@ -85,7 +85,11 @@ def cached_face_crop(
     crop = crop_square(image, [float(v) * scale for v in box_xyxy], size_px)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".jpg")
-    os.close(fd)
-    crop.save(tmp, "JPEG", quality=JPEG_QUALITY)
-    os.replace(tmp, target)
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            crop.save(fp, "JPEG", quality=JPEG_QUALITY)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)  # a full disk leaves no half-written crop behind
+        raise
     return target

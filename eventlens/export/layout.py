@@ -11,30 +11,32 @@
     OUT/rejected.csv           path,reason
 
 Everything is first built in a staging folder inside ``OUT/.eventlens`` and then swapped in
-(:mod:`eventlens.export.swap`), so an interrupted export never leaves half a person folder and nothing
-eventlens did not write is ever touched. Photos are linked or copied from the originals, which are never
-modified. No embedding or landmark (biometric) data is written here.
+(:mod:`eventlens.export.swap`, journalled: the next export finishes a swap that was killed), so an
+interrupted export never leaves half a person folder or a mix of two exports, and nothing eventlens did
+not write is ever touched. Photos are linked or copied from the originals, which are never written: every
+file of the export is created new, and no photo gets a name eventlens writes (:mod:`eventlens.export.names`,
+:mod:`eventlens.export.safe_files`). A disk that is full or read-only is one :class:`OutputError`, and the
+previous export stays as it was. No embedding or landmark (biometric) data is written here.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import shutil
 from collections import defaultdict
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from eventlens.attributes.decide import FaceDecisions
 from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos
-from eventlens.curate.stage import compute_curation, write_curation
+from eventlens.curate.stage import Curation, compute_curation, write_curation
+from eventlens.export import swap
 from eventlens.export.crops import CropJob, make_crop
-from eventlens.export.swap import swap_in
+from eventlens.export.names import file_names
+from eventlens.export.safe_files import output_error, place, write_csv, write_json
 from eventlens.settings import Settings
 
 UNASSIGNED = "unassigned"
@@ -139,35 +141,15 @@ def _rejections(conn: sa.Connection) -> list[tuple[str, str]]:
 
 
 def _file_names(items: list[_Photo]) -> dict[str, str]:
-    """A unique file name per photo inside one folder: the original name, disambiguated by hash."""
-    by_name: dict[str, list[_Photo]] = defaultdict(list)
-    for p in items:
-        by_name[PurePosixPath(p.rel_path).name.lower()].append(p)
-    names = {}
-    for group in by_name.values():
-        for p in group:
-            name = PurePosixPath(p.rel_path).name
-            if len(group) > 1:
-                stem, suffix = os.path.splitext(name)
-                name = f"{stem}__{p.sha256[:10]}{suffix}"
-            names[p.sha256] = name
-    return names
+    """A unique, safe file name per photo inside one folder (see :mod:`eventlens.export.names`)."""
+    return file_names((p.sha256, p.rel_path) for p in items)
 
 
 def _place(src: Path, dst: Path, mode: str, summary: ExportSummary) -> None:
-    if mode == "symlink":
-        dst.symlink_to(src.resolve())
+    if place(src, dst, mode) == "link":
         summary.links += 1
-        return
-    if mode == "hardlink":
-        try:
-            os.link(src, dst)
-            summary.links += 1
-            return
-        except OSError:
-            pass  # another file system, or links not allowed: copy instead
-    shutil.copy2(src, dst)
-    summary.copies += 1
+    else:
+        summary.copies += 1
 
 
 def _write_folder(
@@ -210,16 +192,7 @@ def _write_folder(
         "representative_face": representative,
         "photos": entries,
     }
-    (folder / "metadata.json").write_text(
-        json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-
-
-def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fp:
-        writer = csv.writer(fp)
-        writer.writerow(header)
-        writer.writerows(rows)
+    write_json(folder / "metadata.json", meta)
 
 
 def _face_row(p: _Photo, f: dict[str, Any], decisions: FaceDecisions | None) -> list[object]:
@@ -285,13 +258,6 @@ def _make_crops(
     return dict(zip(chosen, paths, strict=True))
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def _write_persons(
     staging: Path,
     people: dict[int, sa.Row],
@@ -321,7 +287,7 @@ def _write_persons(
         if person.label in chosen_faces:
             rp, rf = chosen_faces[person.label]
             crop_name = f"{person.label}.jpg"
-            _link_or_copy(crops[person.label], staging / CLUSTERS_DIR / crop_name)
+            place(crops[person.label], staging / CLUSTERS_DIR / crop_name, "hardlink")
             summary.crops += 1
             rep = {
                 "photo": rp.rel_path,
@@ -346,7 +312,10 @@ def export(
 ) -> ExportSummary:
     """Write the output layout under ``out_dir`` from the catalog (see the module docstring).
 
-    ``executor`` (optional, e.g. the analysis worker processes) makes the face crops; default: threads."""
+    ``executor`` (optional, e.g. the analysis worker processes) makes the face crops; default: threads.
+    Raises :class:`~eventlens.errors.OutputError` when the output cannot be written (the previous
+    export is then left as it was) and :class:`~eventlens.errors.InputError` when an entry eventlens did
+    not write is in the way."""
     summary = ExportSummary()
     with engine.connect() as conn:
         all_photos, people = _load(conn)
@@ -354,10 +323,36 @@ def export(
         shown = {sha: p.rel_path for sha, p in all_photos.items()}
         curation = compute_curation(conn, shown, settings.curation, settings.eye_model)
     work = out_dir / ".eventlens"
-    staging = work / f"staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = work / f"{swap.STAGING_PREFIX}{os.getpid()}"
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        with swap.export_lock(work):
+            swap.recover(out_dir, work)
+            swap.clean_leftovers(work)
+            try:
+                staging.mkdir()
+                _build(staging, all_photos, people, rejected, curation, settings, summary, executor)
+                swap.swap_in(staging, out_dir, work)
+            finally:
+                swap.discard(staging, work)
+    except FileExistsError:
+        raise  # eventlens never writes over a file: a name it had already used is a bug, not the disk's fault
+    except OSError as exc:
+        raise output_error(exc, out_dir, swap_pending=(work / swap.JOURNAL).exists()) from exc
+    return summary
 
+
+def _build(
+    staging: Path,
+    all_photos: dict[str, _Photo],
+    people: dict[int, sa.Row],
+    rejected: list[tuple[str, str]],
+    curation: Curation,
+    settings: Settings,
+    summary: ExportSummary,
+    executor: Executor | None,
+) -> None:
+    """Write the whole export into the empty folder ``staging``."""
     by_person = _group_by_person(all_photos, summary)
     summary_rows = _write_persons(staging, people, by_person, all_photos, settings, summary, executor)
     face_rows = [
@@ -367,9 +362,9 @@ def export(
     ]
     summary.faces = len(face_rows)
     summary.photos = len(all_photos)
-    _write_csv(staging / "summary.csv", SUMMARY_COLUMNS, summary_rows)
-    _write_csv(staging / "face_data.csv", FACE_COLUMNS + ATTRIBUTE_COLUMNS, face_rows)
-    _write_csv(staging / "rejected.csv", ["path", "reason"], [list(r) for r in rejected])
+    write_csv(staging / "summary.csv", SUMMARY_COLUMNS, summary_rows)
+    write_csv(staging / "face_data.csv", FACE_COLUMNS + ATTRIBUTE_COLUMNS, face_rows)
+    write_csv(staging / "rejected.csv", ["path", "reason"], [list(r) for r in rejected])
     summary.rejected = len(rejected)
 
     all_names = _file_names(list(all_photos.values()))
@@ -380,5 +375,3 @@ def export(
         file_name=lambda sha: all_names[sha],
     )
     summary.best = len(curation.best)
-    swap_in(staging, out_dir, work)
-    return summary
