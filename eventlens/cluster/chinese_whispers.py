@@ -16,7 +16,7 @@ import numpy as np
 _BLOCK_ROWS = 2048
 #: candidate pairs decided on their exact distance per chunk
 _PAIR_CHUNK = 32768
-#: a float32 matrix product is off by far less than this near any useful threshold
+#: a float32 matrix product's distances are off by far less than this (about 1e-6) near any useful threshold
 _CANDIDATE_MARGIN = 1e-3
 
 
@@ -64,25 +64,30 @@ def _exact_distances(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.nd
 def threshold_graph(embeddings: np.ndarray, threshold: float, weighted: bool = False) -> Graph:
     """Link pairs closer than ``threshold``. Weights are 1, or ``1 - distance / threshold`` if ``weighted``.
 
-    Candidates come from a blocked matrix product (memory ``_BLOCK_ROWS * n`` floats) with a margin of
-    :data:`_CANDIDATE_MARGIN`; each candidate is then decided on its exact pair distance, so the graph of
-    a subset of faces is exactly the subgraph of the whole one (what keeps clustering local).
+    Distances come from a blocked matrix product (memory ``_BLOCK_ROWS * n`` floats), whose rounding may
+    depend on the number and positions of the faces; pairs within :data:`_CANDIDATE_MARGIN` of the
+    threshold (and every pair when ``weighted``) are decided on their exact distance, so the graph of a
+    subset of faces is exactly the subgraph of the whole one (what keeps clustering local).
     """
     x = np.asarray(embeddings, dtype=np.float32)
     n = len(x)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
+    near: list[np.ndarray] = []
     for start in range(0, n, _BLOCK_ROWS):
         d = pairwise_distances(x[start : start + _BLOCK_ROWS], x)
         r, c = np.nonzero(d < threshold + _CANDIDATE_MARGIN)
-        r = r + start
-        keep = r != c
-        rows.append(r[keep])
-        cols.append(c[keep])
+        keep = r + start != c
+        r, c = r[keep], c[keep]
+        rows.append(r + start)
+        cols.append(c)
+        near.append(d[r, c] > threshold - _CANDIDATE_MARGIN)
     r = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, dtype=np.int64)
     c = np.concatenate(cols).astype(np.int64) if cols else np.zeros(0, dtype=np.int64)
-    exact = _exact_distances(x, r, c)
-    close = exact < threshold
+    check = np.ones(len(r), dtype=bool) if weighted else np.concatenate(near) if near else np.zeros(0, bool)
+    exact = np.zeros(len(r), dtype=np.float64)
+    exact[check] = _exact_distances(x, r[check], c[check])
+    close = ~check | (exact < threshold)
     r, c, exact = r[close], c[close], exact[close]
     w = (1.0 - exact / threshold if weighted else np.ones(len(r))).astype(np.float32)
     order = np.lexsort((c, r))
