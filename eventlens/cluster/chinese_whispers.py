@@ -3,8 +3,9 @@
 Two faces are linked when the Euclidean distance of their embeddings is below ``threshold`` (the rule of
 dlib's ``chinese_whispers_clustering``). Every node starts with a label; in each pass, nodes are visited in
 a seeded random order and take the label with the largest total edge weight among their neighbours (ties
-keep the current label, then prefer the smallest). Passing the labels of an earlier run as ``initial``
-keeps clusters and their ids stable; ``fixed`` nodes (faces a person assigned by hand) never change label.
+keep the current label, then prefer the smallest). ``initial`` labels and ``fixed`` nodes (which never
+change label) let a caller pin faces assigned by hand; the cluster stage runs it per connected component
+from local labels (:mod:`eventlens.cluster.partition`), never from an earlier run's persons.
 """
 
 from __future__ import annotations
