@@ -3,8 +3,9 @@
 Two faces are linked when the Euclidean distance of their embeddings is below ``threshold`` (the rule of
 dlib's ``chinese_whispers_clustering``). Every node starts with a label; in each pass, nodes are visited in
 a seeded random order and take the label with the largest total edge weight among their neighbours (ties
-keep the current label, then prefer the smallest). Passing the labels of an earlier run as ``initial``
-keeps clusters and their ids stable; ``fixed`` nodes (faces a person assigned by hand) never change label.
+keep the current label, then prefer the smallest). ``initial`` labels and ``fixed`` nodes (which never
+change label) let a caller pin faces assigned by hand; the cluster stage runs it per connected component
+from local labels (:mod:`eventlens.cluster.partition`), never from an earlier run's persons.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 _BLOCK_ROWS = 2048
+#: candidate pairs decided on their exact distance per chunk
+_PAIR_CHUNK = 32768
+#: a float32 matrix product's distances are off by far less than this (about 1e-6) near any useful threshold
+_CANDIDATE_MARGIN = 1e-3
 
 
 @dataclass(frozen=True)
@@ -41,32 +46,55 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(sq, 0.0))
 
 
+def _exact_distances(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Euclidean distances of the pairs ``(rows[k], cols[k])`` in float64, each summed over the dimensions
+    in a fixed order with element-wise operations only: the value of a pair depends on its two rows alone,
+    never on the other faces, their number or their positions (as a blocked matrix product's or a SIMD
+    reduction's rounding may), and ``d(i, j) == d(j, i)`` exactly."""
+    out = np.empty(len(rows), dtype=np.float64)
+    for start in range(0, len(rows), _PAIR_CHUNK):
+        r, c = rows[start : start + _PAIR_CHUNK], cols[start : start + _PAIR_CHUNK]
+        diff = np.ascontiguousarray((x[r].astype(np.float64) - x[c].astype(np.float64)).T)
+        total = np.zeros(len(r), dtype=np.float64)
+        for column in diff:
+            total += column * column
+        out[start : start + _PAIR_CHUNK] = np.sqrt(total)
+    return out
+
+
 def threshold_graph(embeddings: np.ndarray, threshold: float, weighted: bool = False) -> Graph:
     """Link pairs closer than ``threshold``. Weights are 1, or ``1 - distance / threshold`` if ``weighted``.
 
-    Distances are computed in blocks of rows, so memory stays at ``_BLOCK_ROWS * n`` floats.
+    Distances come from a blocked matrix product (memory ``_BLOCK_ROWS * n`` floats), whose rounding may
+    depend on the number and positions of the faces; pairs within :data:`_CANDIDATE_MARGIN` of the
+    threshold (and every pair when ``weighted``) are decided on their exact distance, so the graph of a
+    subset of faces is exactly the subgraph of the whole one (what keeps clustering local).
     """
     x = np.asarray(embeddings, dtype=np.float32)
     n = len(x)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
-    wts: list[np.ndarray] = []
+    near: list[np.ndarray] = []
     for start in range(0, n, _BLOCK_ROWS):
         d = pairwise_distances(x[start : start + _BLOCK_ROWS], x)
-        r, c = np.nonzero(d < threshold)
-        r = r + start
-        keep = r != c
+        r, c = np.nonzero(d < threshold + _CANDIDATE_MARGIN)
+        keep = r + start != c
         r, c = r[keep], c[keep]
-        rows.append(r)
+        rows.append(r + start)
         cols.append(c)
-        wts.append(1.0 - d[r - start, c] / threshold if weighted else np.ones(len(r), dtype=np.float32))
-    r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-    w = np.concatenate(wts).astype(np.float32) if wts else np.zeros(0, dtype=np.float32)
+        near.append(d[r, c] > threshold - _CANDIDATE_MARGIN)
+    r = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, dtype=np.int64)
+    c = np.concatenate(cols).astype(np.int64) if cols else np.zeros(0, dtype=np.int64)
+    check = np.ones(len(r), dtype=bool) if weighted else np.concatenate(near) if near else np.zeros(0, bool)
+    exact = np.zeros(len(r), dtype=np.float64)
+    exact[check] = _exact_distances(x, r[check], c[check])
+    close = ~check | (exact < threshold)
+    r, c, exact = r[close], c[close], exact[close]
+    w = (1.0 - exact / threshold if weighted else np.ones(len(r))).astype(np.float32)
     order = np.lexsort((c, r))
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.add.at(indptr, r + 1, 1)
-    return Graph(np.cumsum(indptr), c[order].astype(np.int64), w[order])
+    return Graph(np.cumsum(indptr), c[order], w[order])
 
 
 def chinese_whispers(

@@ -4,20 +4,23 @@ Same-photo conflicts:
 
 A cluster holding two faces of the same photo is certainly wrong somewhere. Such a cluster is clustered
 again on its own, with the threshold lowered in steps, until its parts are free of same-photo pairs or the
-floor is reached; the largest part keeps the cluster's label (so person ids stay stable). Any conflict left
-at the floor is resolved by keeping, per photo, the face closest to its part's mean embedding and taking
-the others out (they become singletons, i.e. unassigned unless they join something else later).
+floor is reached. Any conflict left at the floor is resolved by keeping, per photo, the face closest to its
+part's mean embedding and taking the others out (they become singletons, i.e. unassigned unless they join
+something else later).
 
 Loose clusters: Chinese Whispers can join two people through a chain of a few close pairs. Each cluster of
 :data:`MIN_SPLIT_SIZE` faces or more is checked with average linkage: if its two top-level halves are on
 average farther apart than :data:`SPLIT_AVERAGE_DISTANCE`, it is cut in two (and the halves checked
 again). Different people's clusters sit >= 0.67 apart on average on the identity set, one person's
 halves <= 0.59 (BENCHMARKS.md).
+
+Both are functions of one cluster's faces alone (:func:`resolve_same_photo`, :func:`split_loose_cluster`,
+with local labels), so a cluster that did not change is split exactly as before whatever else was added.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,6 +40,31 @@ def _has_conflict(members: Sequence[int], photo: Sequence[str]) -> bool:
     return False
 
 
+def resolve_same_photo(
+    embeddings: np.ndarray, photo: Sequence[str], threshold: float, fixed: np.ndarray | None = None
+) -> tuple[np.ndarray, bool]:
+    """Local labels (``0..k-1``) of ONE cluster's faces with its same-photo conflicts removed, and whether
+    it had one. A function of this cluster's faces alone (in their given order): the parts are ordered
+    largest first (ties: first face first), so label 0 is the largest part; faces taken out of a part
+    follow as singletons. ``fixed`` faces (assigned by a person) are never taken out."""
+    n = len(photo)
+    frozen = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
+    labels = np.zeros(n, dtype=np.int64)
+    if n < 2 or not _has_conflict(range(n), photo):
+        return labels, False
+    x = np.asarray(embeddings)
+    parts = _split(np.arange(n), x, photo, threshold - THRESHOLD_STEP, threshold - THRESHOLD_FLOOR_DROP)
+    parts.sort(key=lambda p: (-len(p), int(p.min())))
+    next_label = 0
+    for part in parts:
+        labels[part] = next_label
+        next_label += 1
+        for loner in _conflict_losers(part, x, photo, frozen):
+            labels[loner] = next_label
+            next_label += 1
+    return labels, True
+
+
 def split_same_photo_conflicts(
     embeddings: np.ndarray,
     labels: np.ndarray,
@@ -44,33 +72,24 @@ def split_same_photo_conflicts(
     threshold: float,
     fixed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Labels with same-photo conflicts removed, and the number of clusters that had one.
-
-    New labels are allocated above the current maximum; ``fixed`` faces (assigned by a person) keep
-    their label and are never taken out.
-    """
+    """:func:`resolve_same_photo` applied to every cluster of ``labels``: labels with same-photo conflicts
+    removed, and the number of clusters that had one. The largest part keeps the cluster's label; new
+    labels are allocated above the current maximum."""
     labels = np.array(labels, dtype=np.int64)
     frozen = np.zeros(len(labels), dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
+    out = labels.copy()
     next_label = int(labels.max(initial=-1)) + 1
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i, lab in enumerate(labels):
-        groups[int(lab)].append(i)
     conflicted = 0
-    for lab, members in sorted(groups.items()):
-        if len(members) < 2 or not _has_conflict(members, photo):
-            continue
-        conflicted += 1
-        floor = threshold - THRESHOLD_FLOOR_DROP
-        parts = _split(np.array(members), embeddings, photo, threshold - THRESHOLD_STEP, floor)
-        parts.sort(key=lambda p: (-len(p), int(p.min())))
-        for k, part in enumerate(parts):
-            target = lab if k == 0 else next_label
-            next_label += k != 0
-            labels[part] = target
-            for loner in _conflict_losers(part, embeddings, photo, frozen):
-                labels[loner] = next_label
-                next_label += 1
-    return labels, conflicted
+    for lab in np.unique(labels).tolist():
+        members = np.flatnonzero(labels == lab)
+        local, had = resolve_same_photo(
+            embeddings[members], [photo[i] for i in members], threshold, frozen[members]
+        )
+        conflicted += had
+        for k in range(1, int(local.max(initial=0)) + 1):
+            out[members[local == k]] = next_label
+            next_label += 1
+    return out, conflicted
 
 
 def _split(
@@ -122,25 +141,43 @@ def _top_split(embeddings: np.ndarray) -> tuple[np.ndarray, float]:
     return mask, float(tree.dist)
 
 
-def split_loose_clusters(
-    embeddings: np.ndarray, labels: np.ndarray, max_distance: float = SPLIT_AVERAGE_DISTANCE
-) -> tuple[np.ndarray, int]:
-    """Labels with every loose cluster cut at its average-linkage top split, and the number of cuts."""
-    labels = np.array(labels, dtype=np.int64)
-    next_label = int(labels.max(initial=-1)) + 1
-    pending = [int(v) for v in np.unique(labels)]
-    cuts = 0
+def split_loose_cluster(embeddings: np.ndarray, max_distance: float = SPLIT_AVERAGE_DISTANCE) -> np.ndarray:
+    """Local labels (``0..k-1``) of ONE cluster's faces after cutting it at its average-linkage top split
+    while the halves are farther apart than ``max_distance`` (the halves checked again); a function of
+    this cluster's embeddings alone. Label 0 is the part that kept the larger half at every cut."""
+    x = np.asarray(embeddings)
+    labels = np.zeros(len(x), dtype=np.int64)
+    pending = [0]
+    next_label = 1
     while pending:
         lab = pending.pop()
         members = np.flatnonzero(labels == lab)
         if len(members) < MIN_SPLIT_SIZE:
             continue
-        half, distance = _top_split(embeddings[members])
+        half, distance = _top_split(x[members])
         if distance <= max_distance:
             continue
         smaller = half if half.sum() <= len(half) / 2 else ~half  # the larger half keeps the label
         labels[members[smaller]] = next_label
         pending += [lab, next_label]
         next_label += 1
-        cuts += 1
-    return labels, cuts
+    return labels
+
+
+def split_loose_clusters(
+    embeddings: np.ndarray, labels: np.ndarray, max_distance: float = SPLIT_AVERAGE_DISTANCE
+) -> tuple[np.ndarray, int]:
+    """:func:`split_loose_cluster` applied to every cluster of ``labels``: labels with every loose cluster
+    cut, and the number of cuts. New labels are allocated above the current maximum."""
+    labels = np.array(labels, dtype=np.int64)
+    out = labels.copy()
+    next_label = int(labels.max(initial=-1)) + 1
+    cuts = 0
+    for lab in np.unique(labels).tolist():
+        members = np.flatnonzero(labels == lab)
+        local = split_loose_cluster(embeddings[members], max_distance)
+        for k in range(1, int(local.max(initial=0)) + 1):
+            out[members[local == k]] = next_label
+            next_label += 1
+            cuts += 1
+    return out, cuts

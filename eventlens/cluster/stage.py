@@ -1,11 +1,14 @@
 """The cluster stage: group faces into persons, incrementally, keeping person ids stable.
 
 1. Faces of analysed photos with an embedding of the current model (and at least
-   ``cluster_min_face_px``) are partitioned by :func:`eventlens.cluster.partition.partition_faces`
-   (consensus Chinese Whispers seeded with the persons of the previous run; faces a user assigned by hand
-   never move; no person twice in one photo).
-2. A component continues the existing person most of its previously assigned faces belonged to (same
-   id, same ``person_001`` label, name and category); a person whose faces all went elsewhere
+   ``cluster_min_face_px``) are partitioned by :func:`eventlens.cluster.partition.partition_faces`,
+   from scratch: a pure function of the faces in their stable order, their embeddings, the faces a user
+   assigned by hand (pinned; they never move) and the settings, never of the previous run's persons, so
+   the same input always gives the same persons (consensus Chinese Whispers per connected component; no
+   person twice in one photo).
+2. Clusters continue existing persons by an optimal assignment on the faces they share
+   (:mod:`eventlens.cluster.matching`; same id, same ``person_001`` label, name and category); a cluster
+   holding a face a user assigned continues that person. A person whose faces all went elsewhere
    disappears unless it has a name.
 3. New clusters of at least ``min_faces`` faces become new persons, numbered after the highest existing
    number in order of descending photo count, so a first run numbers persons by photo count and later runs
@@ -22,7 +25,8 @@ import sqlalchemy as sa
 
 from eventlens.catalog.arrays import from_blob
 from eventlens.catalog.schema import faces, persons, photo_paths, photos
-from eventlens.cluster.partition import partition_faces
+from eventlens.cluster.matching import NONE, continue_persons
+from eventlens.cluster.partition import FREE, partition_faces
 from eventlens.settings import Settings
 
 
@@ -118,30 +122,11 @@ def _representative(members: np.ndarray, data: _Faces, sizes: dict[int, float]) 
     return int(data.ids[typical[int(np.argmax(size))]])
 
 
-def _claim_existing_persons(
-    groups: dict[int, list[int]], data: _Faces, existing: dict[int, sa.Row]
-) -> dict[int, int]:
-    """Component -> existing person it continues: the person most of its previously assigned faces had.
-
-    Each person is continued by at most one component, the one holding most of its faces (ties: the
-    component whose first face comes first in the stable (photo sha256, face index) order); the others
-    become new persons or stay unassigned.
-    """
-    claims: list[tuple[int, int, int, int]] = []  # (-overlap, first face position, component, person)
-    for comp, members in groups.items():
-        counts: dict[int, int] = defaultdict(int)
-        for i in members:
-            if data.person[i] in existing:
-                counts[int(data.person[i])] += 1
-        for pid, overlap in counts.items():
-            claims.append((-overlap, int(np.min(members)), comp, pid))
-    owner: dict[int, int] = {}
-    taken: set[int] = set()
-    for _neg, _first, comp, pid in sorted(claims):
-        if comp not in owner and pid not in taken:
-            owner[comp] = pid
-            taken.add(pid)
-    return owner
+def _pins(data: _Faces, max_person_id: int) -> np.ndarray:
+    """What the partition pins: a face a user assigned to a person is pinned to that person; one a user
+    took out of every person is pinned alone (a key no person has)."""
+    alone = max_person_id + 1 + np.arange(len(data.ids))
+    return np.where(data.fixed, np.where(data.person >= 0, data.person, alone), FREE)
 
 
 def cluster(
@@ -158,15 +143,13 @@ def cluster(
         }
         n = len(data.ids)
         summary.faces_clustered = n
-        offset = max(existing, default=0) + 1
-        initial = np.where(data.person >= 0, data.person, offset + np.arange(n))
         labels, summary.conflicts_split = partition_faces(
-            data.embeddings, data.photo, settings.cluster_threshold, initial, data.fixed
+            data.embeddings, data.photo, settings.cluster_threshold, _pins(data, max(existing, default=0))
         )
         groups: dict[int, list[int]] = defaultdict(list)
         for idx, lab in enumerate(labels):
             groups[int(lab)].append(idx)
-        continued = _claim_existing_persons(groups, data, existing)
+        continued = continue_persons(labels, data.person, np.where(data.fixed, data.person, NONE), existing)
 
         person_of_group: dict[int, int | None] = {}
         new_groups = []

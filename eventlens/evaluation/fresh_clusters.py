@@ -3,8 +3,8 @@
 The cluster stage (:mod:`eventlens.cluster.stage`) partitions faces with
 :func:`~eventlens.cluster.partition.partition_faces` (consensus Chinese Whispers over faces closer than
 ``threshold``, no person twice in one photo) and leaves clusters of fewer than ``min_faces`` faces
-unassigned. On a first run (no persons yet, nothing assigned by hand) its partition is
-exactly that of :func:`cluster_embeddings`; the quality harness uses this to sweep thresholds without
+unassigned. The partition ignores the persons of earlier runs, so whenever nothing is assigned by hand it
+is exactly that of :func:`cluster_embeddings`; the quality harness uses this to sweep thresholds without
 analysing photos again.
 """
 
