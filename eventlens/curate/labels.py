@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from eventlens.catalog import queries
 from eventlens.catalog.schema import persons
 from eventlens.errors import InputError
 
@@ -75,7 +76,7 @@ def import_labels(engine: sa.Engine, labels: dict[str, Label], merge: bool = Fal
     """
     result = LabelImport()
     with engine.begin() as conn:
-        known = {r.label for r in conn.execute(sa.select(persons.c.label))}
+        known = {p.label for p in queries.list_persons(conn)}
         if not merge:
             conn.execute(
                 persons.update().where(persons.c.label.not_in(list(labels))).values(name=None, category=None)
@@ -95,10 +96,7 @@ def import_labels(engine: sa.Engine, labels: dict[str, Label], merge: bool = Fal
 def export_labels(engine: sa.Engine) -> dict[str, dict[str, str | None]]:
     """Every person's label in the extended form (category ``other`` when none was given)."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(persons.c.label, persons.c.name, persons.c.category).order_by(persons.c.label)
-        )
-        return {r.label: {"name": r.name, "category": r.category or "other"} for r in rows}
+        return {p.label: {"name": p.name, "category": p.category} for p in queries.list_persons(conn)}
 
 
 def labels_json(engine: sa.Engine) -> str:
