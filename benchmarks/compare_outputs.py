@@ -125,10 +125,7 @@ def compare(
         copy_catalog(catalog_of, out)
         clustered = eventlens(src, ["cluster", *stage_args(out, config, workers)])
         exported = eventlens(src, ["export", *stage_args(out, config, workers)])
-        log.info(
-            "%s %s: cluster %s", name, side, {k: clustered.get(k) for k in ("persons", "faces_clustered")}
-        )
-        log.info("%s %s: export %s", name, side, {k: exported.get(k) for k in ("persons", "photos", "faces")})
+        log.info("%s %s: cluster %s; export %s", name, side, clustered.get("cluster"), exported.get("export"))
         outs[side] = out
     return diff_exports(outs["A"], outs["B"])
 
