@@ -15,7 +15,7 @@ from testkit import EVENT_PHOTOS, EVENT_REJECTED, A, B, C, D, SyntheticEvent, bu
 from eventlens import pipeline
 from eventlens.catalog import queries
 from eventlens.catalog.db import default_url, open_catalog
-from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, photo_paths
+from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos
 from eventlens.errors import NotFoundError
 
 VIEWS = (queries.PersonView, queries.PhotoView, queries.FaceView, queries.RejectionView)
@@ -133,6 +133,34 @@ def test_faces_of_photos(conn: sa.Connection, event: SyntheticEvent) -> None:
     many = [f"{i:064x}" for i in range(1200)] + [f.photo_sha256 for f in every]
     assert queries.faces_of_photos(conn, many) == every
     assert queries.faces_of_photos(conn, []) == []
+
+
+def test_every_field_holds_its_own_column(conn: sa.Connection) -> None:
+    """Each view field equals the catalog column of its name (the views are built positionally)."""
+    face_rows = {r.id: r._mapping for r in conn.execute(sa.select(faces))}
+    label_of = {r.id: r.label for r in conn.execute(sa.select(persons.c.id, persons.c.label))}
+    for f in queries.faces_of_photos(conn):
+        row = face_rows[f.id]
+        for name in (n.name for n in dataclasses.fields(f)):
+            if name == "measurements":
+                assert dict(f.measurements) == {c: row[c] for c in FACE_MEASUREMENT_COLUMNS}
+            elif name == "person_label":
+                assert f.person_label == label_of.get(row["person_id"])
+            else:
+                assert getattr(f, name) == row[name], name
+    photo_rows = {r.sha256: r._mapping for r in conn.execute(sa.select(photos))}
+    for p in queries.list_photos(conn, status=None):
+        for name in (n.name for n in dataclasses.fields(p)):
+            if not name.startswith("display_path"):
+                assert getattr(p, name) == photo_rows[p.sha256][name], name
+    person_rows = {r.label: r._mapping for r in conn.execute(sa.select(persons))}
+    for person in queries.list_persons(conn):
+        row = person_rows[person.label]
+        assert (person.id, person.name, person.representative_face_id) == (
+            row["id"],
+            row["name"],
+            row["representative_face_id"],
+        )
 
 
 def test_faces_of_a_person_and_their_pages(conn: sa.Connection) -> None:
