@@ -8,6 +8,7 @@ the file itself is never deleted (deleting it would let two runs lock two differ
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -40,7 +41,14 @@ def acquire(work_dir: Path, command: str) -> OutputLock:
     except OSError as exc:  # e.g. --out names a file
         raise CatalogError(f"cannot create the catalog folder {work_dir}: {exc.strerror or exc}") from exc
     path = work_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (PEP 446)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (PEP 446)
+    except OSError as exc:
+        if exc.errno != errno.EROFS or not path.is_file():
+            raise CatalogError(f"cannot open the lock file {path}: {exc.strerror or exc}") from exc
+        # a read-only disk: lock it all the same (flock needs no write access); the run then fails with
+        # a clear OutputError when it writes, and the holder is not recorded
+        fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -57,9 +65,14 @@ def acquire(work_dir: Path, command: str) -> OutputLock:
         "command": command,
         "started_at": datetime.now(UTC).isoformat("T", "seconds"),
     }
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(record).encode(), 0)
+    if _writable(fd):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)
     return OutputLock(path, fd)
+
+
+def _writable(fd: int) -> bool:
+    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
 
 
 def _holder(fd: int) -> str:
