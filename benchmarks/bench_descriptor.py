@@ -33,11 +33,11 @@ ARGS = _args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.blas_threads)  # must precede the numpy import
 
 import dlib  # noqa: E402
-import face_recognition_models  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 _t = time.perf_counter()
+from eventlens.backends.dlib_face import _model_path  # noqa: E402
 from eventlens.backends.dlib_resnet_numpy import (  # noqa: E402
     NumpyResnetDescriptor,
     load_resnet_weights,
@@ -87,7 +87,7 @@ def _time_numpy(desc, chips: np.ndarray, repeats: int) -> float:
 
 
 def main() -> None:
-    dat = Path(face_recognition_models.face_recognition_model_location())
+    dat = Path(_model_path("resnet"))
     print(f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}  faces per measurement: {ARGS.faces}")
     print(f"module import: {IMPORT_S * 1e3:.1f} ms")
 

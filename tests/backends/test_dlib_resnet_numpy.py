@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eventlens.backends.dlib_face import _model_path
 from eventlens.backends.dlib_resnet_numpy import (
     DESCRIPTOR_DIM,
     NumpyResnetDescriptor,
@@ -18,11 +19,10 @@ from eventlens.backends.dlib_resnet_numpy import (
 )
 
 dlib = pytest.importorskip("dlib")
-face_recognition_models = pytest.importorskip("face_recognition_models")
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 IDENTITIES = DATA / "identities"
-DAT = Path(face_recognition_models.face_recognition_model_location())
+DAT = Path(_model_path("resnet"))
 
 MAX_ABS_DIFF = 1e-3
 MIN_COSINE = 0.9999
@@ -61,7 +61,7 @@ def real_chips() -> Chips:
     if not IDENTITIES.is_dir():
         pytest.skip(f"{IDENTITIES} is absent: the ../shared/data photos (beside the repo) are needed")
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
+    predictor = dlib.shape_predictor(_model_path("shape5"))
     model = dlib.face_recognition_model_v1(str(DAT))
     chips: list[np.ndarray] = []
     people: list[str] = []
