@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from eventlens.attributes.decide import decide, eyes_open_score, smile_score
+from eventlens.attributes.decide import decide, eyes_open_score
 from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, photo_paths
 from eventlens.detections import box_iou
 from eventlens.errors import InputError
@@ -184,7 +184,7 @@ def evaluate_attributes(
         if row["smile"] in ("yes", "no"):
             smiles[0].append(row["smile"] == "yes")
             smiles[1].append(d.smile)
-            smiles[2].append(smile_score(m["mouth_width"], m["mouth_lift"]))
+            smiles[2].append(d.smile_score)
         if row["mouth_open"] in ("yes", "no"):
             mouths[0].append(row["mouth_open"] == "yes")
             mouths[1].append(d.mouth_open)
