@@ -3,8 +3,8 @@
 Reads hand labels (``dataset,photo,x1,y1,x2,y2,...,smile,...,split``; boxes in displayed original pixels)
 and, for each labelled face, the 68 landmarks stored in the catalog of ``RUNS/<dataset>`` (the face whose
 box overlaps the label's by IoU >= 0.5). The features are computed by the product's own code
-(:func:`~eventlens.attributes.face_geometry.mouth_shape`, :func:`~eventlens.attributes.face_geometry.head_pose`
-and :func:`~eventlens.attributes.decide.smile_features`), so what is fitted is what runs.
+(:func:`~eventlens.attributes.face_geometry.mouth_shape`, :func:`~eventlens.attributes.face_geometry.
+head_pose` and :func:`~eventlens.attributes.decide.smile_features`), so what is fitted is what runs.
 
 Faces of at least ``--min-face-px`` with smile ``yes`` / ``no`` are used (``unsure`` is left out). The model
 is a logistic regression with balanced class weights and scikit-learn's default L2 penalty (C = 1) on the
@@ -54,7 +54,8 @@ def _catalog_faces(runs: Path, dataset: str) -> dict[str, list[tuple[tuple[float
     out: dict[str, list[tuple[tuple[float, ...], np.ndarray]]] = {}
     query = (
         "SELECT pp.rel_path, f.x1, f.y1, f.x2, f.y2, f.landmarks68 FROM faces f "
-        "JOIN photo_paths pp ON pp.sha256 = f.photo_sha256 WHERE pp.status = 'ok' AND f.landmarks68 IS NOT NULL"
+        "JOIN photo_paths pp ON pp.sha256 = f.photo_sha256 "
+        "WHERE pp.status = 'ok' AND f.landmarks68 IS NOT NULL"
     )
     for rel_path, x1, y1, x2, y2, blob in db.execute(query):
         out.setdefault(rel_path, []).append(((x1, y1, x2, y2), from_blob(blob, (68, 2)).astype(np.float64)))
@@ -67,14 +68,18 @@ def _group(dataset: str, photo: str) -> str:
     return f"id:{photo.split('/')[0]}" if dataset == "identities" else f"{dataset}:{photo}"
 
 
-def load(labels: Path, runs: Path, min_face_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load(
+    labels: Path, runs: Path, min_face_px: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(features (n, k), smiling (n,), groups (n,), old rule's scores (n,)) of the usable labelled faces."""
     catalogs: dict[str, dict[str, list[tuple[tuple[float, ...], np.ndarray]]]] = {}
     features, smiling, groups, old = [], [], [], []
     with open(labels, newline="", encoding="utf-8") as fp:
         for row in csv.DictReader(fp):
             if row.get("split", "dev") != "dev":
-                raise SystemExit(f"{labels}: a row of split {row['split']!r}; fit on the development part only")
+                raise SystemExit(
+                    f"{labels}: a row of split {row['split']!r}; fit on the development part only"
+                )
             box = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
             if row["smile"] not in ("yes", "no") or box[2] - box[0] < min_face_px:
                 continue
@@ -109,15 +114,19 @@ def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=Path, required=True, help="labels of the development part (CSV)")
-    parser.add_argument("--runs", type=Path, required=True, help="folder of <dataset>/.eventlens/catalog.sqlite")
+    parser.add_argument(
+        "--runs", type=Path, required=True, help="folder of <dataset>/.eventlens/catalog.sqlite"
+    )
     parser.add_argument("--min-face-px", type=float, default=40.0, help="smallest labelled box width used")
     parser.add_argument("--seeds", type=int, default=20, help="shuffles of the grouped cross-validation")
     args = parser.parse_args()
     try:
         from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
         from sklearn.model_selection import StratifiedGroupKFold  # noqa: PLC0415
-    except ImportError:
-        raise SystemExit("scikit-learn is needed to fit: pip install scikit-learn (not an eventlens dependency)")
+    except ImportError as exc:
+        raise SystemExit(
+            "scikit-learn is needed to fit: pip install scikit-learn (not an eventlens dependency)"
+        ) from exc
 
     x, y, groups, old = load(args.labels, args.runs, args.min_face_px)
 
@@ -136,7 +145,8 @@ def main() -> None:
     out.write(f"old rule (no fit): balanced accuracy {balanced_accuracy(y, old >= 0):.3f}\n")
     out.write(
         f"grouped {_FOLDS}-fold CV over {args.seeds} shuffles: balanced accuracy "
-        f"{np.mean(scores):.3f} (sd {np.std(scores):.3f}, min {np.min(scores):.3f}, max {np.max(scores):.3f})\n"
+        f"{np.mean(scores):.3f} (sd {np.std(scores):.3f}, "
+        f"min {np.min(scores):.3f}, max {np.max(scores):.3f})\n"
     )
     out.write(f"fitted on all: balanced accuracy {balanced_accuracy(y, fitted.predict(x)):.3f}\n")
     weights = ", ".join(f'"{n}": {w:.2f}' for n, w in zip(SMILE_FEATURES, fitted.coef_[0], strict=True))

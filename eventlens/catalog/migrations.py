@@ -31,7 +31,9 @@ def _v1_initial(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
-def _add_columns(conn: sa.Connection, table: str, columns: dict[str, sa.types.TypeEngine[object]]) -> list[str]:
+def _add_columns(
+    conn: sa.Connection, table: str, columns: dict[str, sa.types.TypeEngine[object]]
+) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``columns`` the table lacks; the names added."""
     existing = {c["name"] for c in sa.inspect(conn).get_columns(table)}
     added = [name for name in columns if name not in existing]
@@ -83,7 +85,11 @@ def _add_smile_measurements(conn: sa.Connection) -> None:
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial catalog: runs, sources, photos, photo_paths, persons, faces", _v1_initial),
-    (2, "add_smile_measurements: faces.mouth_gap, corners_below_eyes, lip_below_nose", _add_smile_measurements),
+    (
+        2,
+        "add_smile_measurements: faces.mouth_gap, corners_below_eyes, lip_below_nose",
+        _add_smile_measurements,
+    ),
 ]
 
 

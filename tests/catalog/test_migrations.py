@@ -160,7 +160,9 @@ def test_add_smile_measurements_fills_old_faces_from_their_stored_landmarks(tmp_
     engine = open_catalog(_url(tmp_path))
     with engine.begin() as conn:
         conn.execute(
-            schema.photos.insert().values(sha256="a" * 64, size_bytes=1, local_path="/x.jpg", status="analyzed")
+            schema.photos.insert().values(
+                sha256="a" * 64, size_bytes=1, local_path="/x.jpg", status="analyzed"
+            )
         )
         for index, measured in enumerate((True, False)):
             conn.execute(
