@@ -29,6 +29,9 @@ class FaceMeasurements:
     mouth_width: float  # mouth corner distance / inter-ocular distance, ~0.8-1.2
     mouth_lift: float  # corner upturn / mouth width, ~-0.1..0.2, positive when smiling
     mouth_opening: float  # inner-lip gap / inner mouth width, 0..~0.8
+    mouth_gap: float  # inner-lip gap / inter-ocular distance, ~0..0.5 (slightly < 0 when lips overlap)
+    corners_below_eyes: float  # mouth corners below the lower eyelids / IOD, ~0.8-1.3, smaller smiling
+    lip_below_nose: float  # upper lip top below the nose base / IOD, ~0.1-0.35, smaller smiling
     yaw_deg: float  # -90..90, + = nose towards the image's right
     pitch_deg: float  # -90..90, + = looking up
     roll_deg: float  # -180..180, + = tilted clockwise
@@ -70,6 +73,9 @@ def measure_face(
         mouth_width=mouth.width,
         mouth_lift=mouth.corner_lift,
         mouth_opening=mouth.opening,
+        mouth_gap=mouth.gap,
+        corners_below_eyes=mouth.corners_below_eyes,
+        lip_below_nose=mouth.lip_below_nose,
         yaw_deg=pose.yaw_deg,
         pitch_deg=pose.pitch_deg,
         roll_deg=pose.roll_deg,

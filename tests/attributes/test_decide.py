@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +16,9 @@ from hypothesis import strategies as st
 from eventlens.attributes.decide import (
     EAR_CALIBRATION,
     EXPRESSIONS,
-    SMILE_WIDTH_MID,
+    SMILE_FEATURES,
+    SMILE_GAP_CAP,
+    SMILE_WEIGHTS,
     decide,
     eyes_open_score,
     smile_score,
@@ -24,13 +27,44 @@ from eventlens.settings import CurationSettings
 
 RULES = CurationSettings()
 ears = st.floats(0.0, 1.0)
-widths = st.floats(0.0, 3.0)
-lifts = st.floats(-1.0, 1.0)
+lengths = st.floats(-3.0, 3.0)
+yaws = st.floats(-90.0, 90.0)
 eye_models = st.sampled_from(sorted(EAR_CALIBRATION))
 
 OPEN_EAR, CLOSED_EAR = 0.30, 0.05
-NEUTRAL_MOUTH = {"mouth_width": 0.9, "mouth_lift": 0.0}
-SMILING_MOUTH = {"mouth_width": 1.3, "mouth_lift": 0.15}
+#: typical labelled faces (medians of the development labels): a neutral mouth, a clear smile
+NEUTRAL_MOUTH = {
+    "mouth_width": 0.88,
+    "mouth_lift": 0.05,
+    "mouth_gap": 0.0,
+    "corners_below_eyes": 1.07,
+    "lip_below_nose": 0.26,
+}
+SMILING_MOUTH = {
+    "mouth_width": 1.05,
+    "mouth_lift": 0.13,
+    "mouth_gap": 0.18,
+    "corners_below_eyes": 0.9,
+    "lip_below_nose": 0.18,
+}
+#: between the two: a moderate smile, just over the default threshold
+MODERATE_MOUTH = {
+    "mouth_width": 1.0,
+    "mouth_lift": 0.1,
+    "mouth_gap": 0.1,
+    "corners_below_eyes": 0.97,
+    "lip_below_nose": 0.22,
+}
+#: shouting: lips far apart, mouth not wider than neutral, corners not raised
+SHOUTING_MOUTH = {
+    "mouth_width": 0.85,
+    "mouth_lift": 0.02,
+    "mouth_gap": 0.45,
+    "corners_below_eyes": 1.15,
+    "lip_below_nose": 0.24,
+}
+#: the smile score rises with these features and falls with the others
+SMILE_RISES_WITH = {"mouth_width", "mouth_lift", "mouth_gap"}
 
 
 def _measurements(**changes: Any) -> dict[str, Any]:
@@ -80,28 +114,55 @@ def test_eyes_open_score_is_calibrated_per_eye_model(model: str) -> None:
     assert eyes_open_score((closed + opened) / 2, opened, model) == pytest.approx(0.5)
 
 
-@given(widths, widths, lifts, lifts)
-def test_smile_score_is_bounded_and_monotonic(w1: float, w2: float, l1: float, l2: float) -> None:
-    (w_lo, w_hi), (l_lo, l_hi) = sorted((w1, w2)), sorted((l1, l2))
-    assert 0.0 <= smile_score(w_lo, l_lo) <= 1.0
-    assert 0.0 <= smile_score(w_hi, l_hi) <= 1.0
-    assert smile_score(w_lo, l_lo) <= smile_score(w_hi, l_lo) <= smile_score(w_hi, l_hi)
-    assert smile_score(w_lo, l_lo) <= smile_score(w_lo, l_hi)
+@given(st.sampled_from(SMILE_FEATURES), lengths, lengths, yaws)
+def test_smile_score_is_bounded_and_monotonic(feature: str, a: float, b: float, yaw: float) -> None:
+    low, high = sorted((a, b))
+    lo, hi = (smile_score(**{**SMILING_MOUTH, feature: v}, yaw_deg=yaw) for v in (low, high))
+    assert 0.0 <= lo <= 1.0 and 0.0 <= hi <= 1.0
+    if feature in SMILE_RISES_WITH:
+        assert lo <= hi
+    else:
+        assert lo >= hi
+
+
+def test_the_smile_weights_have_the_signs_of_a_smile() -> None:
+    """Wider, corners up, lips parted: more of a smile; corners and upper lip further down: less."""
+    assert set(SMILE_WEIGHTS) == set(SMILE_FEATURES)
+    assert all((SMILE_WEIGHTS[f] > 0) == (f in SMILE_RISES_WITH) for f in SMILE_FEATURES)
 
 
 def test_smile_score_ranks_mouths_as_a_person_would() -> None:
-    assert smile_score(SMILE_WIDTH_MID, 0.0) == pytest.approx(0.5)
-    assert smile_score(**NEUTRAL_MOUTH) < 0.2  # neutral, corners level
-    assert smile_score(**SMILING_MOUTH) > 0.9  # wide, corners raised
-    assert smile_score(1e6, 1e6) == 1.0  # no overflow at either end
-    assert smile_score(-1e6, -1e6) == pytest.approx(0.0, abs=1e-12)
+    assert smile_score(**NEUTRAL_MOUTH) < 0.3
+    assert smile_score(**SMILING_MOUTH) > 0.75
+    assert 0.5 < smile_score(**MODERATE_MOUTH) < smile_score(**SMILING_MOUTH)
+    assert smile_score(**SHOUTING_MOUTH) < 0.4  # teeth and a wide gap alone are not a smile
+    huge = dict.fromkeys(SMILE_FEATURES, 1e6)
+    assert smile_score(**{**huge, "corners_below_eyes": -1e6, "lip_below_nose": -1e6}) == 1.0  # no overflow
+    assert smile_score(**{k: -v for k, v in huge.items()}) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_wider_gap_than_the_cap_is_no_more_of_a_smile() -> None:
+    at_cap = smile_score(**{**SHOUTING_MOUTH, "mouth_gap": SMILE_GAP_CAP})
+    assert smile_score(**SHOUTING_MOUTH) == at_cap
+    assert smile_score(**{**SHOUTING_MOUTH, "mouth_gap": 3.0}) == at_cap
+
+
+@given(yaws)
+def test_a_turned_head_scores_as_facing_the_camera(yaw: float) -> None:
+    """Turning the head by ``yaw`` shortens the eye line by cos(yaw), so lengths in inter-ocular units
+    grow by 1 / cos(yaw); the score undoes that (up to 60 degrees) and is the same for either side."""
+    scale = 1 / np.cos(np.radians(min(abs(yaw), 60.0)))
+    turned = {k: v if k == "mouth_lift" else v * scale for k, v in MODERATE_MOUTH.items()}
+    assert smile_score(**turned, yaw_deg=yaw) == pytest.approx(smile_score(**MODERATE_MOUTH), rel=1e-9)
+    assert smile_score(**turned, yaw_deg=yaw) == smile_score(**turned, yaw_deg=-yaw)
 
 
 # --- decisions ---------------------------------------------------------------------------------------
 
 
-def test_an_unmeasured_face_has_no_decisions() -> None:
-    assert decide(_measurements(mouth_width=None), RULES) is None
+@pytest.mark.parametrize("missing", SMILE_FEATURES)
+def test_an_unmeasured_face_has_no_decisions(missing: str) -> None:
+    assert decide(_measurements(**{missing: None}), RULES) is None
 
 
 @pytest.mark.parametrize(
@@ -147,7 +208,7 @@ def test_one_closed_eye_makes_the_eyes_closed() -> None:
 
 
 def test_thresholds_come_from_the_settings() -> None:
-    m = _measurements(ear_right=0.2, ear_left=0.2, mouth_width=1.1, mouth_lift=0.0, mouth_opening=0.12)
+    m = _measurements(ear_right=0.2, ear_left=0.2, **MODERATE_MOUTH, mouth_opening=0.12)
     default = decide(m, RULES, "mediapipe_iris")
     strict = decide(
         m,
