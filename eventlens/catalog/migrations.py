@@ -30,8 +30,25 @@ def _v1_initial(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
+def _v2_iris_dark(conn: sa.Connection) -> None:
+    """The faces' iris dark heights (:mod:`eventlens.attributes.eye_appearance`), one float column per eye.
+
+    A catalog created by this version already has them (version 1 creates the tables as they stand), so
+    only missing columns are added. Old rows keep NULL until their photos are analysed again (the eye
+    model's version changed with it, so ``analyze`` counts them as stale)."""
+    from eventlens.catalog.schema import IRIS_DARK_COLUMNS  # noqa: PLC0415
+
+    present = {c["name"] for c in sa.inspect(conn).get_columns("faces")}
+    for name in IRIS_DARK_COLUMNS:
+        if name not in present:
+            column = sa.Column(name, sa.Float)
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE faces ADD COLUMN {name} {kind}"))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial catalog: runs, sources, photos, photo_paths, persons, faces", _v1_initial),
+    (2, "faces: iris_dark_right, iris_dark_left (eye openness from the eye crop)", _v2_iris_dark),
 ]
 
 

@@ -179,7 +179,11 @@ def evaluate_attributes(
             eyes[1].append(d.eyes_open is not False)
             measured = m["ear_right"] is not None and m["ear_left"] is not None
             eyes[2].append(
-                eyes_open_score(m["ear_right"], m["ear_left"], settings.eye_model) if measured else 1.0
+                eyes_open_score(
+                    m["ear_right"], m["ear_left"], settings.eye_model, m["iris_dark_right"], m["iris_dark_left"]
+                )
+                if measured
+                else 1.0
             )
         if row["smile"] in ("yes", "no"):
             smiles[0].append(row["smile"] == "yes")
