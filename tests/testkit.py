@@ -202,28 +202,36 @@ SKIN_RGB, IRIS_RGB, LASH_RGB = (205, 160, 135), (70, 45, 30), (50, 35, 30)
 
 
 def synthetic_eye(
-    opening_px: float, iris: bool, lash_px: float = 0.0, size: int = 64, width_px: float = 22.8
+    opening_px: float,
+    iris: bool,
+    lash_px: float = 0.0,
+    size: int = 64,
+    width_px: float = 22.8,
+    outline_opening_px: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A 64x64 eye crop as the iris model sees it, and its 16-point outline (crop coordinates).
 
     Skin with an almond eye centred on the crop, ``width_px`` between the corners and ``opening_px``
     between the lids at the middle. ``iris``: a dark disc (radius 0.22 eye widths) shows between the lids
     (the white of the eye around it); else the lids are skin. ``lash_px``: a dark line that thick along
-    the lid line (a closed eye's lashes). Returns (float32 (size, size, 3) in 0..1, float64 (16, 2)).
+    the lid line (a closed eye's lashes). ``outline_opening_px``: the outline's opening when it differs
+    from the drawn one (on laughing eyes the model's lids sit inside the visible opening). Returns
+    (float32 (size, size, 3) in 0..1, float64 (16, 2)).
     """
     c = size / 2
     x_lo, x_hi = c - width_px / 2, c + width_px / 2
 
-    def half_gap(x: np.ndarray) -> np.ndarray:
+    def half_gap(x: np.ndarray, opening: float = opening_px) -> np.ndarray:
         t = np.clip((x - x_lo) / width_px, 0, 1)
-        return opening_px / 2 * np.sin(np.pi * t)
+        return opening / 2 * np.sin(np.pi * t)
 
+    drawn = opening_px if outline_opening_px is None else outline_opening_px
     lower_x = np.linspace(x_lo, x_hi, 9)
     upper_x = lower_x[1:8]
     outline = np.vstack(
         [
-            np.column_stack([lower_x, c + half_gap(lower_x)]),
-            np.column_stack([upper_x, c - half_gap(upper_x)]),
+            np.column_stack([lower_x, c + half_gap(lower_x, drawn)]),
+            np.column_stack([upper_x, c - half_gap(upper_x, drawn)]),
         ]
     )
     xs = np.arange(size)[None, :] + 0.5

@@ -6,9 +6,9 @@ refused (the test part measures the frozen result once; it must not be looked at
     .venv/bin/python tools/fit_eye_model.py --labels ../labels/model/labels_dev.csv --data ../shared/data \\
         --measurements /tmp/eye_measurements.csv
 
-1. measure: every labelled photo runs through the real analysis (:func:`eventlens.analysis.photo.analyze_photo`
-   with the default settings: int8 iris model, faces measured on the detector's copy where the pipeline
-   does so); each labelled box is matched to the detected face it overlaps most (IoU >= 0.5). The
+1. measure: every labelled photo runs through the real analysis
+   (:func:`eventlens.analysis.photo.analyze_photo` with the default settings: int8 iris model, faces
+   measured on the detector's copy where the pipeline does so); each labelled box is matched to the detected face it overlaps most (IoU >= 0.5). The
    measurements are written to ``--measurements`` (CSV) and reused when that file exists (delete it to
    measure again).
 2. fit: faces of at least ``--min-face-px`` (geometric mean of the box sides) labelled ``open`` or
@@ -53,7 +53,9 @@ def read_labels(path: Path) -> list[dict[str, str]]:
     rows = list(csv.DictReader(path.open(newline="")))
     other = {r.get("split", "") for r in rows} - {"dev"}
     if other:
-        raise SystemExit(f"{path} holds rows with split {sorted(other)}: only the development part may be used")
+        raise SystemExit(
+            f"{path} holds rows with split {sorted(other)}: only the development part may be used"
+        )
     return rows
 
 
@@ -159,11 +161,16 @@ def fit(measured: Path, min_face_px: float, seeds: int) -> None:
     out(f"laughing/narrowed open called closed {(~rule[y & narrowed]).sum()}\n")
 
     intercept, coef = fit_logistic(x, y)
-    out(f"\nEYES_INTERCEPT = {intercept:.2f}\nEYES_EAR_GAIN = {coef[0]:.2f}\nEYES_DARK_GAIN = {coef[1]:.2f}\n")
+    out(
+        f"\nEYES_INTERCEPT = {intercept:.2f}\nEYES_EAR_GAIN = {coef[0]:.2f}\nEYES_DARK_GAIN = {coef[1]:.2f}\n"
+    )
     every = features(rows)
     score = 1 / (1 + np.exp(-(intercept + every @ coef)))
     margin = math.floor(float(np.quantile(np.abs(score - 0.5), UNKNOWN_SHARE)) * 100) / 100
-    out(f"eyes_unknown_margin = {margin:.2f} ({(np.abs(score - 0.5) < margin).mean():.1%} of the faces unknown)\n")
+    out(
+        f"eyes_unknown_margin = {margin:.2f} "
+        f"({(np.abs(score - 0.5) < margin).mean():.1%} of the faces unknown)\n"
+    )
 
     results = []
     for seed in range(seeds):
@@ -195,8 +202,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--labels", type=Path, required=True, help="labels_dev.csv (development part only)")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="photos: DATA/<dataset>/<photo>")
-    parser.add_argument("--measurements", type=Path, required=True, help="CSV of measurements (made if absent)")
+    parser.add_argument(
+        "--data", type=Path, default=Path("../shared/data"), help="photos: DATA/<dataset>/<photo>"
+    )
+    parser.add_argument(
+        "--measurements", type=Path, required=True, help="CSV of measurements (made if absent)"
+    )
     parser.add_argument("--min-face-px", type=float, default=40.0)
     parser.add_argument("--seeds", type=int, default=10)
     args = parser.parse_args()

@@ -60,7 +60,11 @@ def eyes_open_score(
     eye models err towards "open" on a closed eye more than the reverse) and, when the eye model measured
     them, the smaller iris dark height: a laugh narrows the lids of open eyes, their iris still shows."""
     if dark_right is not None and dark_left is not None and eye_model in IRIS_DARK_MODELS:
-        z = EYES_INTERCEPT + EYES_EAR_GAIN * min(ear_right, ear_left) + EYES_DARK_GAIN * min(dark_right, dark_left)
+        z = (
+            EYES_INTERCEPT
+            + EYES_EAR_GAIN * min(ear_right, ear_left)
+            + EYES_DARK_GAIN * min(dark_right, dark_left)
+        )
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
     try:
         closed, opened = EAR_CALIBRATION[eye_model]

@@ -38,7 +38,7 @@ class FaceMeasurements:
     clipped_low: float  # 0..1 share of face pixels at <= 5
     size_ratio: float  # face size / shorter photo side, 0..1
     cut_by_edge: bool  # the box touches the photo's border
-    # height of the dark iris patch between the lids / eye width, ~0-0.4 (eventlens.attributes.eye_appearance);
+    # height of the dark iris patch between the lids / eye width, ~0-0.4 (attributes.eye_appearance);
     # None when the eye model sees no crop (dlib_68) or the face is too small
     iris_dark_right: float | None = None
     iris_dark_left: float | None = None

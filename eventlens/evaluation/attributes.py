@@ -180,7 +180,11 @@ def evaluate_attributes(
             measured = m["ear_right"] is not None and m["ear_left"] is not None
             eyes[2].append(
                 eyes_open_score(
-                    m["ear_right"], m["ear_left"], settings.eye_model, m["iris_dark_right"], m["iris_dark_left"]
+                    m["ear_right"],
+                    m["ear_left"],
+                    settings.eye_model,
+                    m["iris_dark_right"],
+                    m["iris_dark_left"],
                 )
                 if measured
                 else 1.0
