@@ -8,9 +8,9 @@ refused (the test part measures the frozen result once; it must not be looked at
 
 1. measure: every labelled photo runs through the real analysis
    (:func:`eventlens.analysis.photo.analyze_photo` with the default settings: int8 iris model, faces
-   measured on the detector's copy where the pipeline does so); each labelled box is matched to the detected face it overlaps most (IoU >= 0.5). The
-   measurements are written to ``--measurements`` (CSV) and reused when that file exists (delete it to
-   measure again).
+   measured on the detector's copy where the pipeline does so); each labelled box is matched to the
+   detected face it overlaps most (IoU >= 0.5). The measurements are written to ``--measurements``
+   (CSV) and reused when that file exists (delete it to measure again).
 2. fit: faces of at least ``--min-face-px`` (geometric mean of the box sides) labelled ``open`` or
    ``closed``; features: the smaller eye aspect ratio and the smaller iris dark height of the two eyes; a
    logistic regression with balanced class weights and an L2 penalty (C = 1 on standardised features,
