@@ -33,7 +33,7 @@ from eventlens import pipeline
 from eventlens.attributes.decide import FaceDecisions
 from eventlens.backends.fake import PALETTE
 from eventlens.errors import InputError
-from eventlens.export.layout import ATTRIBUTE_COLUMNS, FACE_COLUMNS, _face_row, _Photo
+from eventlens.export.layout import ATTRIBUTE_COLUMNS, _face_row, _Photo
 from eventlens.settings import Settings
 
 FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
