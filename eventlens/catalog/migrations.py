@@ -83,12 +83,27 @@ def _add_smile_measurements(conn: sa.Connection) -> None:
         )
 
 
+def _add_iris_dark(conn: sa.Connection) -> None:
+    """The faces' iris dark heights (:mod:`eventlens.attributes.eye_appearance`), one float column per eye.
+
+    Old rows keep NULL until their photos are analysed again (the eye model's version changed with it, so
+    ``analyze`` counts them as stale)."""
+    from eventlens.catalog.schema import IRIS_DARK_COLUMNS  # noqa: PLC0415
+
+    _add_columns(conn, "faces", dict.fromkeys(IRIS_DARK_COLUMNS, sa.Float()))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial catalog: runs, sources, photos, photo_paths, persons, faces", _v1_initial),
     (
         2,
         "add_smile_measurements: faces.mouth_gap, corners_below_eyes, lip_below_nose",
         _add_smile_measurements,
+    ),
+    (
+        3,
+        "add_iris_dark: faces.iris_dark_right, iris_dark_left (eye openness from the eye crop)",
+        _add_iris_dark,
     ),
 ]
 

@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 from eventlens.attributes.decide import (
     EAR_CALIBRATION,
     EXPRESSIONS,
+    EYES_DARK_GAIN,
+    EYES_EAR_GAIN,
+    EYES_INTERCEPT,
     SMILE_FEATURES,
     SMILE_GAP_CAP,
     SMILE_WEIGHTS,
@@ -251,3 +254,49 @@ def test_quality_decisions(
     d = decide(_measurements(**changes), RULES)
     assert d is not None
     assert (d.sharp, d.well_exposed, d.looking_away) == (sharp, well_exposed, looking_away)
+
+
+# --- eyes from the eye crop (iris dark height) -------------------------------------------------------
+
+darks = st.floats(0.0, 0.6)
+
+
+@given(ears, darks, darks)
+def test_the_crop_score_rises_with_the_iris_dark_height(ear: float, d1: float, d2: float) -> None:
+    lo, hi = sorted((d1, d2))
+    a = eyes_open_score(ear, ear, "mediapipe_iris_int8", lo, lo)
+    b = eyes_open_score(ear, ear, "mediapipe_iris_int8", hi, hi)
+    assert 0.0 <= a <= b <= 1.0
+
+
+def test_a_narrowed_eye_with_its_iris_showing_is_open_and_one_without_is_closed() -> None:
+    """EAR 0.15 is closed by the EAR calibration; the iris dark height tells the laugh from the blink."""
+    narrowed = _measurements(ear_right=0.15, ear_left=0.15, iris_dark_right=0.27, iris_dark_left=0.25)
+    shut = _measurements(ear_right=0.15, ear_left=0.15, iris_dark_right=0.08, iris_dark_left=0.09)
+    d_open, d_shut = decide(narrowed, RULES), decide(shut, RULES)
+    assert d_open is not None and d_shut is not None
+    assert d_open.eyes_open is True and d_shut.eyes_open is False
+    without = decide(_measurements(ear_right=0.15, ear_left=0.15), RULES)  # analysed before: EAR only
+    assert without is not None and without.eyes_open is False
+
+
+def test_the_crop_score_is_only_for_the_iris_models() -> None:
+    m = _measurements(ear_right=0.15, ear_left=0.15, iris_dark_right=0.27, iris_dark_left=0.25)
+    dlib = decide(m, RULES, "dlib_68")
+    assert dlib is not None and dlib.eyes_open_score == eyes_open_score(0.15, 0.15, "dlib_68")
+
+
+def test_crop_scores_near_the_threshold_are_unknown() -> None:
+    ear = 0.16
+    dark = (-EYES_INTERCEPT - EYES_EAR_GAIN * ear) / EYES_DARK_GAIN  # score exactly 0.5
+    near = _measurements(ear_right=ear, ear_left=ear, iris_dark_right=dark, iris_dark_left=dark + 0.01)
+    d = decide(near, RULES)
+    assert d is not None and d.eyes_open_score == pytest.approx(0.5)
+    assert d.eyes_open is None and d.expression != "eyes_closed"  # unknown: never closed
+    nudged = {**near, "iris_dark_right": dark + 0.01}  # score just above 0.5
+    decided = decide(nudged, CurationSettings(eyes_unknown_margin=0.0))
+    assert decided is not None and decided.eyes_open is True
+    still_unknown = decide(nudged, RULES)
+    assert still_unknown is not None and still_unknown.eyes_open is None
+    far = decide(_measurements(ear_right=ear, ear_left=ear, iris_dark_right=0.0, iris_dark_left=0.0), RULES)
+    assert far is not None and far.eyes_open is False

@@ -196,3 +196,43 @@ def test_add_smile_measurements_fills_old_faces_from_their_stored_landmarks(tmp_
         assert rows[1].mouth_gap is None and rows[1].corners_below_eyes is None
     finally:
         engine.dispose()
+
+
+def test_add_iris_dark_adds_the_iris_dark_columns_to_a_version_1_catalog(tmp_path: Path) -> None:
+    """A catalog made before the iris dark height: its faces table lacks the columns; add_iris_dark adds
+    them (NULL for the rows already there) and the catalog ends like a fresh one."""
+    url = _url(tmp_path)
+    (tmp_path / "cat").mkdir()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        MIGRATIONS[0][2](conn)  # version 1 as this code creates it, then back to the version-1 faces table
+        for name in schema.IRIS_DARK_COLUMNS:
+            conn.exec_driver_sql(f"ALTER TABLE faces DROP COLUMN {name}")
+        schema.schema_migrations.create(conn)
+        conn.execute(schema.schema_migrations.insert().values(version=1, name="initial", applied_at="t"))
+        conn.execute(
+            schema.photos.insert().values(
+                sha256="a" * 64, size_bytes=1, local_path="x.jpg", status="analyzed"
+            )
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO faces (photo_sha256, face_index, x1, y1, x2, y2, det_score, detect_model, ear_right)"
+            f" VALUES ('{'a' * 64}', 0, 0, 0, 10, 10, 0.9, 'm', 0.25)"
+        )
+    engine.dispose()
+    engine = open_catalog(url)
+    try:
+        assert _versions(engine) == [m[0] for m in MIGRATIONS]
+        with engine.connect() as conn:
+            columns = [c["name"] for c in sa.inspect(conn).get_columns("faces")]
+            row = conn.execute(sa.select(schema.faces)).one()
+        assert set(schema.IRIS_DARK_COLUMNS) <= set(columns)
+        assert row.ear_right == 0.25 and row.iris_dark_right is None and row.iris_dark_left is None
+    finally:
+        engine.dispose()
+    fresh = open_catalog(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    try:
+        with fresh.connect() as conn:
+            assert [c["name"] for c in sa.inspect(conn).get_columns("faces")] == columns
+    finally:
+        fresh.dispose()
