@@ -169,8 +169,6 @@ class LiteRtSession:
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"LiteRT cannot load {model}: {exc}") from exc
         self._tails: dict[int, Any] = {}
-        details = self._full.get_output_details()
-        self.outputs = [TensorInfo(d["name"], (None, *(int(v) for v in d["shape"][1:]))) for d in details]
 
     def _interpreter(self, batch: int) -> Any:
         interpreter = self._factory(model_path=str(self._path), num_threads=1)
@@ -179,6 +177,12 @@ class LiteRtSession:
             raise ValueError(f"LiteRtSession runs models with one input, this one has {len(detail)}")
         self._input, shape = int(detail[0]["index"]), [int(v) for v in detail[0]["shape"][1:]]
         self.inputs = [TensorInfo(detail[0]["name"], (None, *shape))]
+        # the shapes the model declares for batch 1; some graphs fold the batch into another axis (the
+        # iris model reshapes to (1, 213 * batch)), so outputs are given back per sample in these shapes
+        self.outputs = [
+            TensorInfo(d["name"], (None, *(int(v) for v in d["shape"][1:])))
+            for d in interpreter.get_output_details()
+        ]
         interpreter.resize_tensor_input(self._input, [batch, *shape])
         with _silenced_stderr():  # LiteRT's C++ logs "INFO: Created TensorFlow Lite XNNPACK delegate"
             interpreter.allocate_tensors()
@@ -193,7 +197,10 @@ class LiteRtSession:
             it = self._tails[len(x)]
         it.set_tensor(self._input, x)
         it.invoke()
-        return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+        return [
+            it.get_tensor(d["index"]).reshape(len(x), *o.shape[1:])
+            for d, o in zip(it.get_output_details(), self.outputs, strict=True)
+        ]
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         x = np.ascontiguousarray(_batch(inputs, self.inputs), dtype=np.float32)
