@@ -5,7 +5,8 @@ Usage: python benchmarks/bench_iris.py [--eyes 64] [--blas-threads 1] [--repeats
 Prints the session load time, and ms per eye for batches of 1, 8 and 32 eyes per ``run`` call (the
 session runs chunks of 8 internally): the float32 model, and the shipped int8 model
 (``eventlens/backends/models/iris_contours_int8.tflite``) on LiteRT; plus the cost of cropping
-(``sample_eye_crops``) per eye, from a numpy array and from a Pillow image.
+(``sample_eye_crops``) per eye, from a numpy array and from a Pillow image, and of the iris dark height
+(:func:`eventlens.attributes.eye_appearance.iris_dark_heights`, numpy on the crop) per eye.
 OpenBLAS is pinned to one thread (before numpy is imported) so the figures are per core. The model must
 be installed (``eventlens models install``); ``--cache-dir`` defaults to the settings' cache directory.
 """
@@ -37,6 +38,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eventlens.attributes.eye_appearance import iris_dark_heights  # noqa: E402
 from eventlens.backends.iris import INT8_MODEL, eye_crop_transforms, sample_eye_crops  # noqa: E402
 from eventlens.backends.model_files import IRIS_LANDMARK, model_path  # noqa: E402
 from eventlens.backends.sessions import Session, create_session  # noqa: E402
@@ -77,6 +79,25 @@ def _time_crops(repeats: int, eye_width_px: float, as_pillow: bool) -> float:
     return best / len(transforms)
 
 
+def _time_dark_heights(repeats: int) -> float:
+    """Seconds per eye of the iris dark height, two eyes per call (one face), on eye crops with an
+    almond outline of the crop geometry (22.8 px between the corners, 7 px lid opening)."""
+    rng = np.random.default_rng(2)
+    crops = rng.random((64, 64, 64, 3), dtype=np.float32)
+    x = np.linspace(20.6, 43.4, 9)
+    gap = 3.5 * np.sin(np.pi * (x - 20.6) / 22.8)
+    outline = np.vstack([np.column_stack([x, 32 + gap]), np.column_stack([x[1:8], 32 - gap[1:8]])])
+    outlines = np.broadcast_to(outline, (len(crops), 16, 2))
+    iris_dark_heights(crops[:2], outlines[:2])  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for i in range(0, len(crops), 2):
+            iris_dark_heights(crops[i : i + 2], outlines[i : i + 2])
+        best = min(best, time.perf_counter() - t)
+    return best / len(crops)
+
+
 def main() -> None:
     cache = ARGS.cache_dir or Settings.model_fields["cache_dir"].default
     path = model_path(IRIS_LANDMARK, Path(cache))
@@ -100,6 +121,7 @@ def main() -> None:
     for width in (15, 40, 100):
         array_s, pillow_s = (_time_crops(ARGS.repeats, width, as_pillow) for as_pillow in (False, True))
         print(f"{width:>12}  {array_s * 1e3:>18.2f}  {pillow_s * 1e3:>19.2f}")
+    print(f"\niris dark height (numpy, 2 eyes per call): {_time_dark_heights(ARGS.repeats) * 1e6:.1f} us/eye")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from eventlens.attributes.eye_appearance import iris_dark_heights
 from eventlens.backends.model_files import IRIS_LANDMARK, model_path
 from eventlens.errors import ModelError
 
@@ -357,6 +358,12 @@ class IrisEyeModel:
         return outputs[self._contours].reshape(len(crops), _CONTOUR_POINTS, 3)
 
     def eye_contours(self, image: np.ndarray | Image.Image, eye_corners: np.ndarray) -> np.ndarray:
+        """Eye outlines of every face, in image pixels (see :meth:`eye_contours_and_darkness`)."""
+        return self.eye_contours_and_darkness(image, eye_corners, darkness=False)[0]
+
+    def eye_contours_and_darkness(
+        self, image: np.ndarray | Image.Image, eye_corners: np.ndarray, darkness: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Eye outlines of every face, in image pixels.
 
         ``image``: uint8 (H, W, 3) array or RGB Pillow image (see :func:`sample_eye_crops`).
@@ -365,14 +372,19 @@ class IrisEyeModel:
         subject's right eye (image-left, dlib 36-41) then left eye, each with :data:`OUTLINE_POINTS` points
         (0..8 lower lid from the outer corner to the inner one, 9..15 upper lid) in dlib's pixel
         convention. All eyes run in one batch.
+
+        Also returns, per face and eye, ``(n, 2)``, the height of the dark iris patch between the lids
+        measured on the same crop (:func:`eventlens.attributes.eye_appearance.iris_dark_heights`; NaN
+        with ``darkness`` off).
         """
         corners = np.asarray(eye_corners, dtype=np.float64)
         if corners.ndim != 3 or corners.shape[1:] != (4, 2):
             raise ValueError(f"eye_corners must have shape (n, 4, 2), got {corners.shape}")
         n = corners.shape[0]
         if n == 0:
-            return np.zeros((0, 2, OUTLINE_POINTS, 2), dtype=np.float64)
+            return np.zeros((0, 2, OUTLINE_POINTS, 2), dtype=np.float64), np.zeros((0, 2))
         transforms = eye_crop_transforms(corners, self.crop_scale, self.rotate).reshape(2 * n, 2, 3)
         crops = sample_eye_crops(image, transforms)
         contours = self.contours_of_crops(crops)[:, :OUTLINE_POINTS, :2].astype(np.float64)
-        return _crop_to_image(contours, transforms).reshape(n, 2, OUTLINE_POINTS, 2)
+        dark = iris_dark_heights(crops, contours) if darkness else np.full(2 * n, np.nan)
+        return _crop_to_image(contours, transforms).reshape(n, 2, OUTLINE_POINTS, 2), dark.reshape(n, 2)
