@@ -40,6 +40,15 @@ def _default_detector() -> str:
     return default_detector()[0]
 
 
+_REMOVED = "eventlens' own numpy runtime was removed"
+#: runtime values that were removed -> what to use instead
+_RETIRED_RUNTIMES = {
+    ("tflite_runtime", "numpy"): f"{_REMOVED}; use 'litert' (installed with eventlens)",
+    ("dlib_runtime", "numpy"): f"{_REMOVED}; use 'onnxruntime' (installed with eventlens)",
+    ("dlib_runtime", "onnx"): "it is now called 'onnxruntime'",
+}
+
+
 class CategoryRule(BaseModel):
     """How much one person category counts when a photo is scored (see docs/curation.md)."""
 
@@ -217,15 +226,13 @@ class Settings(BaseSettings):
         "(`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, where the kernel allows them): dlib's 68-point model "
         "runs ~30 % faster. Off: ordinary 4 KB pages.",
     )
-    tflite_runtime: Literal["litert", "numpy"] = Field(
-        "litert",
-        description="How TFLite models (the iris model) run: `litert` (Google's LiteRT, ~4x faster) or "
-        "`numpy` (eventlens' own interpreter, no extra package). Both give the same output.",
+    tflite_runtime: Literal["litert"] = Field(
+        "litert", description="How TFLite models (the iris model) run: `litert` (Google's LiteRT)."
     )
-    dlib_runtime: Literal["onnx", "numpy", "dlib"] = Field(
-        "onnx",
-        description="How the dlib ResNet runs: `onnx` (ONNX Runtime, ~15x faster than dlib-bin), `numpy` "
-        "(im2col on OpenBLAS, ~10x) or `dlib` (dlib-bin's own CPU code). All give the same embedding.",
+    dlib_runtime: Literal["onnxruntime", "dlib"] = Field(
+        "onnxruntime",
+        description="How the dlib ResNet runs: `onnxruntime` (its graph on ONNX Runtime, ~15x faster) or "
+        "`dlib` (dlib-bin's own CPU code). Both give the same embedding.",
     )
 
     # --- clustering ----------------------------------------------------------------------------
@@ -274,6 +281,10 @@ class Settings(BaseSettings):
 
         assert info.field_name is not None
         choices = list(get_args(cls.model_fields[info.field_name].annotation))
+        if isinstance(v, str) and (info.field_name, v) in _RETIRED_RUNTIMES:
+            raise ValueError(
+                f"{v!r} is no longer a {info.field_name}: {_RETIRED_RUNTIMES[info.field_name, v]}"
+            )
         if isinstance(v, str) and v not in choices:
             raise ValueError(unknown_name_message(info.field_name, v, choices))
         return v

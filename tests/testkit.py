@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.metadata
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from eventlens.backends import registry
 from eventlens.backends.fake import PALETTE, draw_face, identity_of_color
 from eventlens.settings import Settings, load_settings
 
@@ -56,6 +59,18 @@ def fake_settings(cache_dir: Path, **overrides: Any) -> Settings:
 
 
 # --- synthetic photos ----------------------------------------------------------------------------
+
+
+def add_test_backends(monkeypatch: pytest.MonkeyPatch, backends: dict[str, str]) -> None:
+    """Make test-only backends (``{"detector.slow": "module:Factory"}``, entry-point syntax) known to this
+    process for one test, as if a package had installed them: the registry's cached entry-point table is
+    replaced by a copy with them added. Spawned workers do not see them (run with ``workers=1``, or use an
+    entry point on disk as ``tests/process_driver.py`` does)."""
+    table = {kind: dict(eps) for kind, eps in registry.entry_points().items()}
+    for name, target in backends.items():
+        kind, _, short = name.partition(".")
+        table[kind][short] = importlib.metadata.EntryPoint(name, target, registry.GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda: table)
 
 
 def face_box(slot: int, variant: int = 0) -> tuple[int, int, int, int]:

@@ -3,15 +3,18 @@ one exception, the default detector where libfacedetection is not installed, is 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
+from testkit import REPO, add_test_backends
 
 from eventlens.analysis.pool import build_models
 from eventlens.backends import registry
@@ -65,16 +68,68 @@ def test_no_fallback_when_building_models() -> None:
 def test_a_registered_backend_that_cannot_be_imported_is_a_model_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(registry._FACTORIES["detector"], "gone", "eventlens_no_such_module:Detector")
+    add_test_backends(monkeypatch, {"detector.gone": "eventlens_no_such_module:Detector"})
     with pytest.raises(ModelError, match="not installed"):
         registry.create_detector("gone", load_settings())
 
 
-def test_register_adds_a_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry._FACTORIES, "embedder", dict(registry._FACTORIES["embedder"]))
-    registry.register("embedder", "fake2", "eventlens.backends.fake:FakeEmbedder")
+def test_a_test_backend_is_added_for_one_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    add_test_backends(monkeypatch, {"embedder.fake2": "eventlens.backends.fake:FakeEmbedder"})
     assert "fake2" in registry.available("embedder")
     assert isinstance(registry.create_embedder("fake2", load_settings()), FakeEmbedder)
+    assert load_settings(embedder="fake2").embedder == "fake2"  # the settings accept it too
+
+
+def test_backends_are_the_installed_entry_points() -> None:
+    """Every name comes from the ``eventlens.backends`` entry points of the installed package."""
+    installed = {ep.name for ep in importlib.metadata.entry_points(group=registry.GROUP)}
+    listed = {f"{kind}.{name}" for kind, eps in registry.entry_points().items() for name in eps}
+    assert listed == installed
+    assert {"detector.libfacedetection", "embedder.dlib_resnet", "eyes.mediapipe_iris_int8"} <= listed
+
+
+def test_a_plug_in_distribution_on_the_path_adds_backends(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A distribution's entry points are found in a fresh process, as spawned workers find them."""
+    info = tmp_path / "eventlens_plugin_demo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: eventlens-plugin-demo\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[eventlens.backends]\ndetector.demo = eventlens.backends.fake:FakeDetector\n"
+    )
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from eventlens.backends import registry
+        from eventlens.settings import load_settings
+        print(type(registry.create_detector("demo", load_settings(detector="demo"))).__name__)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "FakeDetector"
+
+
+def test_a_misnamed_or_doubled_entry_point_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    ep = importlib.metadata.EntryPoint
+    cases = {
+        "<kind>.<name>": [ep("fake", "eventlens.backends.fake:FakeDetector", registry.GROUP)],
+        "installed twice": [
+            ep("detector.x", "eventlens.backends.fake:FakeDetector", registry.GROUP),
+            ep("detector.x", "eventlens.backends.fake:FakeEmbedder", registry.GROUP),
+        ],
+        "not installed": [],
+    }
+    for message, eps in cases.items():
+        monkeypatch.setattr(importlib.metadata, "entry_points", lambda group, eps=eps: eps)
+        registry.entry_points.cache_clear()
+        with pytest.raises(ModelError, match=message):
+            registry.available("detector")
+    monkeypatch.undo()
+    registry.entry_points.cache_clear()
+    assert "fake" in registry.available("detector")
 
 
 def test_embeddings_of_different_models_are_never_compared() -> None:
@@ -86,7 +141,7 @@ def test_embeddings_of_different_models_are_never_compared() -> None:
 
 
 def test_a_registered_target_without_its_factory_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry._FACTORIES["detector"], "typo", "eventlens.backends.fake:FakeDetectr")
+    add_test_backends(monkeypatch, {"detector.typo": "eventlens.backends.fake:FakeDetectr"})
     with pytest.raises(ModelError, match="typo"):
         registry.create_detector("typo", load_settings())
 
