@@ -1,0 +1,361 @@
+"""Bounded automatic corrections: measure a photo, decide what to change, apply it.
+
+The measurements are those of :mod:`eventlens.attributes.image_quality` (the ones the catalog stores):
+mean luma and clipping of the photo, and the brightness of each face measured on its centre resampled
+to 96 px, plus the contrast (1st to 99th percentile of luma) and the colour of near-grey pixels. A photo
+whose exposure (photo *and* faces) and contrast are inside the target band (:class:`DeliverSettings`) is
+left exactly as it is. Otherwise one tone curve per channel is chosen, made of
+
+    white balance gains (near-grey pixels made grey, partly) -> contrast stretch (levels) ->
+    exposure gain (brightening only, never clipping more highlights) -> gamma
+
+by scoring every curve of a small grid of gain x gamma on the luma histograms of the photo and of its
+faces (exact for grey pixels, a few thousand dot products), so faces end up well exposed and not only
+the average. Every factor is bounded by a setting. Colour noise (estimated on the full-resolution
+pixels, after the curve) is smoothed in the chroma channels only, so detail is kept; soft photos are
+gently sharpened; and when the result's focus measure would still drop by more than
+``sharpness_tolerance``, it is sharpened until it does not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from eventlens.attributes.image_quality import PHOTO_FOCUS_SIDE_PX, face_region, photo_quality
+from eventlens.settings import DeliverSettings
+
+_FACE_PX = 96
+_LEVELS = np.arange(256, dtype=np.float64) / 255.0
+#: the corrected exposure aims this share of the band inside its edges
+_BAND_INSET = 0.15
+#: a cost per unit of |log factor|: of two curves that fix the exposure, the milder one wins
+_MILDNESS = 0.02
+_CLIP_LEVEL = 250 / 255
+#: near-grey pixels for the white balance: chroma (max - min) / max below this, luma within these bounds
+_GREY_CHROMA = 0.12
+_GREY_LUMA = (0.2, 0.9)
+_GREY_MIN_SHARE = 0.02
+_WB_STRENGTH = 0.6
+_LUMA = np.asarray([0.299, 0.587, 0.114])
+
+
+@dataclass(frozen=True)
+class Measures:
+    """What is measured on a photo (``face_brightness``: mean over its faces, ``None`` without faces)."""
+
+    brightness: float
+    clipped_high: float
+    clipped_low: float
+    contrast_spread: float
+    face_brightness: float | None
+    sharpness: float
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {k: (None if v is None else round(v, 4)) for k, v in asdict(self).items()}
+
+
+@dataclass
+class Histograms:
+    """Luma histograms (256 bins) of the photo and of each face, for scoring tone curves."""
+
+    photo: np.ndarray
+    faces: list[np.ndarray] = field(default_factory=list)
+    grey_pixel_means: np.ndarray | None = None  # mean RGB (0..1) of near-grey pixels, if enough
+
+
+def _band_error(value: float | None, lo: float, hi: float) -> float:
+    if value is None:
+        return 0.0
+    return max(0.0, lo - value) + max(0.0, value - hi)
+
+
+def exposure_error(m: Measures, s: DeliverSettings) -> float:
+    """How far the photo's and its faces' brightness lie outside the target band (0 when inside)."""
+    return _band_error(m.brightness, s.photo_brightness_min, s.photo_brightness_max) + _band_error(
+        m.face_brightness, s.face_brightness_min, s.face_brightness_max
+    )
+
+
+def in_band(m: Measures, s: DeliverSettings) -> bool:
+    """Exposure and contrast inside the target band: the photo is left unchanged."""
+    return exposure_error(m, s) == 0.0 and m.contrast_spread >= s.contrast_min_spread
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """``image`` box-reduced like the grey copy :func:`photo_quality` measures (long side ~512 px)."""
+    factor = round(max(image.size) / PHOTO_FOCUS_SIDE_PX)
+    return image.reduce(factor) if factor >= 2 else image
+
+
+def _face_histogram(rgb: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
+    region = face_region(rgb, box)
+    if region.shape[0] < 4 or region.shape[1] < 4:
+        return None
+    grey = (
+        Image.fromarray(np.ascontiguousarray(region))
+        .convert("L")
+        .resize((_FACE_PX, _FACE_PX), Image.BILINEAR)
+    )
+    return np.asarray(grey.histogram(), dtype=np.float64)
+
+
+def _percentile(hist: np.ndarray, q: float) -> float:
+    cdf = np.cumsum(hist)
+    return float(np.searchsorted(cdf, q * cdf[-1]) / 255.0)
+
+
+def _grey_pixel_means(rgb: np.ndarray) -> np.ndarray | None:
+    px = rgb.reshape(-1, 3).astype(np.float32) / 255.0
+    hi, lo = px.max(axis=1), px.min(axis=1)
+    luma = px @ _LUMA.astype(np.float32)
+    grey = (hi - lo < _GREY_CHROMA * np.maximum(hi, 1e-6)) & (luma > _GREY_LUMA[0]) & (luma < _GREY_LUMA[1])
+    if grey.mean() < _GREY_MIN_SHARE:
+        return None
+    return px[grey].mean(axis=0).astype(np.float64)
+
+
+def measure(image: Image.Image, face_boxes: Sequence[Sequence[float]]) -> tuple[Measures, Histograms]:
+    """Measures of an RGB photo (any size; boxes in its pixels) and the histograms to score curves on."""
+    quality = photo_quality(image)
+    small = _reduced(image)
+    hist = np.asarray(small.convert("L").histogram(), dtype=np.float64)
+    rgb = np.asarray(image)
+    faces = [h for h in (_face_histogram(rgb, b) for b in face_boxes) if h is not None]
+    face_b = float(np.mean([h @ _LEVELS / h.sum() for h in faces])) if faces else None
+    m = Measures(
+        brightness=quality.exposure.brightness,
+        clipped_high=quality.exposure.clipped_high,
+        clipped_low=quality.exposure.clipped_low,
+        contrast_spread=_percentile(hist, 0.99) - _percentile(hist, 0.01),
+        face_brightness=face_b,
+        sharpness=quality.sharpness,
+    )
+    return m, Histograms(hist, faces, _grey_pixel_means(np.asarray(small)))
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One tone curve per channel plus optional chroma smoothing and sharpening; identity by default."""
+
+    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    black_point: float = 0.0  # levels: input black / white points (0..1)
+    white_point: float = 1.0
+    exposure_gain: float = 1.0
+    gamma: float = 1.0  # > 1 brightens: output = input ** (1 / gamma)
+    denoise_radius_px: float = 0.0
+    noise_sigma: float | None = None
+    sharpen_percent: int = 0
+    sharpen_radius_px: float = 0.0
+
+    @property
+    def contrast(self) -> float:
+        return 1.0 / (self.white_point - self.black_point)
+
+    def tone(self, v: np.ndarray) -> np.ndarray:
+        """The grey tone curve (levels, gain, gamma) on values 0..1."""
+        x = np.clip((v - self.black_point) / (self.white_point - self.black_point), 0.0, 1.0)
+        return np.clip(x * self.exposure_gain, 0.0, 1.0) ** (1.0 / self.gamma)
+
+    def lut(self) -> list[int]:
+        """768-entry lookup table for :meth:`PIL.Image.Image.point` (R, G, B)."""
+        out: list[int] = []
+        for gain in self.white_balance:
+            values = self.tone(np.clip(_LEVELS * gain, 0.0, 1.0))
+            out += np.clip(np.round(values * 255.0), 0, 255).astype(int).tolist()
+        return out
+
+    def is_identity(self) -> bool:
+        return self.tone_is_identity() and self.denoise_radius_px == 0 and self.sharpen_percent == 0
+
+    def tone_is_identity(self) -> bool:
+        return self.white_balance == (1.0, 1.0, 1.0) and self.lut()[:256] == list(range(256))
+
+    def explain(self) -> dict[str, object]:
+        """What changed and by how much (for metadata.json)."""
+        return {
+            "exposure_gain": round(self.exposure_gain, 3),
+            "gamma": round(self.gamma, 3),
+            "white_balance": [round(g, 3) for g in self.white_balance],
+            "contrast": round(self.contrast, 3),
+            "levels": [round(self.black_point, 3), round(self.white_point, 3)],
+            "denoise": {"chroma_blur_px": round(self.denoise_radius_px, 2), "noise_sigma": self.noise_sigma},
+            "sharpen": {"percent": self.sharpen_percent, "radius_px": round(self.sharpen_radius_px, 2)},
+        }
+
+
+def _white_balance(h: Histograms, s: DeliverSettings) -> tuple[float, float, float]:
+    if h.grey_pixel_means is None:
+        return (1.0, 1.0, 1.0)
+    means = np.maximum(h.grey_pixel_means, 1e-3)
+    cast = means / means.mean()
+    if np.max(np.abs(cast - 1.0)) < s.white_balance_min_cast:
+        return (1.0, 1.0, 1.0)
+    gains = (1.0 / cast) ** _WB_STRENGTH
+    gains = gains / float(gains @ _LUMA)  # keep the luma of grey pixels
+    gains = np.clip(gains, 1.0 / s.max_white_balance_gain, s.max_white_balance_gain)
+    return (float(gains[0]), float(gains[1]), float(gains[2]))
+
+
+def _levels(h: Histograms, m: Measures, s: DeliverSettings) -> tuple[float, float]:
+    if m.contrast_spread >= s.contrast_min_spread or m.contrast_spread <= 0:
+        return 0.0, 1.0
+    p_lo, p_hi = _percentile(h.photo, 0.005), _percentile(h.photo, 0.995)
+    stretch = min(s.max_contrast_stretch, (s.contrast_min_spread + 0.05) / m.contrast_spread)
+    if p_hi > p_lo:
+        stretch = min(stretch, 1.0 / (p_hi - p_lo))
+    width = 1.0 / stretch
+    mid = (_percentile(h.photo, 0.01) + _percentile(h.photo, 0.99)) / 2
+    black = min(max(mid - width / 2, 0.0), 1.0 - width)
+    return black, black + width
+
+
+def _score_curves(
+    h: Histograms, m: Measures, s: DeliverSettings, black: float, white: float
+) -> tuple[float, float]:
+    """The gain and gamma of the grid whose curve puts photo and faces best into the (inset) band."""
+    outside = exposure_error(m, s) > 0
+    inset_p = _BAND_INSET * (s.photo_brightness_max - s.photo_brightness_min) if outside else 0.0
+    inset_f = _BAND_INSET * (s.face_brightness_max - s.face_brightness_min) if outside else 0.0
+    gains = np.geomspace(1.0, s.max_exposure_gain, 9)
+    gammas = np.geomspace(1.0 / s.max_gamma, s.max_gamma, 41)
+    x = np.clip((_LEVELS - black) / (white - black), 0.0, 1.0)
+    base = np.clip(x[None, :] * gains[:, None], 0.0, 1.0)  # (gain, level)
+    curves = base[:, None, :] ** (1.0 / gammas[None, :, None])  # (gain, gamma, level)
+    n = h.photo.sum()
+    photo_b = curves @ h.photo / n
+    err = np.maximum(0, s.photo_brightness_min + inset_p - photo_b) + np.maximum(
+        0, photo_b - (s.photo_brightness_max - inset_p)
+    )
+    if h.faces:
+        face_b = np.mean([curves @ f / f.sum() for f in h.faces], axis=0)
+        err = err + np.maximum(0, s.face_brightness_min + inset_f - face_b)
+        err = err + np.maximum(0, face_b - (s.face_brightness_max - inset_f))
+    clipped = (curves >= _CLIP_LEVEL) @ h.photo / n
+    extra_clipping = np.maximum(0.0, clipped - max(m.clipped_high, 0.005) - 0.005)
+    mild = np.abs(np.log(gains))[:, None] + np.abs(np.log(gammas))[None, :]
+    cost = err + 2.0 * extra_clipping + _MILDNESS * mild
+    i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    return float(gains[i]), float(gammas[j])
+
+
+def plan(m: Measures, h: Histograms, s: DeliverSettings) -> tuple[Correction, str]:
+    """The tone correction for a photo and the reason, or the identity when it is in the band."""
+    if in_band(m, s):
+        return Correction(), "exposure and contrast already in the target band"
+    black, white = _levels(h, m, s)
+    gain, gamma = _score_curves(h, m, s, black, white)
+    wb = _white_balance(h, s)
+    c = Correction(white_balance=wb, black_point=black, white_point=white, exposure_gain=gain, gamma=gamma)
+    problems = []
+    if _band_error(m.brightness, s.photo_brightness_min, s.photo_brightness_max) > 0:
+        problems.append(f"photo brightness {m.brightness:.2f}")
+    if _band_error(m.face_brightness, s.face_brightness_min, s.face_brightness_max) > 0:
+        problems.append(f"face brightness {m.face_brightness:.2f}")
+    if m.contrast_spread < s.contrast_min_spread:
+        problems.append(f"contrast spread {m.contrast_spread:.2f}")
+    reason = "outside the target band: " + ", ".join(problems)
+    if c.tone_is_identity():
+        return Correction(), reason + "; no curve within the bounds improves it"
+    return c, reason
+
+
+def estimate_noise_sigma(image: Image.Image, side_px: int = 1024) -> float:
+    """Standard deviation of the luma noise (0..255 levels) by Immerkær's method (1996) on the centre
+    ``side_px`` square, at full resolution."""
+    w, h = image.size
+    left, top = max(0, (w - side_px) // 2), max(0, (h - side_px) // 2)
+    g = np.asarray(
+        image.crop((left, top, min(w, left + side_px), min(h, top + side_px))).convert("L"), dtype=np.float32
+    )
+    if g.shape[0] < 3 or g.shape[1] < 3:
+        return 0.0
+    conv = (
+        g[:-2, :-2] - 2 * g[:-2, 1:-1] + g[:-2, 2:]
+        - 2 * g[1:-1, :-2] + 4 * g[1:-1, 1:-1] - 2 * g[1:-1, 2:]
+        + g[2:, :-2] - 2 * g[2:, 1:-1] + g[2:, 2:]
+    )  # fmt: skip
+    return float(math.sqrt(math.pi / 2) * np.abs(conv).mean() / 6.0)
+
+
+def _curve_slope(c: Correction, h: Histograms) -> float:
+    """Mean slope of the tone curve over the photo's luma histogram (noise is scaled by it)."""
+    t = c.tone(_LEVELS)
+    slope = np.gradient(t, _LEVELS)
+    return float(slope @ h.photo / h.photo.sum())
+
+
+def finish(c: Correction, h: Histograms, m: Measures, s: DeliverSettings, full: Image.Image) -> Correction:
+    """Add the chroma smoothing and sharpening decided on the full-resolution ``full`` photo."""
+    sigma = estimate_noise_sigma(full)
+    noise_after = sigma * _curve_slope(c, h)
+    radius = 0.0
+    if s.denoise_min_sigma > 0 and noise_after > s.denoise_min_sigma:
+        radius = min(s.denoise_max_radius_px, 0.5 * noise_after / s.denoise_min_sigma)
+    percent, sharpen_radius = 0, 0.0
+    if m.sharpness < s.sharpen_below and noise_after <= s.denoise_min_sigma:
+        percent = round(s.max_sharpen_percent * min(1.0, (s.sharpen_below - m.sharpness) / 0.25))
+        sharpen_radius = max(1.0, max(full.size) / 4000 * 1.5)
+    return Correction(
+        c.white_balance,
+        c.black_point,
+        c.white_point,
+        c.exposure_gain,
+        c.gamma,
+        round(radius, 2),
+        round(sigma, 2),
+        percent,
+        sharpen_radius if percent else 0.0,
+    )
+
+
+def _unsharp(image: Image.Image, radius: float, percent: int) -> Image.Image:
+    return image.filter(ImageFilter.UnsharpMask(radius=radius, percent=percent, threshold=2))
+
+
+def apply(image: Image.Image, c: Correction) -> Image.Image:
+    """``image`` (RGB) with the correction applied (a new image)."""
+    out = image if c.tone_is_identity() else image.point(c.lut())
+    if c.denoise_radius_px > 0:
+        y, cb, cr = out.convert("YCbCr").split()
+        blur = ImageFilter.GaussianBlur(c.denoise_radius_px)
+        out = Image.merge("YCbCr", (y, cb.filter(blur), cr.filter(blur))).convert("RGB")
+    if c.sharpen_percent > 0:
+        out = _unsharp(out, c.sharpen_radius_px, c.sharpen_percent)
+    return out
+
+
+def keep_sharpness(
+    before: float, result: Image.Image, c: Correction, s: DeliverSettings
+) -> tuple[Image.Image, Correction, float]:
+    """Sharpen ``result`` until its focus measure is at most ``sharpness_tolerance`` below ``before``
+    (two steps at most, at the scale the measure sees); returns the image, the correction and the
+    measure."""
+    after = photo_quality(result).sharpness
+    factor = max(1, round(max(result.size) / PHOTO_FOCUS_SIDE_PX))
+    percent, radius = c.sharpen_percent, c.sharpen_radius_px
+    for step in (1, 2):
+        if after >= before - s.sharpness_tolerance:
+            break
+        extra = max(1, s.max_sharpen_percent) * step
+        extra_radius = max(1.0, factor / 2)
+        result = _unsharp(result, extra_radius, extra)
+        percent, radius = percent + extra, max(radius, extra_radius)
+        after = photo_quality(result).sharpness
+    if percent != c.sharpen_percent:
+        c = Correction(
+            c.white_balance,
+            c.black_point,
+            c.white_point,
+            c.exposure_gain,
+            c.gamma,
+            c.denoise_radius_px,
+            c.noise_sigma,
+            percent,
+            radius,
+        )
+    return result, c, after
