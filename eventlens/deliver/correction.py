@@ -218,9 +218,11 @@ def _score_curves(
     h: Histograms, m: Measures, s: DeliverSettings, black: float, white: float
 ) -> tuple[float, float]:
     """The gain and gamma of the grid whose curve puts photo and faces best into the (inset) band."""
-    outside = exposure_error(m, s) > 0
-    inset_p = _BAND_INSET * (s.photo_brightness_max - s.photo_brightness_min) if outside else 0.0
-    inset_f = _BAND_INSET * (s.face_brightness_max - s.face_brightness_min) if outside else 0.0
+    # a value outside its band aims a little inside it; a value inside its band must only stay there
+    photo_out = _band_error(m.brightness, s.photo_brightness_min, s.photo_brightness_max) > 0
+    face_out = _band_error(m.face_brightness, s.face_brightness_min, s.face_brightness_max) > 0
+    inset_p = _BAND_INSET * (s.photo_brightness_max - s.photo_brightness_min) if photo_out else 0.0
+    inset_f = _BAND_INSET * (s.face_brightness_max - s.face_brightness_min) if face_out else 0.0
     gains = np.geomspace(1.0, s.max_exposure_gain, 9)
     gammas = np.geomspace(1.0 / s.max_gamma, s.max_gamma, 41)
     x = np.clip((_LEVELS - black) / (white - black), 0.0, 1.0)
@@ -243,6 +245,16 @@ def _score_curves(
     return float(gains[i]), float(gammas[j])
 
 
+def predicted_error(c: Correction, h: Histograms, s: DeliverSettings) -> float:
+    """:func:`exposure_error` the photo would have after the tone curve of ``c`` (from the histograms)."""
+    t = c.tone(_LEVELS)
+    photo_b = float(t @ h.photo / h.photo.sum())
+    face_b = float(np.mean([t @ f / f.sum() for f in h.faces])) if h.faces else None
+    return _band_error(photo_b, s.photo_brightness_min, s.photo_brightness_max) + _band_error(
+        face_b, s.face_brightness_min, s.face_brightness_max
+    )
+
+
 def plan(m: Measures, h: Histograms, s: DeliverSettings) -> tuple[Correction, str]:
     """The tone correction for a photo and the reason, or the identity when it is in the band."""
     if in_band(m, s):
@@ -251,6 +263,11 @@ def plan(m: Measures, h: Histograms, s: DeliverSettings) -> tuple[Correction, st
     gain, gamma = _score_curves(h, m, s, black, white)
     wb = _white_balance(h, s)
     c = Correction(white_balance=wb, black_point=black, white_point=white, exposure_gain=gain, gamma=gamma)
+    error = exposure_error(m, s)
+    if error > 0 and predicted_error(c, h, s) >= error:  # the photo and its faces pull apart
+        c = Correction(white_balance=wb, black_point=black, white_point=white)
+        if m.contrast_spread >= s.contrast_min_spread or predicted_error(c, h, s) > error:
+            c = Correction()
     problems = []
     if _band_error(m.brightness, s.photo_brightness_min, s.photo_brightness_max) > 0:
         problems.append(f"photo brightness {m.brightness:.2f}")
@@ -260,7 +277,7 @@ def plan(m: Measures, h: Histograms, s: DeliverSettings) -> tuple[Correction, st
         problems.append(f"contrast spread {m.contrast_spread:.2f}")
     reason = "outside the target band: " + ", ".join(problems)
     if c.tone_is_identity():
-        return Correction(), reason + "; no curve within the bounds improves it"
+        return Correction(), reason + "; no correction within the bounds improves it"
     return c, reason
 
 

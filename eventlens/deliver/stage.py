@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -34,6 +34,7 @@ from eventlens.curate.stage import compute_curation
 from eventlens.deliver import crop_geometry as geo
 from eventlens.deliver.files import output_name, write_new
 from eventlens.deliver.worker import CutJob, EnhanceJob, run_job
+from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 
 ENHANCED_DIR = "enhanced"
@@ -46,6 +47,7 @@ PhotoChoice = Literal["best", "all"]
 
 @dataclass
 class _Face:
+    index: int  # face_index in the catalog (the ``face`` column of face_data.csv)
     box: tuple[float, float, float, float]
     person: str  # label, "" when unassigned
     category: str | None
@@ -104,6 +106,7 @@ def _load(conn: sa.Connection) -> dict[str, _Photo]:
             person = people.get(f.person_id)
             result[f.photo_sha256].faces.append(
                 _Face(
+                    f.face_index,
                     (f.x1, f.y1, f.x2, f.y2),
                     person.label if person is not None else "",
                     (person.category or "other") if person is not None else None,
@@ -210,11 +213,11 @@ def enhance(
     ratios: Iterable[tuple[int, int]] = (),
     workers: int | None = None,
     portraits: bool | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress = SILENT,
 ) -> EnhanceSummary:
     """Write ``OUT/enhanced`` (and, with ``ratios``, ``OUT/crops`` and ``OUT/portraits``; see the module).
 
-    ``portraits`` defaults to ``bool(ratios)``. ``progress(done, total)`` is called after each photo."""
+    ``portraits`` defaults to ``bool(ratios)``."""
     started = time.perf_counter()
     ratios = list(ratios)
     portraits = bool(ratios) if portraits is None else portraits
@@ -233,7 +236,17 @@ def enhance(
         for r, crop, idx in plan_crops(p, ratios, s.crop_margin):
             rel = f"{CROPS_DIR}/{geo.ratio_name(r)}/{_crop_name(names[sha], p.format)}"
             cuts.append(CutJob(out_dir / rel, crop.box))
-            entries.append({"ratio": f"{r[0]}:{r[1]}", "file": rel, "faces_chosen": idx, **crop.as_dict()})
+            entries.append(
+                {
+                    "ratio": f"{r[0]}:{r[1]}",
+                    "file": rel,
+                    **crop.as_dict(),
+                    # face numbers of the photo (face_data.csv), not positions among the chosen
+                    "faces_chosen": [p.faces[i].index for i in idx],
+                    "faces_inside": [p.faces[idx[i]].index for i in crop.inside],
+                    "faces_cut": [p.faces[idx[i]].index for i in crop.cut],
+                }
+            )
             summary.crop_fallbacks += crop.fallback
         crop_meta[sha] = entries
         idx, _ = chosen_faces(p.faces)
@@ -274,10 +287,10 @@ def enhance(
     results: dict[str, dict[str, Any]] = {}
     ordered = list(jobs.items())
     keys = {id(job): key for key, job in ordered}
-    for done, (job, result) in enumerate(_run_jobs([job for _, job in ordered], summary.workers), start=1):
-        results[keys[id(job)]] = result
-        if progress is not None:
-            progress(done, len(ordered))
+    with progress.bar(len(ordered), "enhance") as bar:
+        for job, result in _run_jobs([job for _, job in ordered], summary.workers):
+            results[keys[id(job)]] = result
+            bar.advance()
     entries = []
     for sha in chosen:
         p, r = all_photos[sha], results[sha]
