@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from PIL import Image, ImageFilter
 
-from eventlens.attributes.image_quality import PHOTO_FOCUS_SIDE_PX, face_region, photo_quality
+from eventlens.attributes.image_quality import PHOTO_FOCUS_SIDE_PX, photo_quality
 from eventlens.settings import DeliverSettings
 
 _FACE_PX = 96
@@ -86,21 +86,23 @@ def in_band(m: Measures, s: DeliverSettings) -> bool:
     return exposure_error(m, s) == 0.0 and m.contrast_spread >= s.contrast_min_spread
 
 
-def _reduced(image: Image.Image) -> Image.Image:
-    """``image`` box-reduced like the grey copy :func:`photo_quality` measures (long side ~512 px)."""
+def focus(image: Image.Image) -> float:
+    """:func:`photo_quality`'s focus measure (0..1), from a box-reduced copy (the same reduction)."""
     factor = round(max(image.size) / PHOTO_FOCUS_SIDE_PX)
-    return image.reduce(factor) if factor >= 2 else image
+    return photo_quality(image.reduce(factor) if factor >= 2 else image).sharpness
 
 
-def _face_histogram(rgb: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
-    region = face_region(rgb, box)
-    if region.shape[0] < 4 or region.shape[1] < 4:
+def _face_histogram(image: Image.Image, box: Sequence[float]) -> np.ndarray | None:
+    """Histogram of the face's centre (the central 80 % of the box, as
+    :func:`~eventlens.attributes.image_quality.face_region`) resampled to 96 px grey, as the analysis
+    measures face brightness."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * 0.4, (y2 - y1) * 0.4
+    xa, xb = int(max(0, round(cx - hw))), int(min(image.width, round(cx + hw)))
+    ya, yb = int(max(0, round(cy - hh))), int(min(image.height, round(cy + hh)))
+    if xb - xa < 4 or yb - ya < 4:
         return None
-    grey = (
-        Image.fromarray(np.ascontiguousarray(region))
-        .convert("L")
-        .resize((_FACE_PX, _FACE_PX), Image.BILINEAR)
-    )
+    grey = image.crop((xa, ya, xb, yb)).convert("L").resize((_FACE_PX, _FACE_PX), Image.BILINEAR)
     return np.asarray(grey.histogram(), dtype=np.float64)
 
 
@@ -119,13 +121,21 @@ def _grey_pixel_means(rgb: np.ndarray) -> np.ndarray | None:
     return px[grey].mean(axis=0).astype(np.float64)
 
 
-def measure(image: Image.Image, face_boxes: Sequence[Sequence[float]]) -> tuple[Measures, Histograms]:
-    """Measures of an RGB photo (any size; boxes in its pixels) and the histograms to score curves on."""
-    quality = photo_quality(image)
-    small = _reduced(image)
+def measure(
+    image: Image.Image, face_boxes: Sequence[Sequence[float]], colour: bool = True
+) -> tuple[Measures, Histograms]:
+    """Measures of an RGB photo (any size; boxes in its pixels) and the histograms to score curves on.
+
+    The photo is first box-reduced as :func:`photo_quality` reduces it (long side ~512 px), so a large
+    photo costs little; faces are measured on the reduced copy too (resampled to 96 px either way).
+    ``colour``: also measure the colour of near-grey pixels (for the white balance)."""
+    factor = round(max(image.size) / PHOTO_FOCUS_SIDE_PX)
+    small = image.reduce(factor) if factor >= 2 else image
+    scale = small.width / image.width
+    quality = photo_quality(small)
     hist = np.asarray(small.convert("L").histogram(), dtype=np.float64)
-    rgb = np.asarray(image)
-    faces = [h for h in (_face_histogram(rgb, b) for b in face_boxes) if h is not None]
+    boxes = [[float(v) * scale for v in b] for b in face_boxes]
+    faces = [h for h in (_face_histogram(small, b) for b in boxes) if h is not None]
     face_b = float(np.mean([h @ _LEVELS / h.sum() for h in faces])) if faces else None
     m = Measures(
         brightness=quality.exposure.brightness,
@@ -135,7 +145,7 @@ def measure(image: Image.Image, face_boxes: Sequence[Sequence[float]]) -> tuple[
         face_brightness=face_b,
         sharpness=quality.sharpness,
     )
-    return m, Histograms(hist, faces, _grey_pixel_means(np.asarray(small)))
+    return m, Histograms(hist, faces, _grey_pixel_means(np.asarray(small)) if colour else None)
 
 
 @dataclass(frozen=True)
@@ -316,7 +326,7 @@ def finish(c: Correction, h: Histograms, m: Measures, s: DeliverSettings, full: 
     percent, sharpen_radius = 0, 0.0
     if m.sharpness < s.sharpen_below and noise_after <= s.denoise_min_sigma:
         percent = round(s.max_sharpen_percent * min(1.0, (s.sharpen_below - m.sharpness) / 0.25))
-        sharpen_radius = max(1.0, max(full.size) / 4000 * 1.5)
+        sharpen_radius = 1.0  # a 3x3 kernel: the finest detail, at a third of an unsharp mask's cost
     return Correction(
         c.white_balance,
         c.black_point,
@@ -331,6 +341,10 @@ def finish(c: Correction, h: Histograms, m: Measures, s: DeliverSettings, full: 
 
 
 def _unsharp(image: Image.Image, radius: float, percent: int) -> Image.Image:
+    """Sharpen by ``percent``: a 3x3 Laplacian kernel at ``radius`` <= 1 px, else an unsharp mask."""
+    if radius <= 1.0:
+        a = percent / 100.0
+        return image.filter(ImageFilter.Kernel((3, 3), [0, -a, 0, -a, 1 + 4 * a, -a, 0, -a, 0], scale=1))
     return image.filter(ImageFilter.UnsharpMask(radius=radius, percent=percent, threshold=2))
 
 
@@ -352,17 +366,17 @@ def keep_sharpness(
     """Sharpen ``result`` until its focus measure is at most ``sharpness_tolerance`` below ``before``
     (two steps at most, at the scale the measure sees); returns the image, the correction and the
     measure."""
-    after = photo_quality(result).sharpness
+    after = focus(result)
     factor = max(1, round(max(result.size) / PHOTO_FOCUS_SIDE_PX))
     percent, radius = c.sharpen_percent, c.sharpen_radius_px
     for step in (1, 2):
         if after >= before - s.sharpness_tolerance:
             break
         extra = max(1, s.max_sharpen_percent) * step
-        extra_radius = max(1.0, factor / 2)
+        extra_radius = max(1.5, factor / 2)
         result = _unsharp(result, extra_radius, extra)
         percent, radius = percent + extra, max(radius, extra_radius)
-        after = photo_quality(result).sharpness
+        after = focus(result)
     if percent != c.sharpen_percent:
         c = Correction(
             c.white_balance,

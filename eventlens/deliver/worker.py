@@ -14,7 +14,6 @@ from typing import Any
 
 from PIL import Image
 
-from eventlens.attributes.image_quality import photo_quality
 from eventlens.deliver import correction
 from eventlens.deliver.files import Original, copy_unchanged, read_photo, save_image
 from eventlens.errors import InputError, RejectedFile
@@ -46,9 +45,11 @@ class EnhanceJob:
     max_megapixels: float = 150.0
 
 
-def _measure(original: Original, job: EnhanceJob) -> tuple[correction.Measures, correction.Histograms]:
+def _measure(
+    original: Original, image: Image.Image, job: EnhanceJob, colour: bool = True
+) -> tuple[correction.Measures, correction.Histograms]:
     boxes = [[v * original.scale for v in b] for b in job.face_boxes]
-    return correction.measure(original.image, boxes)
+    return correction.measure(image, boxes, colour)
 
 
 def _cut(image: Image.Image, scale: float, box: tuple[int, int, int, int]) -> Image.Image:
@@ -72,7 +73,7 @@ def _run(job: EnhanceJob) -> dict[str, Any]:
         long_side = max(probe.size)
     min_scale = min(1.0, MEASURE_MIN_SIDE_PX / max(long_side, 1))
     small = read_photo(job.source, job.max_megapixels, min_scale)
-    before, hist = _measure(small, job)
+    before, hist = _measure(small, small.image, job)
     tone, reason = correction.plan(before, hist, s)
     result: dict[str, Any] = {"sha256": job.sha256, "before": before.as_dict(), "reason": reason}
     if tone.is_identity() and not job.cuts:
@@ -85,10 +86,10 @@ def _run(job: EnhanceJob) -> dict[str, Any]:
     after = before
     if not tone.is_identity():
         used = correction.finish(tone, hist, before, s, full.image)
-        sharp_before = photo_quality(full.image).sharpness
+        sharp_before = correction.focus(full.image)
         image = correction.apply(full.image, used)
         image, used, sharp_after = correction.keep_sharpness(sharp_before, image, used, s)
-        after, _ = correction.measure(image, [[v * full.scale for v in b] for b in job.face_boxes])
+        after, _ = _measure(full, image, job, colour=False)
         result["sharpness_full"] = {"before": round(sharp_before, 4), "after": round(sharp_after, 4)}
     if job.enhanced_to is not None:
         if used.is_identity():
