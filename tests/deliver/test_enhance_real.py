@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from eventlens.deliver.worker import EnhanceJob, run_job
 from eventlens.settings import DeliverSettings, load_settings
 
 pytestmark = pytest.mark.real_models
+log = logging.getLogger(__name__)
 
 #: the focus measure (0..1) may move by this much from re-encoding alone
 SHARPNESS_NOISE = 0.02
@@ -96,6 +98,7 @@ def test_photos_in_the_band_are_unchanged_and_none_gets_worse(
         sharp_before = photo_quality(read_photo(original, 150).image).sharpness
         sharp_after = photo_quality(read_photo(copy, 150).image).sharpness
         assert sharp_after >= sharp_before - SHARPNESS_NOISE, rel
+    log.info("%s: %d photos, %d in the band (byte copies), %s", event_name, len(photos), in_band, summary)
     assert in_band >= len(photos) // 2, "most real photos are already well exposed"
     assert summary.unchanged >= in_band
 
@@ -125,6 +128,12 @@ def test_darkened_and_brightened_copies_come_back_to_the_band(
                 improved += correction.exposure_error(after, s) < correction.exposure_error(before, s)
             drop = before.sharpness - after.sharpness
             worst_sharpness_drop = max(worst_sharpness_drop, drop)
+    log.info(
+        "%d of %d darkened/brightened copies outside the band improved; worst focus drop %.4f",
+        improved,
+        outside,
+        worst_sharpness_drop,
+    )
     assert outside >= 40, f"only {outside} changed copies left the band"
     assert improved >= 0.9 * outside, f"exposure error shrank in {improved} of {outside} copies"
     assert worst_sharpness_drop <= SHARPNESS_NOISE, worst_sharpness_drop
