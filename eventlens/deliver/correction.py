@@ -49,7 +49,8 @@ _LOCAL_CONTRAST_STEPS = (0.5, 1.0)
 
 @dataclass(frozen=True)
 class Measures:
-    """What is measured on a photo (``face_brightness``: mean over its faces, ``None`` without faces)."""
+    """What is measured on a photo (``face_brightness``: mean over its faces weighted by face area,
+    ``None`` without faces)."""
 
     brightness: float
     clipped_high: float
@@ -67,7 +68,7 @@ class Histograms:
     """Luma histograms (256 bins) of the photo and of each face, for scoring tone curves."""
 
     photo: np.ndarray
-    faces: list[np.ndarray] = field(default_factory=list)
+    faces: list[np.ndarray] = field(default_factory=list)  # each scaled to sum to the face's area
     grey_pixel_means: np.ndarray | None = None  # mean RGB (0..1) of near-grey pixels, if enough
 
 
@@ -109,6 +110,18 @@ def _face_histogram(image: Image.Image, box: Sequence[float]) -> np.ndarray | No
     return np.asarray(grey.histogram(), dtype=np.float64)
 
 
+def _area(box: Sequence[float]) -> float:
+    return max(float(box[2]) - float(box[0]), 0.0) * max(float(box[3]) - float(box[1]), 0.0)
+
+
+def _mean_brightness(face_histograms: list[np.ndarray], curve: np.ndarray = _LEVELS) -> float | None:
+    """Brightness of the faces (histograms weighted by face area), after ``curve``."""
+    if not face_histograms:
+        return None
+    total = sum(face_histograms)
+    return float(curve @ total / total.sum())
+
+
 def _percentile(hist: np.ndarray, q: float) -> float:
     cdf = np.cumsum(hist)
     return float(np.searchsorted(cdf, q * cdf[-1]) / 255.0)
@@ -138,8 +151,9 @@ def measure(
     quality = photo_quality(small)
     hist = np.asarray(small.convert("L").histogram(), dtype=np.float64)
     boxes = [[float(v) * scale for v in b] for b in face_boxes]
-    faces = [h for h in (_face_histogram(small, b) for b in boxes) if h is not None]
-    face_b = float(np.mean([h @ _LEVELS / h.sum() for h in faces])) if faces else None
+    measured = [(h, _area(b)) for h, b in ((_face_histogram(small, b), b) for b in boxes) if h is not None]
+    faces = [h * (a / h.sum()) for h, a in measured]  # each face weighs by its area
+    face_b = _mean_brightness(faces)
     m = Measures(
         brightness=quality.exposure.brightness,
         clipped_high=quality.exposure.clipped_high,
@@ -250,7 +264,8 @@ def _score_curves(
         0, photo_b - (s.photo_brightness_max - inset_p)
     )
     if h.faces:
-        face_b = np.mean([curves @ f / f.sum() for f in h.faces], axis=0)
+        total = sum(h.faces)
+        face_b = curves @ total / total.sum()
         err = err + np.maximum(0, s.face_brightness_min + inset_f - face_b)
         err = err + np.maximum(0, face_b - (s.face_brightness_max - inset_f))
     clipped = (curves >= _CLIP_LEVEL) @ h.photo / n
@@ -265,7 +280,7 @@ def predicted_error(c: Correction, h: Histograms, s: DeliverSettings) -> float:
     """:func:`exposure_error` the photo would have after the tone curve of ``c`` (from the histograms)."""
     t = c.tone(_LEVELS)
     photo_b = float(t @ h.photo / h.photo.sum())
-    face_b = float(np.mean([t @ f / f.sum() for f in h.faces])) if h.faces else None
+    face_b = _mean_brightness(h.faces, t)
     return _band_error(photo_b, s.photo_brightness_min, s.photo_brightness_max) + _band_error(
         face_b, s.face_brightness_min, s.face_brightness_max
     )

@@ -4,9 +4,9 @@
     OUT/crops/<W>x<H>/<rel_path>     crops of each ratio asked for, keeping the chosen faces whole
     OUT/portraits/person_001.jpg     head and shoulders of each person, from their best photo
 
-Which faces a crop keeps: in each photo, the faces of ``main`` and ``important`` persons (categories from
-``cluster_labels.json``, imported into the catalog); in a photo without such a person, the faces of any
-person; in a photo without persons, every face. Each person's best photo is the first of their ranking
+Which faces a crop keeps, and whose brightness the exposure weighs: in each photo, the faces of ``main``
+and ``important`` persons (categories from ``cluster_labels.json``, imported into the catalog); in a photo
+without such a person, every face. Each person's best photo is the first of their ranking
 by :func:`eventlens.curate.stage.compute_curation` (the one behind ``person_XXX/best/``). Photos are
 processed on a pool of spawned worker processes (numeric libraries single-threaded, as in the analysis).
 Only new files are written (a temporary file moved into place); originals are never opened for writing.
@@ -120,10 +120,7 @@ def chosen_faces(photo_faces: list[_Face]) -> tuple[list[int], str]:
     key = [i for i, f in enumerate(photo_faces) if f.category in KEY_CATEGORIES]
     if key:
         return key, "main and important persons"
-    persons_ = [i for i, f in enumerate(photo_faces) if f.person]
-    if persons_:
-        return persons_, "no main or important person: every person's face"
-    return list(range(len(photo_faces))), "no person: every face"
+    return list(range(len(photo_faces))), "no main or important person: every face"
 
 
 def _unique_names(items: list[_Photo]) -> dict[str, str]:
