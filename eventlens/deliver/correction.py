@@ -2,19 +2,20 @@
 
 The measurements are those of :mod:`eventlens.attributes.image_quality` (the ones the catalog stores):
 mean luma and clipping of the photo, and the brightness of each face measured on its centre resampled
-to 96 px, plus the contrast (1st to 99th percentile of luma) and the colour of near-grey pixels. A photo
-whose exposure (photo *and* faces) and contrast are inside the target band (:class:`DeliverSettings`) is
-left exactly as it is. Otherwise one tone curve per channel is chosen, made of
+to 96 px, plus the contrast (1st to 99th percentile of luma) and the colour of near-grey pixels. The
+exposure that must be in the target band (:class:`DeliverSettings`) is that of the faces (mean weighted
+by face area) when the photo has faces, the photo's mean luma otherwise: a well-lit face on a dark stage
+is a good photo. A photo whose exposure and contrast are in the band is left exactly as it is.
+Otherwise one tone curve per channel is chosen, made of
 
     white balance gains (near-grey pixels made grey, partly) -> contrast stretch (levels) ->
-    exposure gain (brightening only, never clipping more highlights) -> gamma
+    exposure gain (brightening only, never clipping more highlights) -> gamma (with a toe)
 
 by scoring every curve of a small grid of gain x gamma on the luma histograms of the photo and of its
-faces (exact for grey pixels, a few thousand dot products), so faces end up well exposed and not only
-the average. Every factor is bounded by a setting. Colour noise (estimated on the full-resolution
-pixels, after the curve) is smoothed in the chroma channels only, so detail is kept; soft photos are
-gently sharpened; and when the result's focus measure would still drop by more than
-``sharpness_tolerance``, it is sharpened until it does not.
+faces (exact for grey pixels, a few thousand dot products). Every factor is bounded by a setting. Colour
+noise (estimated on the full-resolution pixels, after the curve) is smoothed in the chroma channels
+only, so detail is kept; soft photos are gently sharpened; and when the result's focus measure would
+still drop by more than ``sharpness_tolerance``, local contrast is raised until it does not.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ _WB_STRENGTH = 0.6
 _LUMA = np.asarray([0.299, 0.587, 0.114])
 #: strengths of the local-contrast step that keeps the focus measure (:func:`keep_sharpness`)
 _LOCAL_CONTRAST_STEPS = (0.5, 1.0)
+#: the gamma curve is x ** (1/gamma) shifted by this toe (see gamma_curve)
+_TOE = 0.03
+#: weight of the photo's own band in the choice of a curve for a photo with faces
+_BACKGROUND_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -79,10 +84,12 @@ def _band_error(value: float | None, lo: float, hi: float) -> float:
 
 
 def exposure_error(m: Measures, s: DeliverSettings) -> float:
-    """How far the photo's and its faces' brightness lie outside the target band (0 when inside)."""
-    return _band_error(m.brightness, s.photo_brightness_min, s.photo_brightness_max) + _band_error(
-        m.face_brightness, s.face_brightness_min, s.face_brightness_max
-    )
+    """How far the exposure lies outside the target band (0 when inside): the faces' brightness when
+    the photo has faces (the subject; a dark stage behind a well-lit face is not under-exposed), else
+    the photo's mean brightness."""
+    if m.face_brightness is not None:
+        return _band_error(m.face_brightness, s.face_brightness_min, s.face_brightness_max)
+    return _band_error(m.brightness, s.photo_brightness_min, s.photo_brightness_max)
 
 
 def in_band(m: Measures, s: DeliverSettings) -> bool:
@@ -165,6 +172,16 @@ def measure(
     return m, Histograms(hist, faces, _grey_pixel_means(np.asarray(small)) if colour else None)
 
 
+def gamma_curve(x: np.ndarray, gamma: float) -> np.ndarray:
+    """``x ** (1 / gamma)`` with a toe: its slope at black is bounded (``_TOE``), so lifting the
+    shadows does not lift the noise and JPEG blocks of the blacks with them; 0 -> 0, 1 -> 1."""
+    if gamma == 1.0:
+        return x
+    g = 1.0 / gamma
+    low, high = _TOE**g, (1.0 + _TOE) ** g
+    return ((x + _TOE) ** g - low) / (high - low)
+
+
 @dataclass(frozen=True)
 class Correction:
     """One tone curve per channel plus optional chroma smoothing and sharpening; identity by default."""
@@ -188,7 +205,7 @@ class Correction:
     def tone(self, v: np.ndarray) -> np.ndarray:
         """The grey tone curve (levels, gain, gamma) on values 0..1."""
         x = np.clip((v - self.black_point) / (self.white_point - self.black_point), 0.0, 1.0)
-        return np.clip(x * self.exposure_gain, 0.0, 1.0) ** (1.0 / self.gamma)
+        return gamma_curve(np.clip(x * self.exposure_gain, 0.0, 1.0), self.gamma)
 
     def lut(self) -> list[int]:
         """768-entry lookup table for :meth:`PIL.Image.Image.point` (R, G, B)."""
@@ -244,30 +261,40 @@ def _levels(h: Histograms, m: Measures, s: DeliverSettings) -> tuple[float, floa
     return black, black + width
 
 
+def _curve_errors(
+    photo_b: np.ndarray, face_b: np.ndarray | None, m: Measures, s: DeliverSettings, inset: bool
+) -> np.ndarray:
+    """Exposure error of candidate curves (:func:`exposure_error`; with ``inset``, a value outside
+    its band aims a little inside it); with faces, a quarter of the photo's own band error is added so
+    the background is not pushed far out of its band."""
+    pb = (s.photo_brightness_min, s.photo_brightness_max)
+    fb = (s.face_brightness_min, s.face_brightness_max)
+
+    def band(values: np.ndarray, lo: float, hi: float, now: float | None) -> np.ndarray:
+        d = _BAND_INSET * (hi - lo) if inset and _band_error(now, lo, hi) > 0 else 0.0
+        return np.maximum(0.0, lo + d - values) + np.maximum(0.0, values - (hi - d))
+
+    if face_b is None:
+        return band(photo_b, *pb, m.brightness)
+    return band(face_b, *fb, m.face_brightness) + _BACKGROUND_WEIGHT * band(photo_b, *pb, None)
+
+
 def _score_curves(
     h: Histograms, m: Measures, s: DeliverSettings, black: float, white: float
 ) -> tuple[float, float]:
-    """The gain and gamma of the grid whose curve puts photo and faces best into the (inset) band."""
-    # a value outside its band aims a little inside it; a value inside its band must only stay there
-    photo_out = _band_error(m.brightness, s.photo_brightness_min, s.photo_brightness_max) > 0
-    face_out = _band_error(m.face_brightness, s.face_brightness_min, s.face_brightness_max) > 0
-    inset_p = _BAND_INSET * (s.photo_brightness_max - s.photo_brightness_min) if photo_out else 0.0
-    inset_f = _BAND_INSET * (s.face_brightness_max - s.face_brightness_min) if face_out else 0.0
+    """The gain and gamma of the grid whose curve puts the exposure best into the (inset) band."""
     gains = np.geomspace(1.0, s.max_exposure_gain, 9)
     gammas = np.geomspace(1.0 / s.max_gamma, s.max_gamma, 41)
     x = np.clip((_LEVELS - black) / (white - black), 0.0, 1.0)
     base = np.clip(x[None, :] * gains[:, None], 0.0, 1.0)  # (gain, level)
-    curves = base[:, None, :] ** (1.0 / gammas[None, :, None])  # (gain, gamma, level)
+    curves = np.stack([gamma_curve(base, g) for g in gammas], axis=1)  # (gain, gamma, level)
     n = h.photo.sum()
     photo_b = curves @ h.photo / n
-    err = np.maximum(0, s.photo_brightness_min + inset_p - photo_b) + np.maximum(
-        0, photo_b - (s.photo_brightness_max - inset_p)
-    )
+    face_b = None
     if h.faces:
         total = sum(h.faces)
         face_b = curves @ total / total.sum()
-        err = err + np.maximum(0, s.face_brightness_min + inset_f - face_b)
-        err = err + np.maximum(0, face_b - (s.face_brightness_max - inset_f))
+    err = _curve_errors(photo_b, face_b, m, s, inset=True)
     clipped = (curves >= _CLIP_LEVEL) @ h.photo / n
     extra_clipping = np.maximum(0.0, clipped - max(m.clipped_high, 0.005) - 0.005)
     mild = np.abs(np.log(gains))[:, None] + np.abs(np.log(gammas))[None, :]
@@ -281,9 +308,9 @@ def predicted_error(c: Correction, h: Histograms, s: DeliverSettings) -> float:
     t = c.tone(_LEVELS)
     photo_b = float(t @ h.photo / h.photo.sum())
     face_b = _mean_brightness(h.faces, t)
-    return _band_error(photo_b, s.photo_brightness_min, s.photo_brightness_max) + _band_error(
-        face_b, s.face_brightness_min, s.face_brightness_max
-    )
+    if face_b is not None:
+        return _band_error(face_b, s.face_brightness_min, s.face_brightness_max)
+    return _band_error(photo_b, s.photo_brightness_min, s.photo_brightness_max)
 
 
 def plan(m: Measures, h: Histograms, s: DeliverSettings) -> tuple[Correction, str]:
@@ -300,10 +327,10 @@ def plan(m: Measures, h: Histograms, s: DeliverSettings) -> tuple[Correction, st
         if m.contrast_spread >= s.contrast_min_spread or predicted_error(c, h, s) > error:
             c = Correction()
     problems = []
-    if _band_error(m.brightness, s.photo_brightness_min, s.photo_brightness_max) > 0:
-        problems.append(f"photo brightness {m.brightness:.2f}")
-    if _band_error(m.face_brightness, s.face_brightness_min, s.face_brightness_max) > 0:
+    if m.face_brightness is not None and exposure_error(m, s) > 0:
         problems.append(f"face brightness {m.face_brightness:.2f}")
+    elif exposure_error(m, s) > 0:
+        problems.append(f"photo brightness {m.brightness:.2f}")
     if m.contrast_spread < s.contrast_min_spread:
         problems.append(f"contrast spread {m.contrast_spread:.2f}")
     reason = "outside the target band: " + ", ".join(problems)

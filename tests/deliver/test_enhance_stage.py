@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageCms
-from testkit import B, E, hash_tree, photo_array
+from testkit import B, E, hash_tree, photo_array, read_csv
 
 from eventlens import pipeline
 from eventlens.backends.fake import draw_face
@@ -44,8 +44,9 @@ def _save(path: Path, rgb: np.ndarray, **options: object) -> Path:
 def processed(tmp_path: Path, make_settings) -> tuple[Path, Path, dict[str, str]]:
     root = tmp_path / "photos"
     _save(root / "good.jpg", _good_photo())
-    _save(root / "dark.jpg", photo_array([B, E], 1))
-    _save(root / "sub" / "dark2.jpg", photo_array([E, B], 2))
+    # under-exposed: everything at half its level (the faces become other, darker fake identities)
+    _save(root / "dark.jpg", photo_array([B, E], 1) // 2)
+    _save(root / "sub" / "dark2.jpg", photo_array([E, B], 2) // 2)
     # stored rotated: displayed 240 wide, 320 tall; EXIF orientation 6 and a capture time
     rotated = np.ascontiguousarray(np.rot90(photo_array([B], 3, size=(240, 320)), 1))
     exif = Image.Exif()
@@ -96,7 +97,8 @@ def test_enhance_writes_new_files_and_never_touches_originals(processed) -> None
     assert _sha(out / "enhanced" / "good.jpg") == _sha(root / "good.jpg")
     # too dark: brighter, and the metadata says how
     dark = by_photo["dark.jpg"]
-    assert dark["status"] == "enhanced" and "photo brightness" in dark["reason"]
+    assert dark["status"] == "enhanced" and "face brightness" in dark["reason"], dark["reason"]
+    assert dark["after"]["face_brightness"] > dark["before"]["face_brightness"]
     assert dark["after"]["brightness"] > dark["before"]["brightness"]
     c = dark["corrections"]
     assert c["exposure_gain"] > 1 or c["gamma"] > 1
@@ -111,7 +113,8 @@ def test_enhance_writes_new_files_and_never_touches_originals(processed) -> None
             with Image.open(out / crop["file"]) as im:
                 assert im.size == (crop["box"][2] - crop["box"][0], crop["box"][3] - crop["box"][1])
     portraits = json.loads((out / "portraits" / "metadata.json").read_text(encoding="utf-8"))["portraits"]
-    assert {p["person"] for p in portraits} == {"person_001", "person_002"}
+    _, persons = read_csv(out / "summary.csv")
+    assert {p["person"] for p in portraits} == {r["person"] for r in persons}
     assert all((out / p["file"]).is_file() for p in portraits)
 
 
