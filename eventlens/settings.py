@@ -133,7 +133,11 @@ class DeliverSettings(BaseModel):
         0.30, ge=0, le=1, description="Target band of the mean brightness of the photo's faces: lower end."
     )
     face_brightness_max: float = Field(
-        0.75, ge=0, le=1, description="Target band of the mean brightness of the photo's faces: upper end."
+        0.80,
+        ge=0,
+        le=1,
+        description="Target band of the mean brightness of the photo's faces: upper end (as "
+        "curation.brightness_max: a brighter face is over-exposed).",
     )
     contrast_min_spread: float = Field(
         0.55,

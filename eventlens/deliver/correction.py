@@ -34,7 +34,7 @@ from eventlens.settings import DeliverSettings
 _FACE_PX = 96
 _LEVELS = np.arange(256, dtype=np.float64) / 255.0
 #: the corrected exposure aims this share of the band inside its edges
-_BAND_INSET = 0.15
+_BAND_INSET = 0.1
 #: a cost per unit of |log factor|: of two curves that fix the exposure, the milder one wins
 _MILDNESS = 0.02
 _CLIP_LEVEL = 250 / 255

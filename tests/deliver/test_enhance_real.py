@@ -107,9 +107,9 @@ def test_darkened_and_brightened_copies_come_back_to_the_band(
     groups_event: Path, identities_event: Path, tmp_path: Path
 ) -> None:
     s = DeliverSettings()
-    photos = _photos_and_faces(groups_event, "all")[::3] + _photos_and_faces(identities_event, "best")[::3]
+    photos = _photos_and_faces(groups_event, "all")[::2] + _photos_and_faces(identities_event, "best")[::2]
     assert len(photos) >= 30
-    photos = photos[:40]
+    photos = photos[:50]
     outside = improved = 0
     worst_sharpness_drop = 0.0
     names = list(CHANGES)
