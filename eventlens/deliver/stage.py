@@ -75,6 +75,7 @@ class EnhanceSummary:
     portraits: int = 0
     workers: int = 1
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of the per-photo work, summed over workers
 
     @property
     def photos_per_s(self) -> float:
@@ -83,6 +84,7 @@ class EnhanceSummary:
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["photos_per_s"] = round(self.photos_per_s, 2)
+        d["cpu_s"] = round(self.cpu_s, 2)
         return d
 
 
@@ -287,6 +289,7 @@ def enhance(
     with progress.bar(len(ordered), "enhance") as bar:
         for job, result in _run_jobs([job for _, job in ordered], summary.workers):
             results[keys[id(job)]] = result
+            summary.cpu_s += result.get("cpu_s", 0.0)
             bar.advance()
     entries = []
     for sha in chosen:

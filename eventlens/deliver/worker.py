@@ -8,6 +8,7 @@ whether it needs a correction; one that does not, and has no crops to cut, is co
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,14 @@ def _cut(image: Image.Image, scale: float, box: tuple[int, int, int, int]) -> Im
 
 def run_job(job: EnhanceJob) -> dict[str, Any]:
     """Deliver one photo; returns what was done (for metadata.json)."""
+    started = time.process_time()
     try:
-        return _run(job)
+        result = _run(job)
     except (RejectedFile, InputError, OSError) as exc:
         log.warning("enhance %s: %s", job.source, exc)
-        return {"sha256": job.sha256, "status": "failed", "error": str(exc)}
+        result = {"sha256": job.sha256, "status": "failed", "error": str(exc)}
+    result["cpu_s"] = round(time.process_time() - started, 3)
+    return result
 
 
 def _run(job: EnhanceJob) -> dict[str, Any]:
