@@ -358,6 +358,78 @@ def score_cmd(
     _report(summary, quiet, as_json, out_dir)
 
 
+@main.command("enhance")
+@click.option(
+    "--photos",
+    "photos_choice",
+    type=click.Choice(["best", "all"]),
+    default="best",
+    show_default=True,
+    help="Which photos: the event's best (as in OUT/best/) or all.",
+)
+@click.option(
+    "--crops",
+    "crops_text",
+    metavar="RATIOS",
+    help="Also write face-aware crops of these ratios (e.g. 1:1,4:5,9:16,16:9) into OUT/crops/<W>x<H>/, "
+    "and a head-and-shoulders portrait of each person into OUT/portraits/.",
+)
+@common_options
+def enhance_cmd(
+    photos_choice: str,
+    crops_text: str | None,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Write corrected copies of the photos into OUT/enhanced/ (originals are never changed).
+
+    Exposure (of the photo and of its faces), contrast, white balance, noise and sharpness are corrected
+    within bounds (settings deliver.*); a photo already inside the target band is copied unchanged.
+    OUT/enhanced/metadata.json says what changed in each photo and by how much.
+    """
+    from eventlens.deliver.crop_geometry import parse_ratio  # noqa: PLC0415
+    from eventlens.deliver.stage import enhance  # noqa: PLC0415
+
+    _setup_logging(verbose)
+    try:
+        ratios = [parse_ratio(t) for t in crops_text.split(",") if t.strip()] if crops_text else []
+    except ValueError as exc:
+        raise InputError(f"--crops: {exc}") from None
+    settings = _settings(config_file, workers)
+    event = pipeline.Event.open(out_dir, settings, create=False)
+    try:
+        with event.run("enhance") as summary:
+            pipeline.run_labels(event, summary)
+            result = enhance(
+                event.engine,
+                event.out_dir,
+                settings,
+                photos_choice,  # type: ignore[arg-type]
+                ratios,
+                progress=TerminalProgress(enabled=not quiet),
+            )
+            summary["enhance"] = result.as_dict()
+    finally:
+        event.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    elif not quiet:
+        e = summary["enhance"]
+        click.echo(
+            f"enhance  {e['photos']} photos: {e['enhanced']} enhanced, {e['unchanged']} unchanged, "
+            f"{e['failed']} failed; {e['photos_per_s']:.1f} photos/s on {e['workers']} workers"
+        )
+        if ratios:
+            click.echo(
+                f"crops    {e['crops']} crops ({e['crop_fallbacks']} fallbacks), {e['portraits']} portraits"
+            )
+        click.echo(f"output   {event.out_dir / 'enhanced'}")
+
+
 @main.group("label")
 def label_group() -> None:
     """Import or export cluster_labels.json: person names and categories (main, important, other)."""

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from eventlens.errors import ConfigError
@@ -142,6 +150,89 @@ class CurationSettings(BaseModel):
         return v
 
 
+class DeliverSettings(BaseModel):
+    """Enhanced copies and crops (``eventlens enhance``): the target band a photo is left alone in, and
+    the bounds of every correction (see docs/settings.md, section Deliver)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    photo_brightness_min: float = Field(
+        0.28, ge=0, le=1, description="Target band of the photo's mean luma (0..1): lower end."
+    )
+    photo_brightness_max: float = Field(
+        0.68, ge=0, le=1, description="Target band of the photo's mean luma (0..1): upper end."
+    )
+    face_brightness_min: float = Field(
+        0.30, ge=0, le=1, description="Target band of the mean brightness of the photo's faces: lower end."
+    )
+    face_brightness_max: float = Field(
+        0.80,
+        ge=0,
+        le=1,
+        description="Target band of the mean brightness of the photo's faces: upper end (as "
+        "curation.brightness_max: a brighter face is over-exposed).",
+    )
+    contrast_min_spread: float = Field(
+        0.55,
+        ge=0,
+        le=1,
+        description="Contrast is in the band when the 1st to 99th percentile of luma spans at least this.",
+    )
+    max_exposure_gain: float = Field(1.6, ge=1, le=4, description="Largest brightening gain (linear).")
+    max_gamma: float = Field(
+        1.8, ge=1, le=4, description="Largest gamma either way (brightening 1/γ power, darkening γ power)."
+    )
+    max_contrast_stretch: float = Field(
+        1.35, ge=1, le=3, description="Largest factor by which the luma range is stretched."
+    )
+    max_white_balance_gain: float = Field(
+        1.08, ge=1, le=2, description="Largest gain (or 1/gain) on one colour channel."
+    )
+    white_balance_min_cast: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="Colour casts of near-grey pixels smaller than this (relative) are left alone.",
+    )
+    denoise_min_sigma: float = Field(
+        3.0,
+        ge=0,
+        description="Colour noise is smoothed when the estimated noise after the tone curve exceeds this "
+        "(standard deviation, 0..255 levels).",
+    )
+    denoise_max_radius_px: float = Field(
+        1.5, ge=0, le=5, description="Largest Gaussian radius of the colour-noise smoothing (pixels)."
+    )
+    sharpen_below: float = Field(
+        0.75, ge=0, le=1, description="Photos whose focus measure is below this are gently sharpened."
+    )
+    max_sharpen_percent: int = Field(60, ge=0, le=300, description="Largest unsharp-mask strength (percent).")
+    sharpness_tolerance: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="A correction may lower the photo's focus measure by at most this; else it sharpens.",
+    )
+    jpeg_quality: int = Field(92, ge=50, le=100, description="JPEG quality of enhanced files and crops.")
+    crop_margin: float = Field(
+        0.3,
+        ge=0,
+        le=2,
+        description="Room kept around each chosen face in crops, as a multiple of the face size "
+        "(1.5 times more above the face).",
+    )
+    portrait_face_width_share: float = Field(
+        0.38, gt=0.05, le=1, description="Share of a portrait crop's width that the face takes."
+    )
+
+    @model_validator(mode="after")
+    def _bands_ordered(self) -> DeliverSettings:
+        for name in ("photo_brightness", "face_brightness"):
+            if getattr(self, f"{name}_min") >= getattr(self, f"{name}_max"):
+                raise ValueError(f"{name}_min must be below {name}_max")
+        return self
+
+
 class Settings(BaseSettings):
     """All settings of eventlens. Units are in the names (``_px``, ``_mb``, ``_s``)."""
 
@@ -264,6 +355,9 @@ class Settings(BaseSettings):
     # --- curation ------------------------------------------------------------------------------
     curation: CurationSettings = Field(
         default_factory=CurationSettings, description="Attribute thresholds and photo scoring rules."
+    )
+    deliver: DeliverSettings = Field(
+        default_factory=DeliverSettings, description="Enhanced copies and crops (`eventlens enhance`)."
     )
 
     @field_validator("detector", "landmarker", "embedder", "eye_model")
