@@ -140,9 +140,15 @@ def _report(summary: dict[str, Any], quiet: bool, as_json: bool, out_dir: Path |
         click.echo(format_summary(summary, out_dir))
 
 
+def _note_detector(summary: dict[str, Any], settings: Settings) -> None:
+    """Name a fallback detector in the summary (``warnings``), so that it is never chosen silently."""
+    if settings.detector_note is not None:
+        summary.setdefault("warnings", []).append(f"detector: {settings.detector_note}")
+
+
 def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
     """The one-screen, human summary of a run."""
-    lines = []
+    lines = [f"warning  {w}" for w in summary.get("warnings", ())]
     ing, ana, clu, exp = (summary.get(k) for k in ("ingest", "analyze", "cluster", "export"))
     if ing:
         lines.append(
@@ -257,6 +263,7 @@ def process_cmd(
     summary = pipeline.process(
         photos, out_dir, settings, progress, reanalyze=reanalyze, allow_shrink=allow_shrink
     )
+    _note_detector(summary, settings)
     _report(summary, quiet, as_json, out_dir)
 
 
@@ -283,6 +290,8 @@ def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_ph
                     run(event, summary, progress)
         finally:
             event.close()
+        if name == "analyze":
+            _note_detector(summary, settings)
         _report(summary, quiet, as_json, out_dir if name == "export" else None)
 
     body.__doc__ = help_text
@@ -347,6 +356,78 @@ def score_cmd(
     finally:
         event.close()
     _report(summary, quiet, as_json, out_dir)
+
+
+@main.command("enhance")
+@click.option(
+    "--photos",
+    "photos_choice",
+    type=click.Choice(["best", "all"]),
+    default="best",
+    show_default=True,
+    help="Which photos: the event's best (as in OUT/best/) or all.",
+)
+@click.option(
+    "--crops",
+    "crops_text",
+    metavar="RATIOS",
+    help="Also write face-aware crops of these ratios (e.g. 1:1,4:5,9:16,16:9) into OUT/crops/<W>x<H>/, "
+    "and a head-and-shoulders portrait of each person into OUT/portraits/.",
+)
+@common_options
+def enhance_cmd(
+    photos_choice: str,
+    crops_text: str | None,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Write corrected copies of the photos into OUT/enhanced/ (originals are never changed).
+
+    Exposure (of the photo and of its faces), contrast, white balance, noise and sharpness are corrected
+    within bounds (settings deliver.*); a photo already inside the target band is copied unchanged.
+    OUT/enhanced/metadata.json says what changed in each photo and by how much.
+    """
+    from eventlens.deliver.crop_geometry import parse_ratio  # noqa: PLC0415
+    from eventlens.deliver.stage import enhance  # noqa: PLC0415
+
+    _setup_logging(verbose)
+    try:
+        ratios = [parse_ratio(t) for t in crops_text.split(",") if t.strip()] if crops_text else []
+    except ValueError as exc:
+        raise InputError(f"--crops: {exc}") from None
+    settings = _settings(config_file, workers)
+    event = pipeline.Event.open(out_dir, settings, create=False)
+    try:
+        with event.run("enhance") as summary:
+            pipeline.run_labels(event, summary)
+            result = enhance(
+                event.engine,
+                event.out_dir,
+                settings,
+                photos_choice,  # type: ignore[arg-type]
+                ratios,
+                progress=TerminalProgress(enabled=not quiet),
+            )
+            summary["enhance"] = result.as_dict()
+    finally:
+        event.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    elif not quiet:
+        e = summary["enhance"]
+        click.echo(
+            f"enhance  {e['photos']} photos: {e['enhanced']} enhanced, {e['unchanged']} unchanged, "
+            f"{e['failed']} failed; {e['photos_per_s']:.1f} photos/s on {e['workers']} workers"
+        )
+        if ratios:
+            click.echo(
+                f"crops    {e['crops']} crops ({e['crop_fallbacks']} fallbacks), {e['portraits']} portraits"
+            )
+        click.echo(f"output   {event.out_dir / 'enhanced'}")
 
 
 @main.group("label")
@@ -428,10 +509,12 @@ def models_cmd(ctx: click.Context) -> None:
     """List the face model backends (`eventlens models install` installs the optional model files)."""
     if ctx.invoked_subcommand is not None:
         return
-    from eventlens.backends.registry import available  # noqa: PLC0415
+    from eventlens.backends.registry import available, default_detector  # noqa: PLC0415
 
     for kind in ("detector", "landmarker", "embedder", "eyes"):
         click.echo(f"{kind:>10}: {', '.join(available(kind))}")
+    name, reason = default_detector()
+    click.echo(f"{'default':>10}: detector {name}" + (f" ({reason})" if reason else ""))
 
 
 @models_cmd.command("install")
@@ -461,6 +544,7 @@ def models_install_cmd(wheel: Path | None, config_file: Path | None) -> None:
 @fail_cleanly
 def settings_cmd(config_file: Path | None) -> None:
     """Print the effective settings (defaults < YAML < EVENTLENS_* environment) as JSON."""
+    _setup_logging(False)  # a fallback detector is named on stderr (see Settings.detector_note)
     click.echo(load_settings(config_file).model_dump_json(indent=2))
 
 

@@ -18,6 +18,9 @@ rejection instead of a crash.
 
 from __future__ import annotations
 
+import errno
+from typing import ClassVar
+
 
 class EventlensError(Exception):
     """Base class of every error eventlens raises on purpose."""
@@ -80,3 +83,18 @@ class OutputError(EventlensError):
     is left as it was."""
 
     exit_code = 6
+
+    #: errno -> what to do about it
+    FIXES: ClassVar[dict[int, str]] = {
+        errno.ENOSPC: "the disk is full: free some space or choose another --out",
+        errno.EDQUOT: "the disk quota is used up: free some space or choose another --out",
+        errno.EROFS: "the file system is read-only: choose another --out",
+        errno.EACCES: "permission denied: make the output folder writable or choose another --out",
+        errno.EPERM: "operation not permitted: make the output folder writable or choose another --out",
+        errno.ENAMETOOLONG: "a path is too long: choose a shorter --out",
+    }
+
+    @classmethod
+    def fix_for(cls, exc: OSError, out_dir: object) -> str:
+        """The fix to print for ``exc``, met while writing into ``out_dir``."""
+        return cls.FIXES.get(exc.errno or 0, f"check {out_dir} and run the command again")

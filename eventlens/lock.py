@@ -8,7 +8,6 @@ the file itself is never deleted (deleting it would let two runs lock two differ
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eventlens.errors import CatalogError, LockedError
+from eventlens.errors import CatalogError, LockedError, OutputError
 
 LOCK_FILE = "lock"
 
@@ -43,12 +42,11 @@ def acquire(work_dir: Path, command: str) -> OutputLock:
     path = work_dir / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (PEP 446)
-    except OSError as exc:
-        if exc.errno != errno.EROFS or not path.is_file():
-            raise CatalogError(f"cannot open the lock file {path}: {exc.strerror or exc}") from exc
-        # a read-only disk: lock it all the same (flock needs no write access); the run then fails with
-        # a clear OutputError when it writes, and the holder is not recorded
-        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:  # a read-only or full file system, no permission
+        reason = exc.strerror or str(exc)
+        raise OutputError(
+            f"cannot write to {work_dir}: {reason}; {OutputError.fix_for(exc, work_dir)}"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -65,14 +63,9 @@ def acquire(work_dir: Path, command: str) -> OutputLock:
         "command": command,
         "started_at": datetime.now(UTC).isoformat("T", "seconds"),
     }
-    if _writable(fd):
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode(), 0)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(record).encode(), 0)
     return OutputLock(path, fd)
-
-
-def _writable(fd: int) -> bool:
-    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
 
 
 def _holder(fd: int) -> str:

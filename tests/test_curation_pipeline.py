@@ -2,7 +2,7 @@
 curation columns of ``face_data.csv``, and deterministic ``photo_scores.csv`` and ``best/``.
 
 Expressions are controlled through the landmarks: a test-only landmarker (registered for one test through
-:func:`eventlens.backends.registry.register`) reads an expression code hidden in each fake face's colour (a
+:func:`testkit.add_test_backends`) reads an expression code hidden in each fake face's colour (a
 small shift of the channels that keeps the identity) and returns the fake backend's 68-point template with
 the eyes closed, a smile, an open mouth, or unchanged. The eye model ``fake`` measures EAR on those
 landmarks, so closed eyes are really measured as closed.
@@ -22,10 +22,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
-from testkit import A, B, E, folder_identities, read_csv, read_metadata
+from testkit import A, B, E, add_test_backends, folder_identities, read_csv, read_metadata
 
 from eventlens import pipeline
-from eventlens.backends import registry
 from eventlens.backends.fake import _TEMPLATE68, PALETTE, FakeLandmarker, _layout, identity_of_color
 from eventlens.cli import main
 from eventlens.settings import Settings
@@ -90,8 +89,7 @@ def expressive(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     module = types.ModuleType(_MODULE)
     module.ExpressionLandmarker = ExpressionLandmarker  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, _MODULE, module)
-    monkeypatch.setitem(registry._FACTORIES, "landmarker", dict(registry._FACTORIES["landmarker"]))
-    registry.register("landmarker", "expressive", f"{_MODULE}:ExpressionLandmarker")
+    add_test_backends(monkeypatch, {"landmarker.expressive": f"{_MODULE}:ExpressionLandmarker"})
     yield "expressive"
 
 

@@ -268,7 +268,7 @@ def test_a_killed_worker_costs_no_photo(
 def test_a_photo_that_kills_its_worker_is_rejected_and_the_run_goes_on(
     start: Callable[..., subprocess.Popen[str]], photos_dir: Path, tmp_path: Path
 ) -> None:
-    from process_driver import CRASH_IDENTITY  # noqa: PLC0415 - registers test backends here too
+    from process_driver import CRASH_IDENTITY  # noqa: PLC0415 - tests/ is on sys.path under pytest
 
     photos = tmp_path / "photos"
     for i in range(8):

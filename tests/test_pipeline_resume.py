@@ -1,4 +1,4 @@
-"""Test-only backends registered through ``eventlens.backends.registry.register``.
+"""Test-only backends added for one test through ``testkit.add_test_backends``.
 
 Resumability: an analysis interrupted after some photos keeps them, and the next run completes only the
 remaining photos with the same final output as an uninterrupted run. Model changes: embeddings of another
@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from testkit import EVENT_PHOTOS, SyntheticEvent, snapshot
+from testkit import EVENT_PHOTOS, SyntheticEvent, add_test_backends, snapshot
 
 from eventlens import pipeline
-from eventlens.backends import registry
 from eventlens.backends.base import ModelInfo
 from eventlens.backends.fake import FakeDetector, FakeEmbedder
 from eventlens.catalog.db import default_url, open_catalog
@@ -50,8 +49,7 @@ def interrupting(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     module = types.ModuleType(_MODULE)
     module.InterruptingDetector = InterruptingDetector  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, _MODULE, module)
-    monkeypatch.setitem(registry._FACTORIES, "detector", dict(registry._FACTORIES["detector"]))
-    registry.register("detector", "interrupting", f"{_MODULE}:InterruptingDetector")
+    add_test_backends(monkeypatch, {"detector.interrupting": f"{_MODULE}:InterruptingDetector"})
     InterruptingDetector.calls = 0
     yield "interrupting"
 
@@ -145,8 +143,7 @@ def test_embeddings_of_another_model_are_never_mixed(
     module = types.ModuleType(_MODULE)
     module.FakeEmbedderV2 = FakeEmbedderV2  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, _MODULE, module)
-    monkeypatch.setitem(registry._FACTORIES, "embedder", dict(registry._FACTORIES["embedder"]))
-    registry.register("embedder", "fake_v2", f"{_MODULE}:FakeEmbedderV2")
+    add_test_backends(monkeypatch, {"embedder.fake_v2": f"{_MODULE}:FakeEmbedderV2"})
 
     out = tmp_path / "out"
     pipeline.process(event.root, out, make_settings())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.metadata
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from eventlens.backends import registry
 from eventlens.backends.fake import PALETTE, draw_face, identity_of_color
 from eventlens.settings import Settings, load_settings
 
@@ -56,6 +59,18 @@ def fake_settings(cache_dir: Path, **overrides: Any) -> Settings:
 
 
 # --- synthetic photos ----------------------------------------------------------------------------
+
+
+def add_test_backends(monkeypatch: pytest.MonkeyPatch, backends: dict[str, str]) -> None:
+    """Make test-only backends (``{"detector.slow": "module:Factory"}``, entry-point syntax) known to this
+    process for one test, as if a package had installed them: the registry's cached entry-point table is
+    replaced by a copy with them added. Spawned workers do not see them (run with ``workers=1``, or use an
+    entry point on disk as ``tests/process_driver.py`` does)."""
+    table = {kind: dict(eps) for kind, eps in registry.entry_points().items()}
+    for name, target in backends.items():
+        kind, _, short = name.partition(".")
+        table[kind][short] = importlib.metadata.EntryPoint(name, target, registry.GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda: table)
 
 
 def face_box(slot: int, variant: int = 0) -> tuple[int, int, int, int]:
@@ -195,3 +210,55 @@ def hash_tree(root: Path) -> dict[str, tuple[str, int]]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+#: skin, iris and lash colours of :func:`synthetic_eye` (RGB)
+SKIN_RGB, IRIS_RGB, LASH_RGB = (205, 160, 135), (70, 45, 30), (50, 35, 30)
+
+
+def synthetic_eye(
+    opening_px: float,
+    iris: bool,
+    lash_px: float = 0.0,
+    size: int = 64,
+    width_px: float = 22.8,
+    outline_opening_px: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A 64x64 eye crop as the iris model sees it, and its 16-point outline (crop coordinates).
+
+    Skin with an almond eye centred on the crop, ``width_px`` between the corners and ``opening_px``
+    between the lids at the middle. ``iris``: a dark disc (radius 0.22 eye widths) shows between the lids
+    (the white of the eye around it); else the lids are skin. ``lash_px``: a dark line that thick along
+    the lid line (a closed eye's lashes). ``outline_opening_px``: the outline's opening when it differs
+    from the drawn one (on laughing eyes the model's lids sit inside the visible opening). Returns
+    (float32 (size, size, 3) in 0..1, float64 (16, 2)).
+    """
+    c = size / 2
+    x_lo, x_hi = c - width_px / 2, c + width_px / 2
+
+    def half_gap(x: np.ndarray, opening: float = opening_px) -> np.ndarray:
+        t = np.clip((x - x_lo) / width_px, 0, 1)
+        return opening / 2 * np.sin(np.pi * t)
+
+    drawn = opening_px if outline_opening_px is None else outline_opening_px
+    lower_x = np.linspace(x_lo, x_hi, 9)
+    upper_x = lower_x[1:8]
+    outline = np.vstack(
+        [
+            np.column_stack([lower_x, c + half_gap(lower_x, drawn)]),
+            np.column_stack([upper_x, c - half_gap(upper_x, drawn)]),
+        ]
+    )
+    xs = np.arange(size)[None, :] + 0.5
+    ys = np.arange(size)[:, None] + 0.5
+    img = np.empty((size, size, 3), dtype=np.float32)
+    img[:] = np.array(SKIN_RGB, dtype=np.float32) / 255
+    inside = (np.abs(ys - c) < half_gap(xs)) & (xs > x_lo) & (xs < x_hi)
+    img[inside] = 0.92
+    if iris:
+        disc = (xs - c) ** 2 + (ys - c) ** 2 < (0.22 * width_px) ** 2
+        img[inside & disc] = np.array(IRIS_RGB, dtype=np.float32) / 255
+    if lash_px:
+        line = (np.abs(ys - c) < lash_px / 2) & (xs > x_lo + 1) & (xs < x_hi - 1)
+        img[line] = np.array(LASH_RGB, dtype=np.float32) / 255
+    return img, outline

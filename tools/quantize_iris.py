@@ -41,6 +41,8 @@ import argparse
 import csv
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -90,13 +92,65 @@ def collect_crops(data: Path, out: Path) -> None:
     print(f"{len(stacked)} eye crops from {root} -> {out}")
 
 
+def read_tflite(model_path: Path) -> SimpleNamespace:
+    """The single subgraph of a float ``.tflite`` file, read with the FlatBuffer schema that ai-edge-litert
+    ships: ``tensors`` (``name``, ``shape``, ``data``: the constant's array or None), ``operators`` (``op``
+    name, ``inputs``, ``outputs``, ``options``: stride, padding, activation, dilation, filter), graph
+    ``inputs`` and ``outputs``."""
+    from ai_edge_litert import schema_py_generated as schema  # noqa: PLC0415
+
+    model = schema.ModelT.InitFromPackedBuf(model_path.read_bytes(), 0)
+    (graph,) = model.subgraphs
+    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    paddings = {v: k for k, v in vars(schema.Padding).items() if not k.startswith("_")}
+    activations = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
+    dtypes = {schema.TensorType.FLOAT32: "<f4", schema.TensorType.INT32: "<i4"}
+
+    def tensor(t: Any) -> SimpleNamespace:
+        raw = model.buffers[t.buffer].data
+        shape = tuple(int(v) for v in t.shape)
+        data = (
+            None if raw is None or not len(raw) else np.frombuffer(bytes(raw), dtypes[t.type]).reshape(shape)
+        )
+        return SimpleNamespace(name=t.name.decode(), shape=shape, data=data)
+
+    def options(o: Any) -> dict[str, object]:
+        found: dict[str, object] = {}
+        if hasattr(o, "padding"):
+            found |= {"padding": paddings[o.padding], "stride": (o.strideH, o.strideW)}
+        if hasattr(o, "dilationHFactor"):
+            found["dilation"] = (o.dilationHFactor, o.dilationWFactor)
+        if hasattr(o, "filterHeight"):
+            found["filter"] = (o.filterHeight, o.filterWidth)
+        if hasattr(o, "fusedActivationFunction"):
+            found["activation"] = activations[o.fusedActivationFunction]
+        return found
+
+    def op_name(code: Any) -> str:
+        return op_names[max(code.deprecatedBuiltinCode, code.builtinCode)]  # the schema's rule
+
+    operators = [
+        SimpleNamespace(
+            op=op_name(model.operatorCodes[op.opcodeIndex]),
+            inputs=tuple(int(i) for i in op.inputs),
+            outputs=tuple(int(i) for i in op.outputs),
+            options=options(op.builtinOptions),
+        )
+        for op in graph.operators
+    ]
+    return SimpleNamespace(
+        tensors=[tensor(t) for t in graph.tensors],
+        operators=operators,
+        inputs=tuple(int(i) for i in graph.inputs),
+        outputs=tuple(int(i) for i in graph.outputs),
+    )
+
+
 def keras_contours_model(model_path: Path):  # type: ignore[no-untyped-def]
     """The float iris graph as a Keras model whose only output is the contours (71 x 3 values)."""
     import tensorflow as tf  # noqa: PLC0415 - conversion environment only
 
-    from eventlens.backends.tflite_numpy import parse_tflite  # noqa: PLC0415 - numpy only
-
-    graph = parse_tflite(model_path.read_bytes())
+    graph = read_tflite(model_path)
     t = graph.tensors
     layers = tf.keras.layers
     values = {graph.inputs[0]: tf.keras.Input((64, 64, 3), name="input")}
@@ -141,11 +195,13 @@ def keras_contours_model(model_path: Path):  # type: ignore[no-untyped-def]
 def convert(crops_path: Path, model_path: Path, out: Path) -> None:
     import tensorflow as tf  # noqa: PLC0415
 
-    from eventlens.backends.tflite_numpy import TfliteInterpreter  # noqa: PLC0415
+    from eventlens.backends.sessions import create_session  # noqa: PLC0415
 
     crops = np.load(crops_path).astype(np.float32)
     model, _ = keras_contours_model(model_path)
-    reference = TfliteInterpreter.from_file(model_path).run(crops[:16])[CONTOURS]
+    session = create_session("litert", model_path)
+    outputs = session.run({session.inputs[0].name: crops[:16]})
+    reference = outputs[[o.name for o in session.outputs].index(CONTOURS)].reshape(16, -1)
     rebuilt = np.asarray(model(crops[:16])).reshape(16, -1)
     assert np.abs(rebuilt - reference).max() < 1e-3, "the Keras rebuild differs from the tflite graph"
 

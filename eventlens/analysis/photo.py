@@ -265,10 +265,11 @@ def _measure_faces(
         boxes[on_preview] *= scale  # box edges scale; pixel centres (landmarks) keep dlib's convention
         landmarks[on_preview] = (landmarks[on_preview] + 0.5) * scale - 0.5
     ears = np.full((len(dets), 2), np.nan)
+    dark = np.full((len(dets), 2), np.nan)
     eye_faces = dets.sizes_px >= EYES_MIN_FACE_PX
     for source, chosen in ((pixels, eye_faces & ~on_preview), (preview, eye_faces & on_preview)):
         if chosen.any():
-            ears[chosen] = models.eyes.eye_aspect_ratios(source, landmarks[chosen])
+            ears[chosen], dark[chosen] = models.eyes.measure_eyes(source, landmarks[chosen])
     return [
         measure_face(
             preview if on_preview[i] else pixels,
@@ -278,6 +279,7 @@ def _measure_faces(
             dets.xyxy[i],
             result.width_px,
             result.height_px,
+            iris_dark=dark[i],
         )
         for i in range(len(dets))
     ]

@@ -28,17 +28,60 @@ EAR_CALIBRATION: dict[str, tuple[float, float]] = {
     "mediapipe_iris": (0.10, 0.26),
     "dlib_68": (0.12, 0.28),
 }
-#: smile score = logistic(SMILE_WIDTH_GAIN * (mouth_width - SMILE_WIDTH_MID) + SMILE_LIFT_GAIN * mouth_lift)
-SMILE_WIDTH_MID = 1.07
-SMILE_WIDTH_GAIN = 12.0
-SMILE_LIFT_GAIN = 12.0
+#: eye models whose eye columns include the iris dark height (:mod:`eventlens.attributes.eye_appearance`):
+#: their eyes-open score is the crop model below; others (dlib_68, and photos analysed before the iris dark
+#: height existed) keep the EAR calibration above
+IRIS_DARK_MODELS = ("mediapipe_iris_int8", "mediapipe_iris")
+#: eyes-open score from the eye crop = logistic(EYES_INTERCEPT + EYES_EAR_GAIN * smaller EAR
+#: + EYES_DARK_GAIN * smaller iris dark height). A logistic regression with balanced class weights (L2, C = 1
+#: on standardised features) fitted by ``tools/fit_eye_model.py`` on the DEVELOPMENT part of the hand labels
+#: (labels_dev.csv: faces >= 40 px labelled open or closed, int8 iris model); grouped cross-validation
+#: figures and what else was tried are in docs/curation.md. The float model uses the same constants
+#: (not re-tuned).
+EYES_INTERCEPT = -7.18
+EYES_EAR_GAIN = 21.40
+EYES_DARK_GAIN = 19.01
+#: smile score = logistic(SMILE_BIAS + sum of SMILE_WEIGHTS[f] * f over the features of
+#: :func:`smile_features`): a logistic regression over five landmark measurements, fitted by
+#: ``tools/fit_smile_model.py`` (balanced classes, L2 with C = 1) on the development part of the hand
+#: labels (306 faces >= 40 px, 173 smiling); grouped cross-validation balanced accuracy 0.92 there, against
+#: 0.85 for the earlier width-and-lift rule (docs/curation.md). A smile widens the mouth, parts the lips,
+#: and lifts the corners towards the raised cheeks and the upper lip towards the nose.
+SMILE_FEATURES = ("mouth_width", "mouth_lift", "mouth_gap", "corners_below_eyes", "lip_below_nose")
+SMILE_WEIGHTS: dict[str, float] = {
+    "mouth_width": 4.90,
+    "mouth_lift": 1.74,
+    "mouth_gap": 3.71,
+    "corners_below_eyes": -3.73,
+    "lip_below_nose": -2.17,
+}
+SMILE_BIAS = -0.92
+#: the lip gap counts up to this (IOD): teeth shown in a smile; a mouth opened wider (shouting,
+#: surprise, a yawn) is no more of a smile (about the 70th percentile of the labelled smiles' gaps)
+SMILE_GAP_CAP = 0.2
+#: the yaw correction of the lengths stops here (cos 60 deg = 0.5): beyond, the pose itself is unreliable
+SMILE_MAX_YAW_DEG = 60.0
 
 EXPRESSIONS = ("eyes_closed", "smiling", "mouth_open", "neutral")
 
 
-def eyes_open_score(ear_right: float, ear_left: float, eye_model: str = "mediapipe_iris_int8") -> float:
+def eyes_open_score(
+    ear_right: float,
+    ear_left: float,
+    eye_model: str = "mediapipe_iris_int8",
+    dark_right: float | None = None,
+    dark_left: float | None = None,
+) -> float:
     """0 (closed) .. 1 (open), from the smaller eye aspect ratio of the two eyes (a blink closes both; the
-    eye models err towards "open" on a closed eye more than the reverse)."""
+    eye models err towards "open" on a closed eye more than the reverse) and, when the eye model measured
+    them, the smaller iris dark height: a laugh narrows the lids of open eyes, their iris still shows."""
+    if dark_right is not None and dark_left is not None and eye_model in IRIS_DARK_MODELS:
+        z = (
+            EYES_INTERCEPT
+            + EYES_EAR_GAIN * min(ear_right, ear_left)
+            + EYES_DARK_GAIN * min(dark_right, dark_left)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
     try:
         closed, opened = EAR_CALIBRATION[eye_model]
     except KeyError:
@@ -48,9 +91,42 @@ def eyes_open_score(ear_right: float, ear_left: float, eye_model: str = "mediapi
     return min(1.0, max(0.0, (min(ear_right, ear_left) - closed) / (opened - closed)))
 
 
-def smile_score(mouth_width: float, mouth_lift: float) -> float:
-    """0 (no smile) .. 1 (broad smile), from mouth width (inter-ocular units) and corner lift."""
-    z = SMILE_WIDTH_GAIN * (mouth_width - SMILE_WIDTH_MID) + SMILE_LIFT_GAIN * mouth_lift
+def smile_features(
+    mouth_width: float,
+    mouth_lift: float,
+    mouth_gap: float,
+    corners_below_eyes: float,
+    lip_below_nose: float,
+    yaw_deg: float = 0.0,
+) -> tuple[float, float, float, float, float]:
+    """The inputs of the smile model, in :data:`SMILE_FEATURES` order.
+
+    The lengths (inter-ocular units, IOD) are rescaled by cos(yaw) to units of the yaw-corrected IOD: a
+    turned head foreshortens the eye line and would otherwise inflate every length measured in it. The
+    corner lift is a ratio of two lengths in the mouth and needs no correction. The lip gap is capped
+    at :data:`SMILE_GAP_CAP`."""
+    cos_yaw = math.cos(math.radians(min(abs(yaw_deg), SMILE_MAX_YAW_DEG)))
+    return (
+        mouth_width * cos_yaw,
+        mouth_lift,
+        min(mouth_gap * cos_yaw, SMILE_GAP_CAP),
+        corners_below_eyes * cos_yaw,
+        lip_below_nose * cos_yaw,
+    )
+
+
+def smile_score(
+    mouth_width: float,
+    mouth_lift: float,
+    mouth_gap: float,
+    corners_below_eyes: float,
+    lip_below_nose: float,
+    yaw_deg: float = 0.0,
+) -> float:
+    """0 (no smile) .. 1 (broad smile), from the mouth measurements of
+    :class:`~eventlens.attributes.faces.FaceMeasurements` and the head's yaw (see :data:`SMILE_WEIGHTS`)."""
+    features = smile_features(mouth_width, mouth_lift, mouth_gap, corners_below_eyes, lip_below_nose, yaw_deg)
+    z = SMILE_BIAS + sum(SMILE_WEIGHTS[name] * v for name, v in zip(SMILE_FEATURES, features, strict=True))
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
@@ -67,19 +143,31 @@ class FaceDecisions:
     expression: str
 
 
+def _eyes_open(score: float | None, rules: CurationSettings, margin: float) -> bool | None:
+    """True / False, or None (unknown) without a score or with one closer than ``margin`` to the
+    threshold."""
+    if score is None or abs(score - rules.eyes_open_min_score) < margin:
+        return None
+    return score >= rules.eyes_open_min_score
+
+
 def decide(
     m: Mapping[str, float | bool | None], rules: CurationSettings, eye_model: str = "mediapipe_iris_int8"
 ) -> FaceDecisions | None:
     """Decisions for one face from its measurement columns; ``None`` when it was never measured.
 
-    Eyes too small to measure give ``eyes_open = None``: unknown, never penalised."""
-    if m.get("mouth_width") is None:
+    Eyes too small to measure, and eyes-open scores from the eye crop (:data:`IRIS_DARK_MODELS` with the
+    iris dark heights measured) within ``rules.eyes_unknown_margin`` of the threshold, give
+    ``eyes_open = None``: unknown, never penalised."""
+    if any(m.get(name) is None for name in SMILE_FEATURES):
         return None
     eyes: float | None = None
+    dark = [None if m.get(k) is None else float(m[k]) for k in ("iris_dark_right", "iris_dark_left")]  # type: ignore[arg-type]
+    from_crop = None not in dark and eye_model in IRIS_DARK_MODELS
     if m.get("ear_right") is not None and m.get("ear_left") is not None:
-        eyes = eyes_open_score(float(m["ear_right"]), float(m["ear_left"]), eye_model)  # type: ignore[arg-type]
-    smile = smile_score(float(m["mouth_width"]), float(m["mouth_lift"]))  # type: ignore[arg-type]
-    eyes_open = None if eyes is None else eyes >= rules.eyes_open_min_score
+        eyes = eyes_open_score(float(m["ear_right"]), float(m["ear_left"]), eye_model, *dark)  # type: ignore[arg-type]
+    smile = smile_score(*(float(m[name]) for name in SMILE_FEATURES), float(m["yaw_deg"]))  # type: ignore[arg-type]
+    eyes_open = _eyes_open(eyes, rules, rules.eyes_unknown_margin if from_crop else 0.0)
     smiling = smile >= rules.smile_min_score
     mouth_open = float(m["mouth_opening"]) >= rules.mouth_open_min  # type: ignore[arg-type]
     brightness = float(m["brightness"])  # type: ignore[arg-type]

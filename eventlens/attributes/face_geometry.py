@@ -81,24 +81,42 @@ class MouthShape:
     * ``corner_lift``: how far the corners sit above the lips' vertical centre (positive = raised, the
       upturn of a smile), relative to the mouth width.
     * ``opening``: inner-lip gap (62-66) over the inner mouth width (60-64); ~0 closed, > 0.3 wide open.
+    * ``gap``: the inner-lip gap itself (66 below 62), in IOD; ~0 closed, ~0.1-0.25 in a smile showing
+      teeth, more when shouting. Slightly negative when dlib overlaps the lips.
+    * ``corners_below_eyes``: how far the mouth corners (48, 54) sit below the lower eyelids (40, 41,
+      46, 47), in IOD; ~1.05 neutral, ~0.9 when a smile pulls the corners up towards raised cheeks.
+    * ``lip_below_nose``: how far the top of the upper lip (51) sits below the nose base (33), in IOD;
+      ~0.25 neutral, ~0.18 when a smile lifts the upper lip.
     """
 
     width: float
     corner_lift: float
     opening: float
+    gap: float
+    corners_below_eyes: float
+    lip_below_nose: float
 
 
 def mouth_shape(landmarks: np.ndarray) -> MouthShape:
     pts, iod = _face_frame(landmarks)
     if iod == 0.0:
-        return MouthShape(0.0, 0.0, 0.0)
+        return MouthShape(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    y = pts[:, 1]  # y grows downwards
     width = _dist(pts[48], pts[54])
-    centre_y = (pts[51, 1] + pts[57, 1]) / 2  # y grows downwards
-    corners_y = (pts[48, 1] + pts[54, 1]) / 2
+    centre_y = (y[51] + y[57]) / 2
+    corners_y = (y[48] + y[54]) / 2
     lift = (centre_y - corners_y) / width if width > 1e-6 else 0.0
     inner_width = _dist(pts[60], pts[64])
     opening = _dist(pts[62], pts[66]) / inner_width if inner_width > 1e-6 else 0.0
-    return MouthShape(width, lift, opening)
+    lower_lids_y = (y[40] + y[41] + y[46] + y[47]) / 4
+    return MouthShape(
+        width=width,
+        corner_lift=float(lift),
+        opening=opening,
+        gap=float(y[66] - y[62]),
+        corners_below_eyes=float(corners_y - lower_lids_y),
+        lip_below_nose=float(y[51] - y[33]),
+    )
 
 
 @dataclass(frozen=True)

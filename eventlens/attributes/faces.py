@@ -29,6 +29,9 @@ class FaceMeasurements:
     mouth_width: float  # mouth corner distance / inter-ocular distance, ~0.8-1.2
     mouth_lift: float  # corner upturn / mouth width, ~-0.1..0.2, positive when smiling
     mouth_opening: float  # inner-lip gap / inner mouth width, 0..~0.8
+    mouth_gap: float  # inner-lip gap / inter-ocular distance, ~0..0.5 (slightly < 0 when lips overlap)
+    corners_below_eyes: float  # mouth corners below the lower eyelids / IOD, ~0.8-1.3, smaller smiling
+    lip_below_nose: float  # upper lip top below the nose base / IOD, ~0.1-0.35, smaller smiling
     yaw_deg: float  # -90..90, + = nose towards the image's right
     pitch_deg: float  # -90..90, + = looking up
     roll_deg: float  # -180..180, + = tilted clockwise
@@ -38,6 +41,10 @@ class FaceMeasurements:
     clipped_low: float  # 0..1 share of face pixels at <= 5
     size_ratio: float  # face size / shorter photo side, 0..1
     cut_by_edge: bool  # the box touches the photo's border
+    # height of the dark iris patch between the lids / eye width, ~0-0.4 (attributes.eye_appearance);
+    # None when the eye model sees no crop (dlib_68) or the face is too small
+    iris_dark_right: float | None = None
+    iris_dark_left: float | None = None
 
     def as_dict(self) -> dict[str, float | bool]:
         return asdict(self)
@@ -51,12 +58,16 @@ def measure_face(
     box_original: np.ndarray,
     photo_width_px: int,
     photo_height_px: int,
+    iris_dark: np.ndarray | None = None,
 ) -> FaceMeasurements:
     """Measure one face. ``image`` is the decoded photo (uint8 RGB array or RGB Pillow image of the same
     pixels); the first box and landmarks are in its pixels;
     ``ears`` the (right, left) eye aspect ratios of the eye model (NaN when not measured); ``box_original``
-    in original pixels of a ``photo_width_px`` x ``photo_height_px`` photo."""
+    in original pixels of a ``photo_width_px`` x ``photo_height_px`` photo; ``iris_dark`` the (right, left)
+    iris dark heights of the eye model (NaN or omitted when not measured)."""
     ear_right, ear_left = (None if np.isnan(v) else float(v) for v in np.asarray(ears, dtype=np.float64))
+    dark = np.full(2, np.nan) if iris_dark is None else np.asarray(iris_dark, dtype=np.float64)
+    dark_right, dark_left = (None if np.isnan(v) else float(v) for v in dark)
     mouth = mouth_shape(landmarks68_in_rgb)
     pose = head_pose(landmarks68_in_rgb)
     sharpness, light = face_focus_and_exposure(image, box_in_rgb)
@@ -70,6 +81,9 @@ def measure_face(
         mouth_width=mouth.width,
         mouth_lift=mouth.corner_lift,
         mouth_opening=mouth.opening,
+        mouth_gap=mouth.gap,
+        corners_below_eyes=mouth.corners_below_eyes,
+        lip_below_nose=mouth.lip_below_nose,
         yaw_deg=pose.yaw_deg,
         pitch_deg=pose.pitch_deg,
         roll_deg=pose.roll_deg,
@@ -79,4 +93,6 @@ def measure_face(
         clipped_low=light.clipped_low,
         size_ratio=size / max(1, min(photo_width_px, photo_height_px)),
         cut_by_edge=bool(cut),
+        iris_dark_right=dark_right,
+        iris_dark_left=dark_left,
     )

@@ -77,6 +77,15 @@ class EyeModel(_Loadable):
         (uint8 RGB array, or RGB Pillow image of the same pixels: cheaper crops) and the faces' 68
         landmarks ``(n, 68, 2)`` in its pixels."""
 
+    def measure_eyes(
+        self, image: np.ndarray | Image.Image, landmarks68: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Eye aspect ratios ``(n, 2)`` as :meth:`eye_aspect_ratios` and, per eye, the height of the dark
+        iris patch between the lids ``(n, 2)`` (:mod:`eventlens.attributes.eye_appearance`; NaN for models
+        that see no eye crop, like this default)."""
+        ears = np.asarray(self.eye_aspect_ratios(image, landmarks68), dtype=np.float64)
+        return ears, np.full_like(ears, np.nan)
+
 
 class FaceEmbedder(_Loadable):
     """Turns each face box into an embedding vector."""

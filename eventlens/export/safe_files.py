@@ -169,22 +169,12 @@ def replace_file(path: Path, text: str, durable: bool = False) -> None:
         fsync_dir(path.parent)
 
 
-_FIXES = {
-    errno.ENOSPC: "the disk is full: free some space or choose another --out",
-    errno.EDQUOT: "the disk quota is used up: free some space or choose another --out",
-    errno.EROFS: "the file system is read-only: choose another --out",
-    errno.EACCES: "permission denied: make the output folder writable or choose another --out",
-    errno.EPERM: "operation not permitted: make the output folder writable or choose another --out",
-    errno.ENAMETOOLONG: "a path is too long: choose a shorter --out",
-}
-
-
 def output_error(exc: OSError, out_dir: Path, swap_pending: bool = False) -> OutputError:
     """The one-line :class:`OutputError` for an ``OSError`` met while writing the export into ``out_dir``.
 
     ``swap_pending``: a swap was left half done (its journal remains) and the next export finishes it."""
     where = f" ({exc.filename})" if exc.filename else ""
-    fix = _FIXES.get(exc.errno or 0, f"check {out_dir} and run the command again")
+    fix = OutputError.fix_for(exc, out_dir)
     state = (
         "the next export finishes the interrupted one" if swap_pending else "the previous export is unchanged"
     )

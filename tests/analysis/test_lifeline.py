@@ -95,8 +95,8 @@ def test_onnx_runtime_writes_no_telemetry_files(tmp_path: Path) -> None:
         pytest.skip("this onnxruntime writes no telemetry files at all: nothing to turn off")
     assert any("Microsoft" in p.parts for p in plain)  # what the test guards against
     code = (
-        "from eventlens.backends.dlib_resnet_onnx import _onnxruntime\n"
-        "ort = _onnxruntime()\n"
+        "from eventlens.backends.sessions import onnxruntime_module\n"
+        "ort = onnxruntime_module()\n"
         "ort.InferenceSession\n"
     )
     assert _telemetry_files(tmp_path / "eventlens", code) == []

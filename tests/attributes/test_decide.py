@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +16,12 @@ from hypothesis import strategies as st
 from eventlens.attributes.decide import (
     EAR_CALIBRATION,
     EXPRESSIONS,
-    SMILE_WIDTH_MID,
+    EYES_DARK_GAIN,
+    EYES_EAR_GAIN,
+    EYES_INTERCEPT,
+    SMILE_FEATURES,
+    SMILE_GAP_CAP,
+    SMILE_WEIGHTS,
     decide,
     eyes_open_score,
     smile_score,
@@ -24,13 +30,44 @@ from eventlens.settings import CurationSettings
 
 RULES = CurationSettings()
 ears = st.floats(0.0, 1.0)
-widths = st.floats(0.0, 3.0)
-lifts = st.floats(-1.0, 1.0)
+lengths = st.floats(-3.0, 3.0)
+yaws = st.floats(-90.0, 90.0)
 eye_models = st.sampled_from(sorted(EAR_CALIBRATION))
 
 OPEN_EAR, CLOSED_EAR = 0.30, 0.05
-NEUTRAL_MOUTH = {"mouth_width": 0.9, "mouth_lift": 0.0}
-SMILING_MOUTH = {"mouth_width": 1.3, "mouth_lift": 0.15}
+#: typical labelled faces (medians of the development labels): a neutral mouth, a clear smile
+NEUTRAL_MOUTH = {
+    "mouth_width": 0.88,
+    "mouth_lift": 0.05,
+    "mouth_gap": 0.0,
+    "corners_below_eyes": 1.07,
+    "lip_below_nose": 0.26,
+}
+SMILING_MOUTH = {
+    "mouth_width": 1.05,
+    "mouth_lift": 0.13,
+    "mouth_gap": 0.18,
+    "corners_below_eyes": 0.9,
+    "lip_below_nose": 0.18,
+}
+#: between the two: a moderate smile, just over the default threshold
+MODERATE_MOUTH = {
+    "mouth_width": 1.0,
+    "mouth_lift": 0.1,
+    "mouth_gap": 0.1,
+    "corners_below_eyes": 0.97,
+    "lip_below_nose": 0.22,
+}
+#: shouting: lips far apart, mouth not wider than neutral, corners not raised
+SHOUTING_MOUTH = {
+    "mouth_width": 0.85,
+    "mouth_lift": 0.02,
+    "mouth_gap": 0.45,
+    "corners_below_eyes": 1.15,
+    "lip_below_nose": 0.24,
+}
+#: the smile score rises with these features and falls with the others
+SMILE_RISES_WITH = {"mouth_width", "mouth_lift", "mouth_gap"}
 
 
 def _measurements(**changes: Any) -> dict[str, Any]:
@@ -80,28 +117,55 @@ def test_eyes_open_score_is_calibrated_per_eye_model(model: str) -> None:
     assert eyes_open_score((closed + opened) / 2, opened, model) == pytest.approx(0.5)
 
 
-@given(widths, widths, lifts, lifts)
-def test_smile_score_is_bounded_and_monotonic(w1: float, w2: float, l1: float, l2: float) -> None:
-    (w_lo, w_hi), (l_lo, l_hi) = sorted((w1, w2)), sorted((l1, l2))
-    assert 0.0 <= smile_score(w_lo, l_lo) <= 1.0
-    assert 0.0 <= smile_score(w_hi, l_hi) <= 1.0
-    assert smile_score(w_lo, l_lo) <= smile_score(w_hi, l_lo) <= smile_score(w_hi, l_hi)
-    assert smile_score(w_lo, l_lo) <= smile_score(w_lo, l_hi)
+@given(st.sampled_from(SMILE_FEATURES), lengths, lengths, yaws)
+def test_smile_score_is_bounded_and_monotonic(feature: str, a: float, b: float, yaw: float) -> None:
+    low, high = sorted((a, b))
+    lo, hi = (smile_score(**{**SMILING_MOUTH, feature: v}, yaw_deg=yaw) for v in (low, high))
+    assert 0.0 <= lo <= 1.0 and 0.0 <= hi <= 1.0
+    if feature in SMILE_RISES_WITH:
+        assert lo <= hi
+    else:
+        assert lo >= hi
+
+
+def test_the_smile_weights_have_the_signs_of_a_smile() -> None:
+    """Wider, corners up, lips parted: more of a smile; corners and upper lip further down: less."""
+    assert set(SMILE_WEIGHTS) == set(SMILE_FEATURES)
+    assert all((SMILE_WEIGHTS[f] > 0) == (f in SMILE_RISES_WITH) for f in SMILE_FEATURES)
 
 
 def test_smile_score_ranks_mouths_as_a_person_would() -> None:
-    assert smile_score(SMILE_WIDTH_MID, 0.0) == pytest.approx(0.5)
-    assert smile_score(**NEUTRAL_MOUTH) < 0.2  # neutral, corners level
-    assert smile_score(**SMILING_MOUTH) > 0.9  # wide, corners raised
-    assert smile_score(1e6, 1e6) == 1.0  # no overflow at either end
-    assert smile_score(-1e6, -1e6) == pytest.approx(0.0, abs=1e-12)
+    assert smile_score(**NEUTRAL_MOUTH) < 0.3
+    assert smile_score(**SMILING_MOUTH) > 0.75
+    assert 0.5 < smile_score(**MODERATE_MOUTH) < smile_score(**SMILING_MOUTH)
+    assert smile_score(**SHOUTING_MOUTH) < 0.4  # teeth and a wide gap alone are not a smile
+    huge = dict.fromkeys(SMILE_FEATURES, 1e6)
+    assert smile_score(**{**huge, "corners_below_eyes": -1e6, "lip_below_nose": -1e6}) == 1.0  # no overflow
+    assert smile_score(**{k: -v for k, v in huge.items()}) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_wider_gap_than_the_cap_is_no_more_of_a_smile() -> None:
+    at_cap = smile_score(**{**SHOUTING_MOUTH, "mouth_gap": SMILE_GAP_CAP})
+    assert smile_score(**SHOUTING_MOUTH) == at_cap
+    assert smile_score(**{**SHOUTING_MOUTH, "mouth_gap": 3.0}) == at_cap
+
+
+@given(yaws)
+def test_a_turned_head_scores_as_facing_the_camera(yaw: float) -> None:
+    """Turning the head by ``yaw`` shortens the eye line by cos(yaw), so lengths in inter-ocular units
+    grow by 1 / cos(yaw); the score undoes that (up to 60 degrees) and is the same for either side."""
+    scale = 1 / np.cos(np.radians(min(abs(yaw), 60.0)))
+    turned = {k: v if k == "mouth_lift" else v * scale for k, v in MODERATE_MOUTH.items()}
+    assert smile_score(**turned, yaw_deg=yaw) == pytest.approx(smile_score(**MODERATE_MOUTH), rel=1e-9)
+    assert smile_score(**turned, yaw_deg=yaw) == smile_score(**turned, yaw_deg=-yaw)
 
 
 # --- decisions ---------------------------------------------------------------------------------------
 
 
-def test_an_unmeasured_face_has_no_decisions() -> None:
-    assert decide(_measurements(mouth_width=None), RULES) is None
+@pytest.mark.parametrize("missing", SMILE_FEATURES)
+def test_an_unmeasured_face_has_no_decisions(missing: str) -> None:
+    assert decide(_measurements(**{missing: None}), RULES) is None
 
 
 @pytest.mark.parametrize(
@@ -147,7 +211,7 @@ def test_one_closed_eye_makes_the_eyes_closed() -> None:
 
 
 def test_thresholds_come_from_the_settings() -> None:
-    m = _measurements(ear_right=0.2, ear_left=0.2, mouth_width=1.1, mouth_lift=0.0, mouth_opening=0.12)
+    m = _measurements(ear_right=0.2, ear_left=0.2, **MODERATE_MOUTH, mouth_opening=0.12)
     default = decide(m, RULES, "mediapipe_iris")
     strict = decide(
         m,
@@ -190,3 +254,49 @@ def test_quality_decisions(
     d = decide(_measurements(**changes), RULES)
     assert d is not None
     assert (d.sharp, d.well_exposed, d.looking_away) == (sharp, well_exposed, looking_away)
+
+
+# --- eyes from the eye crop (iris dark height) -------------------------------------------------------
+
+darks = st.floats(0.0, 0.6)
+
+
+@given(ears, darks, darks)
+def test_the_crop_score_rises_with_the_iris_dark_height(ear: float, d1: float, d2: float) -> None:
+    lo, hi = sorted((d1, d2))
+    a = eyes_open_score(ear, ear, "mediapipe_iris_int8", lo, lo)
+    b = eyes_open_score(ear, ear, "mediapipe_iris_int8", hi, hi)
+    assert 0.0 <= a <= b <= 1.0
+
+
+def test_a_narrowed_eye_with_its_iris_showing_is_open_and_one_without_is_closed() -> None:
+    """EAR 0.15 is closed by the EAR calibration; the iris dark height tells the laugh from the blink."""
+    narrowed = _measurements(ear_right=0.15, ear_left=0.15, iris_dark_right=0.27, iris_dark_left=0.25)
+    shut = _measurements(ear_right=0.15, ear_left=0.15, iris_dark_right=0.08, iris_dark_left=0.09)
+    d_open, d_shut = decide(narrowed, RULES), decide(shut, RULES)
+    assert d_open is not None and d_shut is not None
+    assert d_open.eyes_open is True and d_shut.eyes_open is False
+    without = decide(_measurements(ear_right=0.15, ear_left=0.15), RULES)  # analysed before: EAR only
+    assert without is not None and without.eyes_open is False
+
+
+def test_the_crop_score_is_only_for_the_iris_models() -> None:
+    m = _measurements(ear_right=0.15, ear_left=0.15, iris_dark_right=0.27, iris_dark_left=0.25)
+    dlib = decide(m, RULES, "dlib_68")
+    assert dlib is not None and dlib.eyes_open_score == eyes_open_score(0.15, 0.15, "dlib_68")
+
+
+def test_crop_scores_near_the_threshold_are_unknown() -> None:
+    ear = 0.16
+    dark = (-EYES_INTERCEPT - EYES_EAR_GAIN * ear) / EYES_DARK_GAIN  # score exactly 0.5
+    near = _measurements(ear_right=ear, ear_left=ear, iris_dark_right=dark, iris_dark_left=dark + 0.01)
+    d = decide(near, RULES)
+    assert d is not None and d.eyes_open_score == pytest.approx(0.5)
+    assert d.eyes_open is None and d.expression != "eyes_closed"  # unknown: never closed
+    nudged = {**near, "iris_dark_right": dark + 0.01}  # score just above 0.5
+    decided = decide(nudged, CurationSettings(eyes_unknown_margin=0.0))
+    assert decided is not None and decided.eyes_open is True
+    still_unknown = decide(nudged, RULES)
+    assert still_unknown is not None and still_unknown.eyes_open is None
+    far = decide(_measurements(ear_right=ear, ear_left=ear, iris_dark_right=0.0, iris_dark_left=0.0), RULES)
+    assert far is not None and far.eyes_open is False

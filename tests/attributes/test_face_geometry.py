@@ -97,12 +97,15 @@ def test_mouth_shape_is_invariant_to_similarity_transforms(
     assert b.width == pytest.approx(a.width, rel=1e-7, abs=1e-9)
     assert b.corner_lift == pytest.approx(a.corner_lift, rel=1e-7, abs=1e-9)
     assert b.opening == pytest.approx(a.opening, rel=1e-7, abs=1e-9)
+    assert b.gap == pytest.approx(a.gap, rel=1e-7, abs=1e-9)
+    assert b.corners_below_eyes == pytest.approx(a.corners_below_eyes, rel=1e-7, abs=1e-9)
+    assert b.lip_below_nose == pytest.approx(a.lip_below_nose, rel=1e-7, abs=1e-9)
 
 
 def test_mouth_shape_reads_width_lift_and_opening() -> None:
     lm = _TEMPLATE68.astype(np.float64) * 100
     neutral = fg.mouth_shape(lm)
-    assert 0.8 < neutral.width < 1.0  # 36 px mouth, 38 px between the eye centres
+    assert 0.8 < neutral.width < 1.0  # 32 px mouth, 38 px between the eye centres
     assert neutral.opening < 0.1
 
     smiling = lm.copy()
@@ -122,7 +125,23 @@ def test_mouth_shape_reads_width_lift_and_opening() -> None:
 
 
 def test_mouth_shape_of_a_degenerate_face_is_zero() -> None:
-    assert fg.mouth_shape(np.zeros((68, 2))) == fg.MouthShape(0.0, 0.0, 0.0)
+    assert fg.mouth_shape(np.zeros((68, 2))) == fg.MouthShape(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def test_mouth_shape_reads_the_smile_lengths() -> None:
+    """Gap, corners below the lower eyelids, upper lip below the nose base: in inter-ocular units."""
+    lm = _TEMPLATE68.astype(np.float64) * 100  # 38 px between the eye centres
+    iod = 38.0
+    m = fg.mouth_shape(lm)
+    assert m.gap == pytest.approx((lm[66, 1] - lm[62, 1]) / iod, rel=1e-6)
+    assert m.corners_below_eyes == pytest.approx((83 - 42) / iod, rel=1e-6)  # corners at 83, lids at 42
+    assert m.lip_below_nose == pytest.approx((lm[51, 1] - lm[33, 1]) / iod, rel=1e-6)
+    raised = lm.copy()
+    raised[[48, 54], 1] -= 4
+    raised[50:53, 1] -= 3
+    r = fg.mouth_shape(raised)
+    assert r.corners_below_eyes == pytest.approx(m.corners_below_eyes - 4 / iod, rel=1e-6)
+    assert r.lip_below_nose == pytest.approx(m.lip_below_nose - 3 / iod, rel=1e-6)
 
 
 # --- head pose ---------------------------------------------------------------------------------------

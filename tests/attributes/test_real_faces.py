@@ -100,9 +100,9 @@ def measure(settings: Settings) -> Measure:
     ) -> tuple[FaceMeasurements, FaceDecisions]:
         xyxy = np.array([box], dtype=np.float64)
         landmarks = landmarker.landmarks68(rgb, xyxy)
-        ears = eyes.eye_aspect_ratios(rgb, landmarks)
+        ears, dark = eyes.measure_eyes(rgb, landmarks)
         height, width = rgb.shape[:2]
-        m = measure_face(rgb, xyxy[0], landmarks[0], ears[0], xyxy[0], width, height)
+        m = measure_face(rgb, xyxy[0], landmarks[0], ears[0], xyxy[0], width, height, iris_dark=dark[0])
         d = decide(m.as_dict(), settings.curation, EYE_MODEL)
         assert d is not None
         return m, d

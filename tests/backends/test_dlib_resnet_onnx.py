@@ -1,34 +1,31 @@
-"""The ONNX Runtime ResNet runtime must give the numpy runtime's (and dlib-bin's) face descriptors."""
+"""dlib's ResNet as an ONNX graph on ONNX Runtime must give dlib-bin's face descriptors."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from eventlens.backends.dlib_resnet_numpy import (
-    DESCRIPTOR_DIM,
-    NumpyResnetDescriptor,
-    ResnetWeights,
-    load_resnet_weights,
-)
-from eventlens.backends.dlib_resnet_onnx import OPSET, OnnxResnetDescriptor, build_onnx_model
+from eventlens.backends.dlib_face import DlibEmbedder, _model_path
+from eventlens.backends.dlib_resnet_onnx import OPSET, build_onnx_model
+from eventlens.backends.dlib_weights import DESCRIPTOR_DIM, ResnetWeights, load_resnet_weights
+from eventlens.backends.sessions import Session, create_session
 from eventlens.errors import ModelError
 
 dlib = pytest.importorskip("dlib")
-face_recognition_models = pytest.importorskip("face_recognition_models")
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 IDENTITIES = DATA / "identities"
-DAT = Path(face_recognition_models.face_recognition_model_location())
+DAT = Path(_model_path("resnet"))
 
 MAX_ABS_DIFF = 1e-4
 MIN_COSINE = 0.99999
-N_CHIPS = 20  # >= 17, the largest batch tested
+N_PEOPLE = 10
+PHOTOS_PER_PERSON = 2
 MAX_IMAGE_SIDE = 1000  # skip the multi-megapixel phone photos: the test stays fast
-N_DLIB_CHIPS = 4  # dlib-bin takes ~70 ms per chip
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +34,29 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> ResnetWeights:
 
 
 @pytest.fixture(scope="module")
-def onnx_desc(weights: ResnetWeights) -> OnnxResnetDescriptor:
-    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
-    desc = OnnxResnetDescriptor(weights, batch_size=8)
-    desc.load()
-    return desc
+def onnx_session(weights: ResnetWeights) -> Session:
+    return create_session("onnxruntime", build_onnx_model(weights), batch_size=8)
 
 
 @pytest.fixture(scope="module")
-def numpy_desc(weights: ResnetWeights) -> NumpyResnetDescriptor:
-    return NumpyResnetDescriptor(weights, batch_size=8)
+def dlib_session() -> Session:
+    return create_session("dlib", DAT)
+
+
+def _descriptors(session: Session, chips: np.ndarray) -> np.ndarray:
+    (out,) = session.run({"chips": chips})
+    return out
+
+
+@dataclass(frozen=True)
+class Chips:
+    chips: np.ndarray  # uint8 (N, 150, 150, 3)
+    people: list[str]  # identity label of each chip
+    reference: np.ndarray  # float32 (N, 128) from dlib-bin
 
 
 def _chip_for(path: Path, detector, predictor) -> np.ndarray | None:
-    """Same chip-making as test_dlib_resnet_numpy: HOG box (or the whole crop), 5 points, 150 px, 25 %."""
+    """HOG box (or the whole crop), 5 points, 150 px, 25 % padding: dlib's own chip-making."""
     try:
         img = dlib.load_rgb_image(str(path))
     except RuntimeError:  # e.g. a WebP file behind a .jpg name: dlib-bin is built without libwebp
@@ -67,22 +73,26 @@ def _chip_for(path: Path, detector, predictor) -> np.ndarray | None:
 
 
 @pytest.fixture(scope="module")
-def real_chips() -> np.ndarray:
-    """uint8 (20, 150, 150, 3): two photos each of ten people from ../shared/data/identities."""
+def real_chips(dlib_session: Session) -> Chips:
+    """Two photos each of ten people from ../shared/data/identities, with dlib-bin's descriptors."""
     if not IDENTITIES.is_dir():
         pytest.skip(f"{IDENTITIES} is absent: the ../shared/data photos (beside the repo) are needed")
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
+    predictor = dlib.shape_predictor(_model_path("shape5"))
     chips: list[np.ndarray] = []
+    people: list[str] = []
     for person in sorted(p for p in IDENTITIES.iterdir() if p.is_dir()):
         photos = sorted(f for f in person.iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        got = [c for c in (_chip_for(p, detector, predictor) for p in photos[:4]) if c is not None][:2]
-        chips += got
-        if len(chips) >= N_CHIPS:
+        got = [c for c in (_chip_for(p, detector, predictor) for p in photos[:4]) if c is not None]
+        if len(got) >= PHOTOS_PER_PERSON:
+            chips += got[:PHOTOS_PER_PERSON]
+            people += [person.name] * PHOTOS_PER_PERSON
+        if len(set(people)) == N_PEOPLE:
             break
-    if len(chips) < N_CHIPS:
-        pytest.fail(f"only {len(chips)} usable face chips in {IDENTITIES}; need {N_CHIPS}")
-    return np.stack(chips[:N_CHIPS])
+    if len(set(people)) < 8:
+        pytest.fail(f"only {len(set(people))} people with usable photos in {IDENTITIES}; need >= 8")
+    stacked = np.stack(chips)
+    return Chips(stacked, people, _descriptors(dlib_session, stacked))
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -94,62 +104,63 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 @pytest.mark.real_models
 @pytest.mark.parametrize("n", [0, 1, 3, 17])
-def test_matches_numpy_runtime_on_real_chips(
-    onnx_desc: OnnxResnetDescriptor, numpy_desc: NumpyResnetDescriptor, real_chips: np.ndarray, n: int
-) -> None:
-    chips = real_chips[:n]
-    ours = onnx_desc.compute(chips)
+def test_matches_dlib_on_real_chips(onnx_session: Session, real_chips: Chips, n: int) -> None:
+    ours = _descriptors(onnx_session, real_chips.chips[:n])
     assert ours.dtype == np.float32 and ours.shape == (n, DESCRIPTOR_DIM)
     if n == 0:
         return
-    max_abs, cosine = _agreement(ours, numpy_desc.compute(chips))
-    assert max_abs < MAX_ABS_DIFF, f"max |onnx - numpy| = {max_abs:.3g}"
-    assert cosine > MIN_COSINE, f"min cosine = {cosine:.8f}"
-
-
-@pytest.mark.real_models
-def test_matches_dlib_on_real_chips(onnx_desc: OnnxResnetDescriptor, real_chips: np.ndarray) -> None:
-    chips = real_chips[:: len(real_chips) // N_DLIB_CHIPS][:N_DLIB_CHIPS]  # different people
-    model = dlib.face_recognition_model_v1(str(DAT))
-    ref = np.array([np.asarray(model.compute_face_descriptor(c)) for c in chips])
-    max_abs, cosine = _agreement(onnx_desc.compute(chips), ref)
+    max_abs, cosine = _agreement(ours, real_chips.reference[:n])
     assert max_abs < MAX_ABS_DIFF, f"max |onnx - dlib| = {max_abs:.3g}"
     assert cosine > MIN_COSINE, f"min cosine = {cosine:.8f}"
 
 
+@pytest.mark.real_models
+def test_same_and_different_person_distances_match_dlib(onnx_session: Session, real_chips: Chips) -> None:
+    def pairwise(d: np.ndarray) -> np.ndarray:
+        d = d.astype(np.float64)
+        return np.linalg.norm(d[:, None, :] - d[None, :, :], axis=-1)
+
+    ours, ref = pairwise(_descriptors(onnx_session, real_chips.chips)), pairwise(real_chips.reference)
+    people = np.array(real_chips.people)
+    same = people[:, None] == people[None, :]
+    same_pairs, diff_pairs = same & ~np.eye(len(people), dtype=bool), ~same
+    assert same_pairs.any() and diff_pairs.any()
+    assert np.abs(ours - ref).max() < 1e-4
+    for d in (ours, ref):  # same-person pairs are on average closer than different-person pairs
+        assert d[same_pairs].mean() < d[diff_pairs].mean()
+
+
 @pytest.mark.parametrize("batch_size", [1, 3, 17])
-def test_batching_matches_numpy_on_synthetic_chips(
-    weights: ResnetWeights, numpy_desc: NumpyResnetDescriptor, batch_size: int
+def test_batching_matches_dlib_on_synthetic_chips(
+    weights: ResnetWeights, dlib_session: Session, batch_size: int
 ) -> None:
-    """Runs without ../shared/data: 17 random chips, split into session runs of 1, 3 or 17."""
-    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
-    chips = np.random.default_rng(0).integers(0, 256, size=(17, 150, 150, 3), dtype=np.uint8)
-    ours = OnnxResnetDescriptor(weights, batch_size=batch_size).compute(chips)
-    max_abs, cosine = _agreement(ours, numpy_desc.compute(chips))
+    """Runs without ../shared/data: 5 random chips, split into session runs of 1, 3 or 17."""
+    chips = np.random.default_rng(0).integers(0, 256, size=(5, 150, 150, 3), dtype=np.uint8)
+    session = create_session("onnxruntime", build_onnx_model(weights), batch_size=batch_size)
+    max_abs, cosine = _agreement(_descriptors(session, chips), _descriptors(dlib_session, chips))
     assert max_abs < MAX_ABS_DIFF and cosine > MIN_COSINE, (max_abs, cosine)
 
 
-def test_empty_input_and_bad_input(onnx_desc: OnnxResnetDescriptor, weights: ResnetWeights) -> None:
-    empty = OnnxResnetDescriptor(weights).compute(np.zeros((0, 150, 150, 3), np.uint8))
+def test_the_embedder_checks_its_chips_and_runtime() -> None:
+    embedder = DlibEmbedder()
+    assert embedder.runtime == "onnxruntime"  # the settings' default
+    empty = embedder.embed_chips(np.zeros((0, 150, 150, 3), np.uint8))
     assert empty.shape == (0, DESCRIPTOR_DIM) and empty.dtype == np.float32
     chips = np.zeros((2, 150, 150, 3), np.uint8)
     with pytest.raises(ValueError, match="uint8"):
-        onnx_desc.compute(chips.astype(np.float32))
+        embedder.embed_chips(chips.astype(np.float32))
     with pytest.raises(ValueError, match="150"):
-        onnx_desc.compute(chips[:, :100])
-    with pytest.raises(ValueError, match="batch_size"):
-        OnnxResnetDescriptor(weights, batch_size=0)
+        embedder.embed_chips(chips[:, :100])
+    with pytest.raises(ModelError, match="unknown dlib_runtime 'numpy'; did you mean"):
+        DlibEmbedder(runtime="numpy")
 
 
 def test_missing_onnxruntime_raises_model_error(
     weights: ResnetWeights, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
-    desc = OnnxResnetDescriptor(weights)  # constructing is free and does not need the package
     with pytest.raises(ModelError, match="pip install onnxruntime"):
-        desc.load()
-    with pytest.raises(ModelError, match="onnxruntime"):
-        desc.compute(np.zeros((1, 150, 150, 3), np.uint8))
+        create_session("onnxruntime", build_onnx_model(weights))
 
 
 def test_graph_is_valid_onnx_with_dlib_add_prev_padding(weights: ResnetWeights) -> None:

@@ -37,9 +37,7 @@ from eventlens.errors import ModelError
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
 LABELS = REPO / "tests" / "data" / "face_attributes" / "legacy_labels.csv"
-LITERT_MISSING = (
-    "ai-edge-litert (Google's TFLite runtime) is not installed; it only cross-checks the numpy interpreter"
-)
+LITERT_MISSING = "ai-edge-litert (Google's TFLite runtime, an eventlens dependency) is not installed"
 
 # --------------------------------------------------------------------------------------
 # Model files
@@ -398,7 +396,8 @@ def test_outline_corners_agree_with_dlib(real_faces: list) -> None:
 
 
 @pytest.mark.real_models
-def test_numpy_runtime_matches_litert_on_real_eye_crops(iris_model: IrisEyeModel, real_faces: list) -> None:
+def test_session_matches_plain_litert_on_real_eye_crops(iris_model: IrisEyeModel, real_faces: list) -> None:
+    """The session's batches (chunks of 8 and a tail) give what LiteRT gives one eye at a time."""
     interpreter = pytest.importorskip("ai_edge_litert.interpreter", reason=LITERT_MISSING).Interpreter
     crops = np.concatenate(
         [
@@ -410,13 +409,17 @@ def test_numpy_runtime_matches_litert_on_real_eye_crops(iris_model: IrisEyeModel
     it.allocate_tensors()
     index = it.get_input_details()[0]["index"]
     outputs = {o["name"]: o["index"] for o in it.get_output_details()}
-    ours = iris_model._net.run(crops) if iris_model._net is not None else {}
+    crops = crops[:-1]  # not a multiple of the session's chunk of 8: a full chunk and a tail
+    assert iris_model._net is not None and len(crops) % 8
+    net = iris_model._net
+    ours = dict(zip([o.name for o in net.outputs], net.run({net.inputs[0].name: crops}), strict=True))
+    assert set(ours) == set(outputs)
     for k, crop in enumerate(crops):
         it.set_tensor(index, crop[None])
         it.invoke()
         for name, out_index in outputs.items():
             err = float(np.abs(it.get_tensor(out_index)[0] - ours[name][k]).max())
-            assert err < 1e-3, f"crop {k} {name}: max |numpy - litert| = {err:.3g} px"
+            assert err < 1e-5, f"crop {k} {name}: max |session - litert| = {err:.3g} px"
 
 
 # --------------------------------------------------------------------------------------
@@ -430,11 +433,13 @@ def test_int8_model_is_shipped_intact() -> None:
     assert hashlib.sha256(INT8_MODEL.read_bytes()).hexdigest() == INT8_MODEL_SHA256
 
 
-def test_int8_model_needs_litert_and_an_intact_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_model_needs_litert_and_an_intact_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from eventlens.backends import iris
 
-    with pytest.raises(ModelError, match="LiteRT only"):
-        IrisEyeModel(tmp_path, runtime="numpy", variant="int8").load()
+    assert IrisEyeModel(tmp_path).runtime == "litert"  # the settings' default
+    for runtime in ("numpy", "onnxruntime"):
+        with pytest.raises(ModelError, match=f"unknown tflite_runtime '{runtime}'; did you mean 'litert'"):
+            IrisEyeModel(tmp_path, runtime=runtime, variant="int8").load()
     with pytest.raises(ModelError, match="unknown iris model variant 'fp16'"):
         IrisEyeModel(tmp_path, runtime="litert", variant="fp16").load()
     damaged = tmp_path / "iris_contours_int8.tflite"

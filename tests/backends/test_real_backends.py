@@ -77,7 +77,7 @@ def test_dlib_landmarks_lie_on_the_face(group_photo: tuple[np.ndarray, np.ndarra
         assert inside.all(axis=1).mean() > 0.95
 
 
-def test_numpy_and_dlib_runtimes_give_the_same_embedding(
+def test_onnxruntime_and_dlib_runtimes_give_the_same_embedding(
     shared_data: Path, group_photo: tuple[np.ndarray, np.ndarray], model_cache_dir: Path
 ) -> None:
     rgb, truth = group_photo
@@ -87,17 +87,17 @@ def test_numpy_and_dlib_runtimes_give_the_same_embedding(
         dets = LibFaceDetection().detect(face_rgb)
         photos.append((face_rgb, dets.xyxy[np.argmax(dets.sizes_px)][None]))
 
-    numpy_runtime = DlibEmbedder(load_settings(cache_dir=model_cache_dir, dlib_runtime="numpy"))
+    ort_runtime = DlibEmbedder(load_settings(cache_dir=model_cache_dir))
     dlib_runtime = DlibEmbedder(load_settings(cache_dir=model_cache_dir, dlib_runtime="dlib"))
-    assert (numpy_runtime.runtime, dlib_runtime.runtime) == ("numpy", "dlib")
-    assert numpy_runtime.info.key == dlib_runtime.info.key  # one embedding space
+    assert (ort_runtime.runtime, dlib_runtime.runtime) == ("onnxruntime", "dlib")
+    assert ort_runtime.info.key == dlib_runtime.info.key  # one embedding space
     for image, boxes in photos:
-        a, b = numpy_runtime.embed(image, boxes), dlib_runtime.embed(image, boxes)
+        a, b = ort_runtime.embed(image, boxes), dlib_runtime.embed(image, boxes)
         assert a.shape == b.shape == (len(boxes), 128)
         np.testing.assert_allclose(a, b, atol=1e-3)
         cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
         assert cosine.min() > 0.9999
     # different people are far apart, as the clustering threshold assumes
-    bush = numpy_runtime.embed(*photos[1])
-    putin = numpy_runtime.embed(*photos[2])
+    bush = ort_runtime.embed(*photos[1])
+    putin = ort_runtime.embed(*photos[2])
     assert np.linalg.norm(bush - putin) > 0.6

@@ -77,16 +77,15 @@ def test_dlib_runs_the_cut_model_and_its_points_stay_close(tmp_path: Path) -> No
     """The real 68-point model cut to 12 of 15 levels: dlib loads it, and on a real face the points move
     little (mean under 2 % of the face size) compared with all 15 levels."""
     dlib = pytest.importorskip("dlib")
-    face_recognition_models = pytest.importorskip("face_recognition_models")
     shared = Path(__file__).resolve().parents[3] / "shared" / "data"
     photo = shared / "identities" / "Vladimir_Putin" / "Vladimir_Putin_0009.jpg"
     if not photo.is_file():
         pytest.skip(f"{photo} is absent")
-    from eventlens.backends.dlib_face import DlibLandmarker
+    from eventlens.backends.dlib_face import DlibLandmarker, _model_path
     from eventlens.imaging.decode import decode
     from eventlens.settings import load_settings
 
-    source = Path(face_recognition_models.pose_predictor_model_location())
+    source = Path(_model_path("shape68"))
     assert truncate(source.read_bytes(), 15) == source.read_bytes()
     rgb = decode(photo, 100).rgb
     box = np.array([[76.0, 76.0, 176.0, 190.0]])

@@ -147,3 +147,92 @@ def test_array_blobs_round_trip() -> None:
     np.testing.assert_allclose(back, a, rtol=1e-6)
     assert to_blob(None) is None and from_blob(None) is None
     assert len(to_blob(np.zeros(128)) or b"") == 128 * 4  # little-endian float32
+
+
+def test_add_smile_measurements_fills_old_faces_from_their_stored_landmarks(tmp_path: Path) -> None:
+    """A catalog from before ``add_smile_measurements`` (its columns dropped, its version row removed) gets
+    the columns, filled from ``landmarks68`` with what the analysis measures; unmeasured faces stay NULL."""
+    from eventlens.attributes.face_geometry import mouth_shape  # noqa: PLC0415
+    from eventlens.backends.fake import _TEMPLATE68  # noqa: PLC0415
+
+    number = next(n for n, name, _ in MIGRATIONS if name.startswith("add_smile_measurements"))
+    landmarks = _TEMPLATE68.astype(np.float64) * 180 + 40
+    engine = open_catalog(_url(tmp_path))
+    with engine.begin() as conn:
+        conn.execute(
+            schema.photos.insert().values(
+                sha256="a" * 64, size_bytes=1, local_path="/x.jpg", status="analyzed"
+            )
+        )
+        for index, measured in enumerate((True, False)):
+            conn.execute(
+                schema.faces.insert().values(
+                    photo_sha256="a" * 64,
+                    face_index=index,
+                    x1=0,
+                    y1=0,
+                    x2=10,
+                    y2=10,
+                    det_score=1,
+                    detect_model="m",
+                    landmarks68=to_blob(landmarks) if measured else None,
+                    mouth_width=0.9 if measured else None,
+                )
+            )
+        for name in ("mouth_gap", "corners_below_eyes", "lip_below_nose"):
+            conn.exec_driver_sql(f"ALTER TABLE faces DROP COLUMN {name}")
+        conn.execute(schema.schema_migrations.delete().where(schema.schema_migrations.c.version >= number))
+    engine.dispose()
+    engine = open_catalog(_url(tmp_path))
+    try:
+        assert _versions(engine) == [m[0] for m in MIGRATIONS]
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(schema.faces).order_by(schema.faces.c.face_index)).all()
+        want = mouth_shape(from_blob(to_blob(landmarks), (68, 2)))
+        assert rows[0].mouth_gap == pytest.approx(want.gap)
+        assert rows[0].corners_below_eyes == pytest.approx(want.corners_below_eyes)
+        assert rows[0].lip_below_nose == pytest.approx(want.lip_below_nose)
+        assert 0.5 < rows[0].corners_below_eyes < 1.5 and 0.0 < rows[0].lip_below_nose < 0.5
+        assert rows[1].mouth_gap is None and rows[1].corners_below_eyes is None
+    finally:
+        engine.dispose()
+
+
+def test_add_iris_dark_adds_the_iris_dark_columns_to_a_version_1_catalog(tmp_path: Path) -> None:
+    """A catalog made before the iris dark height: its faces table lacks the columns; add_iris_dark adds
+    them (NULL for the rows already there) and the catalog ends like a fresh one."""
+    url = _url(tmp_path)
+    (tmp_path / "cat").mkdir()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        MIGRATIONS[0][2](conn)  # version 1 as this code creates it, then back to the version-1 faces table
+        for name in schema.IRIS_DARK_COLUMNS:
+            conn.exec_driver_sql(f"ALTER TABLE faces DROP COLUMN {name}")
+        schema.schema_migrations.create(conn)
+        conn.execute(schema.schema_migrations.insert().values(version=1, name="initial", applied_at="t"))
+        conn.execute(
+            schema.photos.insert().values(
+                sha256="a" * 64, size_bytes=1, local_path="x.jpg", status="analyzed"
+            )
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO faces (photo_sha256, face_index, x1, y1, x2, y2, det_score, detect_model, ear_right)"
+            f" VALUES ('{'a' * 64}', 0, 0, 0, 10, 10, 0.9, 'm', 0.25)"
+        )
+    engine.dispose()
+    engine = open_catalog(url)
+    try:
+        assert _versions(engine) == [m[0] for m in MIGRATIONS]
+        with engine.connect() as conn:
+            columns = [c["name"] for c in sa.inspect(conn).get_columns("faces")]
+            row = conn.execute(sa.select(schema.faces)).one()
+        assert set(schema.IRIS_DARK_COLUMNS) <= set(columns)
+        assert row.ear_right == 0.25 and row.iris_dark_right is None and row.iris_dark_left is None
+    finally:
+        engine.dispose()
+    fresh = open_catalog(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    try:
+        with fresh.connect() as conn:
+            assert [c["name"] for c in sa.inspect(conn).get_columns("faces")] == columns
+    finally:
+        fresh.dispose()

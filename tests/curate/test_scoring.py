@@ -8,8 +8,11 @@ from dataclasses import replace
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from testkit import synthetic_eye
 
-from eventlens.attributes.decide import FaceDecisions
+from eventlens.attributes.decide import FaceDecisions, decide
+from eventlens.attributes.eye_appearance import iris_dark_height
+from eventlens.backends.iris import eye_aspect_ratio16
 from eventlens.curate.scoring import PhotoInput, ScoredFace, face_term, person_photo_score, rank, score_photo
 from eventlens.settings import CategoryRule, CurationSettings
 
@@ -60,6 +63,55 @@ def test_a_main_face_with_closed_eyes_disqualifies_the_photo() -> None:
     assert closed.final_score > weak.final_score  # better score, still ranked after it
     assert [s.photo for s in rank([closed, weak])] == ["z.jpg", "a.jpg"]
     assert "REQUIRED_EYES_OPEN" in closed.results_string
+
+
+def _laughing_face_measurements(iris_shows: bool, with_darkness: bool = True) -> dict[str, object]:
+    """A broadly laughing face (wide, lifted, open mouth) whose eyes are narrowed to an EAR of ~0.13, as
+    the eye model would measure them: the iris shows between the lids (the model's lids sit inside the
+    visible opening, as on real laughing eyes), or the eyes are shut (skin and a lash line)."""
+    if iris_shows:
+        crop, outline = synthetic_eye(opening_px=6.0, iris=True, outline_opening_px=3.6)
+    else:
+        crop, outline = synthetic_eye(opening_px=3.6, iris=False, lash_px=2.0)
+    ear, dark = eye_aspect_ratio16(outline), iris_dark_height(crop, outline)
+    return {
+        "ear_right": ear,
+        "ear_left": ear,
+        "iris_dark_right": dark if with_darkness else None,
+        "iris_dark_left": dark if with_darkness else None,
+        "mouth_width": 1.05,
+        "mouth_lift": 0.13,
+        "mouth_opening": 0.4,
+        "mouth_gap": 0.18,
+        "corners_below_eyes": 0.9,
+        "lip_below_nose": 0.18,
+        "yaw_deg": 0.0,
+        "pitch_deg": 0.0,
+        "roll_deg": 0.0,
+        "sharpness": 0.9,
+        "brightness": 0.5,
+        "clipped_high": 0.0,
+        "clipped_low": 0.0,
+        "size_ratio": 0.2,
+    }
+
+
+def _laughing_main_photo(name: str, **kw: bool) -> PhotoInput:
+    d = decide(_laughing_face_measurements(**kw), RULES, "mediapipe_iris_int8")
+    assert d is not None and d.smile
+    return _photo(name, ScoredFace("person_001", "main", d, 0.9))
+
+
+def test_a_laughing_main_person_with_narrowed_open_eyes_does_not_disqualify_the_photo() -> None:
+    laughing = score_photo(_laughing_main_photo("laugh.jpg", iris_shows=True), RULES)
+    assert not laughing.disqualified
+    assert "REQUIRED_EYES_OPEN" not in laughing.results_string and "eyes=open" in laughing.results_string
+    shut = score_photo(_laughing_main_photo("shut.jpg", iris_shows=False), RULES)
+    assert shut.disqualified  # the same lid opening with no iris between the lids: closed
+    # the eye aspect ratio alone (photos analysed before the iris dark height) called both closed
+    assert score_photo(
+        _laughing_main_photo("old.jpg", iris_shows=True, with_darkness=False), RULES
+    ).disqualified
 
 
 def test_without_the_requirement_closed_eyes_are_only_penalised() -> None:

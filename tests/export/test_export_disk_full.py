@@ -44,12 +44,7 @@ def _work_entries(out: Path) -> list[str]:
     )
 
 
-CLEAN_WORK = [
-    "export-files.json",
-    "export-manifest.json",
-    "export.lock",
-    "lock",
-]  # lock: eventlens.lock, kept
+CLEAN_WORK = ["export-files.json", "export-manifest.json", "export.lock", "lock"]
 
 
 def _export(out: Path, settings: Settings) -> None:

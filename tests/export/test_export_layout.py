@@ -30,8 +30,10 @@ from testkit import (
 )
 
 from eventlens import pipeline
+from eventlens.attributes.decide import FaceDecisions
 from eventlens.backends.fake import PALETTE
 from eventlens.errors import InputError
+from eventlens.export.layout import ATTRIBUTE_COLUMNS, _face_row, _Photo
 from eventlens.settings import Settings
 
 FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
@@ -274,3 +276,38 @@ def test_export_is_repeatable_from_the_catalog(
     assert snapshot(out) == first
     assert not [p for p in (out / ".eventlens").iterdir() if p.name.startswith("staging")]
     assert os.listdir(out / "person_001")  # not emptied by the swap
+
+
+def test_face_data_writes_unknown_eyes_as_unknown(tmp_path: Path) -> None:
+    """A face whose eyes are unknown (too small, or a score too close to the threshold) reads ``unknown``
+    in face_data.csv's eyes_open column, next to true / false for decided faces."""
+    photo = _Photo("a" * 64, "a.jpg", tmp_path / "a.jpg", 100, 100)
+    face = {
+        "face": 0,
+        "box": (1.0, 2.0, 30.0, 40.0),
+        "det_score": 0.9,
+        "person": "person_001",
+        "measurements": {
+            "yaw_deg": 0.0,
+            "pitch_deg": 0.0,
+            "roll_deg": 0.0,
+            "sharpness": 0.8,
+            "brightness": 0.5,
+        },
+    }
+    column = len(FACE_COLUMNS) + ATTRIBUTE_COLUMNS.index("eyes_open")
+    cells = []
+    for eyes_open in (None, True, False):
+        d = FaceDecisions(
+            eyes_open_score=None if eyes_open is None else float(eyes_open),
+            eyes_open=eyes_open,
+            smile_score=0.2,
+            smile=False,
+            mouth_open=False,
+            sharp=True,
+            well_exposed=True,
+            looking_away=False,
+            expression="eyes_closed" if eyes_open is False else "neutral",
+        )
+        cells.append(_face_row(photo, face, d)[column])
+    assert cells == ["unknown", "true", "false"]

@@ -1,4 +1,7 @@
-"""Pure-numpy re-implementation of dlib's ResNet face descriptor (``face_recognition_model_v1``).
+"""Reader of dlib's ResNet face-descriptor weights (``dlib_face_recognition_resnet_model_v1.dat``).
+
+:func:`load_resnet_weights` turns the ``.dat`` file into :class:`ResnetWeights` (numpy arrays, cached as
+``.npz``), from which :mod:`eventlens.backends.dlib_resnet_onnx` builds the same network as an ONNX graph.
 
 The network is the ``anet_type`` of dlib's Python binding
 (``tools/python/src/face_recognition.cpp``), the same one used by
@@ -56,26 +59,23 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from eventlens.backends.cache_files import write_atomically
 
 __all__ = [
     "CHIP_SIZE",
     "DESCRIPTOR_DIM",
-    "DEFAULT_BATCH_SIZE",
     "LayerWeights",
     "ResnetWeights",
     "parse_resnet_dat",
     "load_resnet_weights",
     "cache_path_for",
-    "NumpyResnetDescriptor",
 ]
 
 CHIP_SIZE = 150
@@ -84,15 +84,7 @@ CHIP_SIZE = 150
 DESCRIPTOR_DIM = 128
 """Length of the face descriptor."""
 
-DEFAULT_BATCH_SIZE = 16
-"""Default number of chips per forward pass.  Measured with one OpenBLAS thread:
-~7.4-7.7 ms/face for batches of 8 to 64 (9.5 ms for 1), with peak temporary memory
-of ~21 MB at 16 (~1 MB per chip plus a bounded 4 MB im2col buffer)."""
-
 _CACHE_FORMAT = 1
-
-_IM2COL_CHUNK_FLOATS = 1 << 20
-"""Images per im2col copy are limited so the copy holds at most ~this many float32 (4 MB)."""
 
 # --------------------------------------------------------------------------------------
 # Architecture (mirrors anet_type in dlib/tools/python/src/face_recognition.cpp)
@@ -669,214 +661,3 @@ def load_resnet_weights(dat_path: Path, cache_dir: Path | None = None) -> Resnet
     if cache_file is not None:
         _atomic_save_npz(cache_file, _to_npz_dict(weights))
     return weights
-
-
-# --------------------------------------------------------------------------------------
-# Forward pass (NHWC float32)
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class _Op:
-    """Compiled operation.  For ``con``: ``weight`` is the (rows*cols*in, out) im2col matrix."""
-
-    kind: str
-    kernel: tuple[int, int] = (0, 0)
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    tag: int = 0
-    relu: bool = False
-    weight: np.ndarray | None = None
-    bias: np.ndarray | None = None
-    scale: np.ndarray | None = None  # for an unfused affine
-
-
-def _compile(layers: Sequence[LayerWeights], fold_affine: bool) -> list[_Op]:
-    """Turn dlib layers into ops: conv weights to im2col matrices, affine/relu fused into conv."""
-    ops: list[_Op] = []
-    i = 0
-    while i < len(layers):
-        L = layers[i]
-        if L.kind == "con":
-            assert L.weight is not None and L.bias is not None
-            w = L.weight  # (O, C, kh, kw)
-            b = L.bias
-            j = i + 1
-            if fold_affine and j < len(layers) and layers[j].kind == "affine":
-                g, beta = layers[j].weight, layers[j].bias
-                assert g is not None and beta is not None
-                w = w * g[:, None, None, None]
-                b = b * g + beta
-                j += 1
-            relu = L.relu
-            if j < len(layers) and layers[j].kind == "relu":
-                relu = True
-                j += 1
-            o, c, kh, kw = w.shape
-            mat = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(kh * kw * c, o), dtype=np.float32)
-            ops.append(
-                _Op("con", L.kernel, L.stride, L.padding, relu=relu, weight=mat, bias=b.astype(np.float32))
-            )
-            i = j
-            continue
-        if L.kind == "affine":
-            ops.append(_Op("affine", scale=L.weight, bias=L.bias))
-        elif L.kind == "fc":
-            ops.append(_Op("fc", weight=np.ascontiguousarray(L.weight, dtype=np.float32)))
-        else:
-            ops.append(_Op(L.kind, L.kernel, L.stride, L.padding, tag=L.tag, relu=L.relu))
-        i += 1
-    return ops
-
-
-def _conv(x: np.ndarray, op: _Op) -> np.ndarray:
-    """Convolution of NHWC ``x`` via an im2col copy and one matmul; returns NHWC float32."""
-    n, h, w, c = x.shape
-    kh, kw = op.kernel
-    sy, sx = op.stride
-    py, px = op.padding
-    if py or px:
-        xp = np.zeros((n, h + 2 * py, w + 2 * px, c), dtype=np.float32)
-        xp[:, py : py + h, px : px + w, :] = x
-    else:
-        xp = x
-    ho = _out_size(h, kh, sy, py)
-    wo = _out_size(w, kw, sx, px)
-    # In NHWC the kw*C values under one filter row are contiguous, so the im2col matrix is a
-    # single strided view (n, ho, wo, kh, kw*C) and one copy; rows are ordered (kh, kw, C).
-    xp = np.ascontiguousarray(xp)
-    s_n, s_h, s_w, s_c = xp.strides
-    view = as_strided(xp, (n, ho, wo, kh, kw * c), (s_n, sy * s_h, sx * s_w, s_h, s_c), writeable=False)
-    assert op.weight is not None and op.bias is not None
-    out = np.empty((n, ho, wo, op.weight.shape[1]), dtype=np.float32)
-    # Bound the im2col buffer so it stays in cache (the 7x7 input conv needs ~3 MB per image).
-    rows_per_image = ho * wo * kh * kw * c
-    step = max(1, _IM2COL_CHUNK_FLOATS // rows_per_image)
-    for i in range(0, n, step):
-        cols = np.ascontiguousarray(view[i : i + step]).reshape(-1, kh * kw * c)
-        res = out[i : i + step].reshape(-1, op.weight.shape[1])
-        np.matmul(cols, op.weight, out=res)
-        res += op.bias
-        if op.relu:
-            np.maximum(res, 0, out=res)
-    return out
-
-
-def _window_slices(x: np.ndarray, op: _Op) -> Iterator[np.ndarray]:
-    """Strided views, one per window offset in row-major order (dlib's summation order)."""
-    _, h, w, _ = x.shape
-    kh, kw = op.kernel if op.kernel != (0, 0) else (h, w)
-    sy, sx = op.stride
-    if op.padding != (0, 0):
-        raise ValueError("padded pooling is not used by this network")
-    ho, wo = _out_size(h, kh, sy, 0), _out_size(w, kw, sx, 0)
-    for dy in range(kh):
-        for dx in range(kw):
-            yield x[:, dy : dy + sy * (ho - 1) + 1 : sy, dx : dx + sx * (wo - 1) + 1 : sx, :]
-
-
-def _pool(x: np.ndarray, op: _Op) -> np.ndarray:
-    """Max or average pooling (no padding, so every window is full-sized)."""
-    it = _window_slices(x, op)
-    out = np.array(next(it), dtype=np.float32, copy=True)
-    count = 1
-    for v in it:
-        if op.kind == "max_pool":
-            np.maximum(out, v, out=out)
-        else:
-            out += v
-        count += 1
-    if op.kind == "avg_pool":
-        out /= np.float32(count)
-    return out
-
-
-def _add_prev(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """dlib ``add_prev``: element-wise sum over the max shape; entries missing in one addend count as 0."""
-    if a.shape == b.shape:
-        return a + b
-    shape = tuple(max(p, q) for p, q in zip(a.shape, b.shape, strict=True))
-    out = np.zeros(shape, dtype=np.float32)
-    out[tuple(slice(0, s) for s in a.shape)] = a
-    out[tuple(slice(0, s) for s in b.shape)] += b
-    return out
-
-
-def _run(ops: Sequence[_Op], x: np.ndarray) -> np.ndarray:
-    """Run compiled ops on an NHWC float32 batch; returns (N, 128) float32."""
-    tags: dict[int, np.ndarray] = {}
-    for op in ops:
-        if op.kind == "con":
-            x = _conv(x, op)
-        elif op.kind == "relu":
-            if any(x is t for t in tags.values()):
-                x = np.maximum(x, 0)
-            else:
-                np.maximum(x, 0, out=x)
-        elif op.kind == "affine":
-            x = x * op.scale + op.bias
-        elif op.kind in ("max_pool", "avg_pool"):
-            x = _pool(x, op)
-        elif op.kind == "tag":
-            tags[op.tag] = x
-        elif op.kind == "skip":
-            x = tags[op.tag]
-        elif op.kind == "add_prev":
-            x = _add_prev(x, tags[op.tag])
-        elif op.kind == "fc":
-            n = x.shape[0]
-            flat = x.transpose(0, 3, 1, 2).reshape(n, -1)  # dlib flattens in (k, nr, nc) order
-            x = flat @ op.weight
-        else:  # pragma: no cover
-            raise AssertionError(op.kind)
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def checked_chips(chips: np.ndarray, chip_size: int = CHIP_SIZE) -> np.ndarray:
-    """``chips`` as an array, or ValueError unless it is uint8 of shape (N, chip_size, chip_size, 3)."""
-    chips = np.asarray(chips)
-    s = chip_size
-    if chips.dtype != np.uint8 or chips.ndim != 4 or chips.shape[1:] != (s, s, 3):
-        raise ValueError(f"chips must be uint8 of shape (N, {s}, {s}, 3), got {chips.dtype} {chips.shape}")
-    return chips
-
-
-class NumpyResnetDescriptor:
-    """dlib's 128-D face descriptor computed with numpy (float32, NHWC, im2col + BLAS matmul).
-
-    ``fold_affine=True`` multiplies each affine (scale/shift) layer into the preceding
-    convolution's weights and bias at construction time; this changes float32 rounding
-    only (see the tests for the measured agreement with dlib).
-    """
-
-    def __init__(
-        self, weights: ResnetWeights, batch_size: int = DEFAULT_BATCH_SIZE, fold_affine: bool = True
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size = int(batch_size)
-        self.chip_size = weights.chip_size
-        self._mean = np.asarray(weights.mean_rgb, dtype=np.float32).reshape(1, 1, 1, 3)
-        self._ops = _compile(weights.layers, fold_affine)
-
-    def _input_tensor(self, chips: np.ndarray) -> np.ndarray:
-        """uint8 (N, 150, 150, 3) RGB -> float32 NHWC ``(pixel - mean) / 256`` like dlib's input layer."""
-        x = chips.astype(np.float32)
-        x -= self._mean
-        x *= np.float32(1.0 / 256.0)
-        return x
-
-    def compute(self, chips: np.ndarray) -> np.ndarray:
-        """Descriptors for aligned face chips.
-
-        ``chips``: uint8 RGB array of shape (N, 150, 150, 3), as made by
-        ``dlib.get_face_chip(img, shape, size=150, padding=0.25)``; N may be 0.
-        Returns float32 (N, 128), the same vector as dlib's ``compute_face_descriptor``
-        (unit-free; Euclidean distance < ~0.6 means "same person").
-        """
-        chips = checked_chips(chips, self.chip_size)
-        out = np.empty((chips.shape[0], DESCRIPTOR_DIM), dtype=np.float32)
-        for start in range(0, chips.shape[0], self.batch_size):
-            batch = chips[start : start + self.batch_size]
-            out[start : start + batch.shape[0]] = _run(self._ops, self._input_tensor(batch))
-        return out
