@@ -9,12 +9,14 @@ minutes of the face models). With ``--data PHOTOS`` instead, REV_A's ``eventlens
 the catalog from the photos, and both revisions cluster and export copies of it.
 
 Every file of the two exports (everything but ``.eventlens``) is compared byte for byte: face_data.csv,
-summary.csv, photo_scores.csv, rejected.csv, every metadata.json, the crops and the photos' file names.
+summary.csv, photo_scores.csv, rejected.csv, every metadata.json, the crops and the photos' file names;
+with ``--enhance``, also what ``eventlens enhance --crops 1:1,16:9`` writes (enhanced/, crops/, portraits/).
 
 Usage: python benchmarks/compare_outputs.py REV_A REV_B (--run OUT_DIR | --data PHOTOS)...
-                                            [--config FILE] [--workers N] [--work DIR] [--keep]
+                                            [--config FILE] [--workers N] [--work DIR] [--keep] [--enhance]
 
-Prints one line per data set and the differing files; exit status 1 when any file differs.
+Prints one line per data set and the differing files (images whose bytes differ but whose pixels do not
+are marked ``same pixels``); exit status 1 when any file differs.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ log = logging.getLogger("compare_outputs")
 REPO = Path(__file__).resolve().parents[1]
 CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal")
 WORK_DIR = ".eventlens"
+ENHANCE_CROPS = "1:1,16:9"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
 def unpack(rev: str, dest: Path) -> Path:
@@ -105,10 +109,21 @@ def diff_exports(a: Path, b: Path) -> list[str]:
     files_a, files_b = exported_files(a), exported_files(b)
     differ = [f"only in A: {p}" for p in sorted(files_a - files_b)]
     differ += [f"only in B: {p}" for p in sorted(files_b - files_a)]
-    differ += [
-        f"differs: {p}" for p in sorted(files_a & files_b) if not filecmp.cmp(a / p, b / p, shallow=False)
-    ]
+    for p in sorted(files_a & files_b):
+        if not filecmp.cmp(a / p, b / p, shallow=False):
+            differ.append(f"differs: {p}" + (" (same pixels)" if _same_pixels(a / p, b / p) else ""))
     return differ
+
+
+def _same_pixels(a: Path, b: Path) -> bool:
+    """Whether two images decode to the same pixels (their bytes differ elsewhere, e.g. in metadata)."""
+    if a.suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    import numpy as np  # noqa: PLC0415 - only when two images differ
+    from PIL import Image  # noqa: PLC0415
+
+    with Image.open(a) as image_a, Image.open(b) as image_b:
+        return image_a.size == image_b.size and np.array_equal(np.asarray(image_a), np.asarray(image_b))
 
 
 def stage_args(out: Path, config: Path | None, workers: int) -> list[str]:
@@ -117,7 +132,13 @@ def stage_args(out: Path, config: Path | None, workers: int) -> list[str]:
 
 
 def compare(
-    name: str, catalog_of: Path, sources: dict[str, Path], work: Path, config: Path | None, workers: int
+    name: str,
+    catalog_of: Path,
+    sources: dict[str, Path],
+    work: Path,
+    config: Path | None,
+    workers: int,
+    enhance: bool = False,
 ) -> list[str]:
     outs = {}
     for side, src in sources.items():
@@ -125,6 +146,8 @@ def compare(
         copy_catalog(catalog_of, out)
         clustered = eventlens(src, ["cluster", *stage_args(out, config, workers)])
         exported = eventlens(src, ["export", *stage_args(out, config, workers)])
+        if enhance:
+            eventlens(src, ["enhance", "--crops", ENHANCE_CROPS, *stage_args(out, config, workers)])
         log.info("%s %s: cluster %s; export %s", name, side, clustered.get("cluster"), exported.get("export"))
         outs[side] = out
     return diff_exports(outs["A"], outs["B"])
@@ -142,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--work", type=Path, help="folder for the sources and outputs (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--enhance", action="store_true", help=f"also run enhance --crops {ENHANCE_CROPS}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if not args.run and not args.data:
@@ -159,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             catalogs[f"{photos.resolve().name}_processed"] = base
         for name, run in catalogs.items():
-            differ = compare(name, run, sources, work, args.config, args.workers)
+            differ = compare(name, run, sources, work, args.config, args.workers, args.enhance)
             files = len(exported_files(work / name / "A"))
             verdict = "identical" if not differ else f"{len(differ)} of {files} files differ"
             sys.stdout.write(f"{name}: {args.rev_a} vs {args.rev_b}: {files} files, {verdict}\n")

@@ -1,7 +1,9 @@
 """The read model of the catalog: typed, read-only views of persons, photos, faces and rejections.
 
-Export reads the catalog only through these functions, and so will an API or web pages: each of these
-reads is written here and nowhere else. Every function takes an open :class:`sqlalchemy.engine.Connection`
+Export, scoring, ``enhance``, the labels file and the evaluation read the catalog only through these
+functions, and so will an API or web pages: each of these reads is written here and nowhere else (the
+stages that write keep their own bookkeeping reads: ingest, analysis, and the cluster stage, which needs
+the embeddings). Every function takes an open :class:`sqlalchemy.engine.Connection`
 (the caller owns the transaction, so one export sees one consistent catalog) and returns views::
 
     list_persons(conn)               PersonView per person, by label (limit / offset)
@@ -20,17 +22,19 @@ with status ``ok``); its *display path* is the smallest of those paths relative 
 
 Views are frozen, slotted dataclasses rather than pydantic models: the rows come from eventlens' own
 schema, so validating them again would buy nothing and cost time per face on every export, and pydantic
-(hence FastAPI) serialises dataclasses as they are (``pydantic.TypeAdapter(PersonView)``) when an API
-needs them. A new column is one field here and one column in the view's select (see ``_PERSON_COLUMNS``).
+(hence FastAPI) serialises dataclasses as they are (``pydantic.TypeAdapter(PersonView)``; a test dumps
+every view to JSON that way) when an API needs them. A new person column (e.g. a ``hidden`` flag) is a
+field of :class:`PersonView`, a column of ``_PERSON_COLUMNS`` and a line of ``_person_view``; a face
+column goes in ``_FACE_COLUMNS`` in the order of :class:`FaceView`'s fields (a test checks that every
+field holds its own column).
 
 Biometric data (embeddings, landmarks) is never selected: no view has a field for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,7 +95,7 @@ class FaceView:
     person_label: str | None
     assigned_by: str | None  # cluster | user
     cut_by_edge: bool | None
-    measurements: Mapping[str, float | None]  # every column of FACE_MEASUREMENT_COLUMNS, read-only
+    measurements: dict[str, float | None]  # every column of FACE_MEASUREMENT_COLUMNS (this view's own copy)
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -303,7 +307,7 @@ def _faces_query() -> sa.Select[Any]:
 
 def _face_view(r: sa.Row[Any]) -> FaceView:
     # positional: a face view is built for every face of every export, and keyword access costs twice
-    measured = MappingProxyType(dict(zip(FACE_MEASUREMENT_COLUMNS, r[_FACE_FIXED:], strict=True)))
+    measured = dict(zip(FACE_MEASUREMENT_COLUMNS, r[_FACE_FIXED:], strict=True))
     return FaceView(*r[:_FACE_FIXED], measured)
 
 

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 import yaml
+from PIL import Image
 from testkit import SyntheticEvent
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,6 +47,18 @@ def test_diff_names_every_difference_outside_the_work_folder(tmp_path: Path) -> 
         "differs: face_data.csv",
     ]
     assert _load().diff_exports(a, a) == []
+
+
+def test_images_with_other_bytes_but_the_same_pixels_are_marked(tmp_path: Path) -> None:
+    pixels = Image.new("RGB", (8, 8), (200, 10, 10))
+    for side, comment in (("a", b"one"), ("b", b"two")):
+        (tmp_path / side).mkdir()
+        pixels.save(tmp_path / side / "crop.jpg", quality=90, comment=comment)
+        Image.new("RGB", (8, 8), (10, 10, 10 if side == "a" else 200)).save(tmp_path / side / "other.jpg")
+    assert _load().diff_exports(tmp_path / "a", tmp_path / "b") == [
+        "differs: crop.jpg (same pixels)",
+        "differs: other.jpg",
+    ]
 
 
 @pytest.mark.skipif(
