@@ -22,9 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from eventlens import lock as output_lock
-from eventlens.analysis.pool import AnalysisPool, build_models
+from eventlens.analysis.pool import AnalysisPool
 from eventlens.analysis.stage import analyze
-from eventlens.backends.registry import check_model_files
+from eventlens.backends.registry import check_model_files, create_embedder
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import runs
 from eventlens.cluster.stage import cluster
@@ -177,7 +177,8 @@ def run_analyze(
 
 def run_cluster(event: Event, summary: dict[str, Any], progress: Progress = SILENT) -> None:
     progress.status("cluster", "grouping faces into persons…")
-    embed_model = build_models(event.settings).embedder.info.key
+    # the embedding model's key is known without loading any model
+    embed_model = create_embedder(event.settings.embedder, event.settings).info.key
     result = _timed(
         summary, "cluster", lambda: cluster(event.engine, event.settings, embed_model, summary.get("run_id"))
     )

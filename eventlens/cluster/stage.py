@@ -144,7 +144,7 @@ def cluster(
         n = len(data.ids)
         summary.faces_clustered = n
         labels, summary.conflicts_split = partition_faces(
-            data.embeddings, data.photo, settings.cluster_threshold, _pins(data, max(existing, default=0))
+            data.embeddings, data.photo, settings.cluster_max_distance, _pins(data, max(existing, default=0))
         )
         groups: dict[int, list[int]] = defaultdict(list)
         for idx, lab in enumerate(labels):
