@@ -9,7 +9,9 @@
 2. Clusters continue existing persons by an optimal assignment on the faces they share
    (:mod:`eventlens.cluster.matching`; same id, same ``person_001`` label, name and category); a cluster
    holding a face a user assigned continues that person. A person whose faces all went elsewhere
-   disappears unless it has a name.
+   disappears unless a user named, categorised or hid it. A face a user said is not a person (a
+   cannot-link, ``face_not_person``) is split off unassigned when its cluster continues that person.
+   A representative face a user chose is kept while the face stays with its person.
 3. New clusters of at least ``min_faces`` faces become new persons, numbered after the highest existing
    number in order of descending photo count, so a first run numbers persons by photo count and later runs
    never renumber. Smaller clusters stay unassigned.
@@ -24,7 +26,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from eventlens.catalog.arrays import from_blob
-from eventlens.catalog.schema import faces, persons, photo_paths, photos
+from eventlens.catalog.schema import face_not_person, faces, persons, photo_paths, photos
 from eventlens.cluster.matching import NONE, continue_persons
 from eventlens.cluster.partition import FREE, partition_faces
 from eventlens.settings import Settings
@@ -36,6 +38,7 @@ class ClusterSummary:
     faces_skipped_small: int = 0
     faces_other_model: int = 0
     conflicts_split: int = 0
+    cannot_links_split: int = 0
     persons: int = 0
     new_persons: int = 0
     removed_persons: int = 0
@@ -182,16 +185,44 @@ def cluster(
         face_person = {
             int(data.ids[i]): person_of_group[comp] for comp, members in groups.items() for i in members
         }
+        summary.cannot_links_split = _respect_cannot_links(conn, data, face_person)
         _write_assignments(conn, data, face_person)
-        for comp, pid in person_of_group.items():
-            if pid is not None:
-                rep = _representative(np.array(groups[comp]), data, sizes)
-                conn.execute(persons.update().where(persons.c.id == pid).values(representative_face_id=rep))
+        index_of = {int(f): i for i, f in enumerate(data.ids)}
+        for pid in {p for p in person_of_group.values() if p is not None}:
+            members = np.array([index_of[f] for f, p in face_person.items() if p == pid], dtype=np.int64)
+            if len(members) == 0:
+                continue
+            chosen = existing[pid].representative_face_id if pid in existing else None
+            if (
+                pid in existing
+                and existing[pid].representative_by == "user"
+                and face_person.get(chosen) == pid
+            ):
+                continue  # a user chose this face and it is still the person's
+            rep = _representative(members, data, sizes)
+            conn.execute(
+                persons.update()
+                .where(persons.c.id == pid)
+                .values(representative_face_id=rep, representative_by=None)
+            )
         summary.removed_persons = _drop_empty_persons(conn)
         summary.persons = conn.execute(sa.select(sa.func.count()).select_from(persons)).scalar() or 0
         summary.assigned_faces = sum(1 for p in face_person.values() if p is not None)
         summary.unassigned_faces = n - summary.assigned_faces
     return summary
+
+
+def _respect_cannot_links(conn: sa.Connection, data: _Faces, face_person: dict[int, int | None]) -> int:
+    """Faces a user said are not the person their cluster continues are split off, unassigned (the
+    simplest rule that never breaks a cannot-link: no other person is guessed for them); returns their
+    number. A pinned face is never split (a move to a person drops its cannot-link to that person)."""
+    fixed_ids = set(data.ids[data.fixed].tolist())
+    split = 0
+    for face_id, person_id in conn.execute(sa.select(face_not_person.c.face_id, face_not_person.c.person_id)):
+        if face_person.get(face_id) == person_id and face_id not in fixed_ids:
+            face_person[face_id] = None
+            split += 1
+    return split
 
 
 def _write_assignments(conn: sa.Connection, data: _Faces, face_person: dict[int, int | None]) -> None:
@@ -212,5 +243,6 @@ def _write_assignments(conn: sa.Connection, data: _Faces, face_person: dict[int,
 
 def _drop_empty_persons(conn: sa.Connection) -> int:
     with_faces = sa.select(faces.c.person_id).where(faces.c.person_id.is_not(None)).distinct()
-    result = conn.execute(persons.delete().where(persons.c.id.not_in(with_faces), persons.c.name.is_(None)))
+    corrected = persons.c.name.is_not(None) | persons.c.category.is_not(None) | persons.c.hidden
+    result = conn.execute(persons.delete().where(persons.c.id.not_in(with_faces), ~corrected))
     return result.rowcount or 0
