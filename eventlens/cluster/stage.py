@@ -11,7 +11,10 @@
    holding a face a user assigned continues that person. A person whose faces all went elsewhere
    disappears unless a user named, categorised or hid it. A face a user said is not a person (a
    cannot-link, ``face_not_person``) is split off unassigned when its cluster continues that person.
-   A representative face a user chose is kept while the face stays with its person.
+   A representative face a user chose is kept while the face stays with its person. A person a user
+   moved a face out of (``eventlens person move``) keeps its other faces: they are pinned to it for the
+   partition, so that the moved face's pin cannot pull the whole person along; and a person a user moved
+   a face into also continues the cluster of its own earlier faces.
 3. New clusters of at least ``min_faces`` faces become new persons, numbered after the highest existing
    number in order of descending photo count, so a first run numbers persons by photo count and later runs
    never renumber. Smaller clusters stay unassigned.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -132,6 +136,40 @@ def _pins(data: _Faces, max_person_id: int) -> np.ndarray:
     return np.where(data.fixed, np.where(data.person >= 0, data.person, alone), FREE)
 
 
+def _anchor(conn: sa.Connection, data: _Faces, pins: np.ndarray) -> np.ndarray:
+    """A person a user moved a face out of (the pinned face has a cannot-link to it) keeps its faces: they
+    are pinned to it for this partition, so that the moved face's pin does not pull them along."""
+    fixed_ids = set(data.ids[data.fixed].tolist())
+    links = conn.execute(sa.select(face_not_person.c.face_id, face_not_person.c.person_id)).all()
+    anchored = {p for f, p in links if f in fixed_ids}
+    if not anchored:
+        return pins
+    linked = set(map(tuple, links))
+    mask = np.array(
+        [
+            not fixed and int(p) in anchored and (int(f), int(p)) not in linked
+            for f, p, fixed in zip(data.ids, data.person, data.fixed, strict=True)
+        ],
+        dtype=bool,
+    )
+    return np.where(mask, data.person, pins)
+
+
+def _also_continued(
+    labels: np.ndarray, data: _Faces, pins: np.ndarray, continued: dict[int, int], existing: dict[int, Any]
+) -> dict[int, int]:
+    """A person continued by a cluster of faces pinned to it (say, a face a user moved in) also continues
+    the cluster that holds most of its own earlier faces: a moved-in face adds to the person instead of
+    taking its name away from its faces (which would become a new person)."""
+    by_pin = {int(p) for p in pins[pins != FREE].tolist() if int(p) in existing}
+    leftover = sorted({int(c) for c in labels.tolist()} - set(continued))
+    if not by_pin or not leftover:
+        return {}
+    in_leftover = np.isin(labels, leftover)
+    previous = np.where(in_leftover & np.isin(data.person, sorted(by_pin)), data.person, NONE)
+    return continue_persons(labels, previous, np.full(len(labels), NONE), by_pin)
+
+
 def cluster(
     engine: sa.Engine, settings: Settings, embed_model: str, run_id: int | None = None
 ) -> ClusterSummary:
@@ -146,13 +184,15 @@ def cluster(
         }
         n = len(data.ids)
         summary.faces_clustered = n
+        pins = _anchor(conn, data, _pins(data, max(existing, default=0)))
         labels, summary.conflicts_split = partition_faces(
-            data.embeddings, data.photo, settings.cluster_threshold, _pins(data, max(existing, default=0))
+            data.embeddings, data.photo, settings.cluster_threshold, pins
         )
         groups: dict[int, list[int]] = defaultdict(list)
         for idx, lab in enumerate(labels):
             groups[int(lab)].append(idx)
-        continued = continue_persons(labels, data.person, np.where(data.fixed, data.person, NONE), existing)
+        continued = continue_persons(labels, data.person, np.where(pins != FREE, pins, NONE), existing)
+        continued.update(_also_continued(labels, data, pins, continued, existing))
 
         person_of_group: dict[int, int | None] = {}
         new_groups = []

@@ -8,7 +8,8 @@ the state before it) and returns that :class:`Correction`; :func:`undo` reverts 
     set_category(target, person, category)       persons.category: main | important | other
     hide(target, person, hidden=True)            persons.hidden: left out of the export; faces stay with it
     merge(target, person, others)                others' faces pinned to person (must-links); others deleted
-    move_faces(target, faces, to)                faces pinned to a person, or to a new one (to=NEW)
+    move_faces(target, faces, to)                faces pinned to a person, or to a new one (to=NEW), and
+                                                 cannot-linked to the person they leave
     not_person(target, face, person)             a cannot-link: the face never gets that person again
     set_representative(target, person, face)     the face shown for the person, kept over re-clustering
     undo(target, steps=1, correction_id=None)    revert corrections, newest first; recorded itself
@@ -349,7 +350,8 @@ def merge(
 
 def move_faces(target: Target, face_refs: Sequence[str], to: str | int, by: str | None = None) -> Correction:
     """Pin faces to person ``to`` (or to a new person with ``to=NEW``): a must-link, kept by every
-    re-cluster; a cannot-link of these faces to that person is dropped."""
+    re-cluster. A face taken out of another person gets a cannot-link to it (so that person keeps its
+    other faces, see :mod:`eventlens.cluster.stage`); a cannot-link to ``to`` is dropped."""
     if not face_refs:
         raise InputError("name at least one face (PHOTO_SHA256:FACE) to move")
     with writing(target) as conn:
@@ -363,6 +365,8 @@ def move_faces(target: Target, face_refs: Sequence[str], to: str | int, by: str 
             dest = find_person(conn, to)
             pid, label = dest.id, dest.label
         for f in rows:
+            if f.person_id is not None and f.person_id != pid:  # taken out of a person: not that one
+                _set_link(conn, before, f.id, f.person_id, True)
             _assign(conn, before, f, pid, USER)
             if _has_link(conn, f.id, pid):
                 _set_link(conn, before, f.id, pid, False)
