@@ -147,3 +147,37 @@ def test_array_blobs_round_trip() -> None:
     np.testing.assert_allclose(back, a, rtol=1e-6)
     assert to_blob(None) is None and from_blob(None) is None
     assert len(to_blob(np.zeros(128)) or b"") == 128 * 4  # little-endian float32
+
+
+def test_a_version_1_catalog_gains_the_corrections_schema_and_keeps_its_persons(tmp_path: Path) -> None:
+    """Migration 2 (human corrections) on a catalog written by version 1: persons kept, not hidden."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    url = _url(tmp_path)
+    (tmp_path / "cat").mkdir()
+    engine = sa.create_engine(url)
+    (number, name, apply) = MIGRATIONS[0]
+    with engine.begin() as conn:
+        schema.schema_migrations.create(conn)
+        apply(conn)
+        conn.execute(
+            schema.schema_migrations.insert().values(
+                version=number, name=name, applied_at=datetime.now(UTC).isoformat()
+            )
+        )
+        conn.execute(sa.text("INSERT INTO persons (id, label, name) VALUES (1, 'person_001', 'Ana')"))
+    engine.dispose()
+    engine = open_catalog(url)
+    try:
+        assert _versions(engine) == [m[0] for m in MIGRATIONS]
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(schema.persons)).one()
+            assert (row.label, row.name, row.hidden, row.representative_by) == (
+                "person_001",
+                "Ana",
+                False,
+                None,
+            )
+            assert conn.execute(sa.select(sa.func.count()).select_from(schema.corrections)).scalar() == 0
+    finally:
+        engine.dispose()

@@ -234,3 +234,25 @@ def test_undo_of_one_correction_by_id(opened: pipeline.Event) -> None:
         corrections.undo(engine, correction_id=first.id)
     with pytest.raises(NotFoundError, match="no correction #99"):
         corrections.undo(engine, correction_id=99)
+
+
+def test_a_correction_holds_the_write_lock_from_its_first_statement(opened: pipeline.Event) -> None:
+    """``BEGIN IMMEDIATE``: while a correction's transaction is open no other writer can start, so a
+    correction never fails half-way on a busy database; a failure inside it leaves nothing."""
+    import sqlite3  # noqa: PLC0415
+
+    path = opened.work_dir / "catalog.sqlite"
+    with corrections.writing(opened.engine) as conn:
+        other = sqlite3.connect(path, timeout=0)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
+        corrections.rename(conn, "person_001", "Ana")
+    assert person(opened.engine, "person_001").name == "Ana"
+    with pytest.raises(NotFoundError), corrections.writing(opened.engine) as conn:
+        corrections.rename(conn, "person_001", "Anna")
+        corrections.rename(conn, "person_099", "Zed")
+    assert person(opened.engine, "person_001").name == "Ana"
+    assert len(corrections.history(opened.engine)) == 1
