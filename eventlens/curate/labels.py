@@ -122,11 +122,16 @@ def store_base(conn: sa.Connection, text: str) -> None:
 def import_out_file(engine: sa.Engine, path: Path, by: str | None = None) -> LabelImport:
     """Import ``OUT/cluster_labels.json``: only the entries changed since eventlens last wrote or read it
     (all of them the first time), then remember the file as it is now."""
-    text = _read(path)
-    labels = parse_labels(text, str(path))
+    labels = read_labels_file(path)
     with corrections.writing(engine) as conn:
         result = import_labels(conn, labels, stored_base(conn), by)
-        store_base(conn, text)
+        # a person the catalog does not know yet is left out, so its entry applies once it exists
+        seen = {
+            person: {"name": label.name, "category": label.category}
+            for person, label in labels.items()
+            if person not in result.unknown_persons
+        }
+        store_base(conn, json.dumps(seen, ensure_ascii=False))
     return result
 
 

@@ -256,3 +256,21 @@ def test_a_correction_holds_the_write_lock_from_its_first_statement(opened: pipe
         corrections.rename(conn, "person_099", "Zed")
     assert person(opened.engine, "person_001").name == "Ana"
     assert len(corrections.history(opened.engine)) == 1
+
+
+def test_out_labels_file_applies_only_entries_edited_since_it_was_read(opened: pipeline.Event) -> None:
+    from eventlens.curate.labels import import_out_file  # noqa: PLC0415
+
+    engine, path = opened.engine, opened.out_dir / "cluster_labels.json"
+    path.write_text(json.dumps({"person_001": {"name": "Ana"}, "person_005": "main"}), encoding="utf-8")
+    first = import_out_file(engine, path)
+    assert person(engine, "person_001").name == "Ana" and first.unknown_persons == ["person_005"]
+    corrections.rename(engine, "person_001", "Anna")
+    again = import_out_file(engine, path)  # the file's entry is stale now: it must not revert the rename
+    assert person(engine, "person_001").name == "Anna" and again.changed == 0
+    (d_face,) = unassigned(engine)
+    corrections.move_faces(engine, [ref(d_face)], "new")  # person_004
+    corrections.move_faces(engine, [ref(faces_of(engine, "person_003")[0])], "new")  # person_005
+    import_out_file(engine, path)  # person_005 exists now: its entry applies
+    assert person(engine, "person_005").category == "main"
+    assert person(engine, "person_001").name == "Anna"
