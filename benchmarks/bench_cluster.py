@@ -82,7 +82,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeat):
             with _Timer(times):
-                partition_faces(emb.astype(np.float32), photo, settings.cluster_threshold)
+                partition_faces(emb.astype(np.float32), photo, settings.cluster_max_distance)
         print(f"{name}: {len(emb)} faces; partition_faces() ms: {', '.join(times)}")
 
 

@@ -48,7 +48,9 @@ def main() -> None:
         index = labelled_face_index([tuple(b) for b in dets.xyxy], image.rgb.shape[1], image.rgb.shape[0])
         if index is not None:
             base.append((path.parent.name, image.rgb, dets.xyxy[index]))
-    print(f"{len(base)} labelled faces from {len(photos)} photos; threshold {settings.cluster_threshold}\n")
+    print(
+        f"{len(base)} labelled faces from {len(photos)} photos; threshold {settings.cluster_max_distance}\n"
+    )
     print("| face px | different people linked | same person not linked | pairwise P | BCubed F |")
     print("|---|---|---|---|---|")
     for size in args.sizes:
@@ -67,7 +69,7 @@ def main() -> None:
         d = pairwise_distances(emb, emb)
         same = truth[:, None] == truth[None, :]
         off = ~np.eye(len(truth), dtype=bool)
-        t = settings.cluster_threshold
+        t = settings.cluster_max_distance
         clusters, _ = partition_faces(emb, [str(i) for i in range(len(emb))], t)
         scores = score_clustering(clusters.tolist(), labels)
         print(

@@ -165,7 +165,7 @@ def added_photos_check(
     link(data, photos, sorted(held))
     pipeline.process(photos, out, settings)
     after = face_state(out, settings)
-    return locality(before, after, settings.cluster_threshold), photos, out
+    return locality(before, after, settings.cluster_max_distance), photos, out
 
 
 def main() -> int:

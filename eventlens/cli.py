@@ -23,102 +23,23 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from eventlens import pipeline
-from eventlens.errors import EventlensError, InputError
+from eventlens.cli_common import (
+    common_options,
+    fail,
+    fail_cleanly,
+)
+from eventlens.errors import InputError
 from eventlens.evaluation.cli import eval_cmd
 from eventlens.progress import TerminalProgress
 from eventlens.settings import Settings, load_settings
-
-DEFAULT_OUT = Path("eventlens-output")
-
-
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
-_RESUME_HINT = "finished photos are saved; run the same command again to resume"
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread: it takes Ctrl-C's path (run marked ``interrupted``, workers
-    stopped, finished photos kept)."""
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-    raise Terminated
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set in the main thread
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _fail(message: str, exit_code: int, as_json: bool) -> NoReturn:
-    """One line on stderr and, under --json, ``{"error": ..., "exit_code": ...}`` on stdout."""
-    click.echo(f"error: {message}" if exit_code < EXIT_SIGINT else f"\n{message}", err=True)
-    if as_json:
-        click.echo(json.dumps({"error": message, "exit_code": exit_code}))
-    sys.exit(exit_code)
-
-
-def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        as_json = bool(kwargs.get("as_json"))
-        try:
-            with _sigterm_as_interrupt():
-                return fn(*args, **kwargs)
-        except EventlensError as exc:
-            _fail(str(exc), exc.exit_code, as_json)
-        except Terminated:
-            _fail(f"interrupted by SIGTERM: {_RESUME_HINT}", EXIT_SIGTERM, as_json)
-        except KeyboardInterrupt:
-            _fail(f"interrupted: {_RESUME_HINT}", EXIT_SIGINT, as_json)
-
-    return wrapper
-
-
-def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Options every command shares: output folder, config, workers, verbosity and output format."""
-    decorators = [
-        click.option(
-            "--out",
-            "out_dir",
-            type=click.Path(path_type=Path),
-            default=DEFAULT_OUT,
-            show_default=True,
-            help="Output folder (holds the catalog in OUT/.eventlens).",
-        ),
-        click.option(
-            "--config",
-            "config_file",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="YAML settings file (default: ./eventlens.yaml if present).",
-        ),
-        click.option("--workers", type=int, help="Worker processes (default: one per core)."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary."),
-        click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary."),
-        click.option("--verbose", "-v", is_flag=True, help="Log details to stderr."),
-    ]
-    for decorator in reversed(decorators):
-        fn = decorator(fn)
-    return fail_cleanly(fn)
 
 
 def _settings(config_file: Path | None, workers: int | None, **overrides: Any) -> Settings:
@@ -223,7 +144,7 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except click.UsageError as exc:
             hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-            _fail(exc.format_message() + hint, exc.exit_code, bool(ctx.meta.get("eventlens.json")))
+            fail(exc.format_message() + hint, exc.exit_code, bool(ctx.meta.get("eventlens.json")))
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -438,7 +359,10 @@ def label_group() -> None:
 @label_group.command("import")
 @click.argument("labels_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option(
-    "--merge", is_flag=True, help="Change only the persons in the file (default: the file is complete)."
+    "--merge",
+    is_flag=True,
+    hidden=True,
+    help="Kept for old scripts: an import always changes only the persons and fields the file gives.",
 )
 @common_options
 def label_import_cmd(
@@ -451,14 +375,17 @@ def label_import_cmd(
     as_json: bool,
     verbose: bool,
 ) -> None:
-    """Read names and categories from LABELS_FILE into the catalog (re-run `score` to see them ranked)."""
+    """Read names and categories from LABELS_FILE into the catalog (re-run `score` to see them ranked).
+
+    Only the persons and fields the file gives change (recorded; `eventlens person undo` reverts them);
+    names given with `eventlens person rename` are never erased."""
     _setup_logging(verbose)
     event = pipeline.Event.open(
         out_dir, _settings(config_file, workers), create=False, command="label import"
     )
     try:
         with event.run("label") as summary:
-            pipeline.run_labels(event, summary, labels_file, merge=merge)
+            pipeline.run_labels(event, summary, labels_file)
     finally:
         event.close()
     labels = summary["labels"]
@@ -485,22 +412,198 @@ def label_export_cmd(
     verbose: bool,
 ) -> None:
     """Write every person's name and category to LABELS_FILE (default OUT/cluster_labels.json, - stdout)."""
-    from eventlens.curate.labels import LABELS_FILE, labels_json  # noqa: PLC0415
+    from eventlens.curate.labels import LABELS_FILE, labels_json, write_labels_file  # noqa: PLC0415
+
+    to_stdout = labels_file is not None and str(labels_file) == "-"
+    target = labels_file or out_dir / LABELS_FILE
+    if not to_stdout and target.exists() and not force:
+        raise InputError(f"{target} exists; use --force to overwrite it")
+    event = pipeline.Event.open(
+        out_dir, _settings(config_file, workers), create=False, command=None if to_stdout else "label export"
+    )
+    try:
+        if to_stdout:
+            click.echo(labels_json(event.engine), nl=False)
+            return
+        is_out_file = target.resolve() == (event.out_dir / LABELS_FILE).resolve()
+        write_labels_file(event.engine, target, is_out_file=is_out_file)
+    finally:
+        event.close()
+    if not quiet:
+        click.echo(f"label    wrote {target}")
+
+
+@main.group("person")
+def person_group() -> None:
+    """Correct persons by hand: rename, categorise, merge, move faces, hide, undo.
+
+    A correction changes the catalog only, and is recorded (`eventlens person history`) so that
+    `eventlens person undo` reverts it; run `eventlens export` (or `score`) to refresh the folders.
+    Clustering keeps every correction. PERSON is a label (person_002), a number (2) or an exact name;
+    FACE is PHOTO_SHA256:FACE, the photo_sha256 and face columns of face_data.csv.
+    """
+
+
+def _correct(
+    name: str, out_dir: Path, config_file: Path | None, as_json: bool, quiet: bool, apply: Any
+) -> None:
+    """Open the event under its lock, apply one correction (``apply(engine)``), print one line."""
+    event = pipeline.Event.open(out_dir, _settings(config_file, None), create=False, command=f"person {name}")
+    try:
+        result = apply(event.engine)
+    finally:
+        event.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+    elif not quiet:
+        click.echo(f"{result.line()}")
+        click.echo(f"hint: run `eventlens export --out {out_dir}` to update the person folders", err=True)
+
+
+def _person_command(name: str, help_text: str, *params: Callable[..., Any]) -> Callable[..., Any]:
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def body(
+            out_dir: Path,
+            config_file: Path | None,
+            workers: int | None,
+            quiet: bool,
+            as_json: bool,
+            verbose: bool,
+            **kwargs: Any,
+        ) -> None:
+            _setup_logging(verbose)
+            _correct(name, out_dir, config_file, as_json, quiet, lambda engine: fn(engine, **kwargs))
+
+        body.__doc__ = help_text
+        command: Callable[..., Any] = common_options(body)
+        for param in reversed(params):
+            command = param(command)
+        return person_group.command(name)(command)
+
+    return register
+
+
+@_person_command(
+    "rename", 'Give PERSON the name NAME ("" removes it).', click.argument("person"), click.argument("name")
+)
+def _rename(engine: Any, person: str, name: str) -> Any:
+    from eventlens.curate import corrections  # noqa: PLC0415
+
+    return corrections.rename(engine, person, name)
+
+
+@_person_command(
+    "category",
+    "Set PERSON's category: main, important or other (the curation rules use it).",
+    click.argument("person"),
+    click.argument("category", type=click.Choice(["main", "important", "other"])),
+)
+def _category(engine: Any, person: str, category: str) -> Any:
+    from eventlens.curate import corrections  # noqa: PLC0415
+
+    return corrections.set_category(engine, person, category)
+
+
+@_person_command(
+    "merge",
+    "Merge the OTHER persons into PERSON (their faces are pinned to it; the others disappear).",
+    click.argument("person"),
+    click.argument("others", nargs=-1, required=True),
+)
+def _merge(engine: Any, person: str, others: tuple[str, ...]) -> Any:
+    from eventlens.curate import corrections  # noqa: PLC0415
+
+    return corrections.merge(engine, person, list(others))
+
+
+@_person_command(
+    "move",
+    "Pin FACE... to the person given by --to (`--to new` makes a new person); clustering keeps it.",
+    click.argument("face_refs", nargs=-1, required=True, metavar="FACE..."),
+    click.option("--to", "to", required=True, help="Target person (label, number or name), or `new`."),
+)
+def _move(engine: Any, face_refs: tuple[str, ...], to: str) -> Any:
+    from eventlens.curate import corrections  # noqa: PLC0415
+
+    return corrections.move_faces(engine, list(face_refs), to)
+
+
+@_person_command(
+    "not",
+    "Record that FACE is not PERSON: it leaves PERSON and clustering never gives it back.",
+    click.argument("face_ref", metavar="FACE"),
+    click.argument("person"),
+)
+def _not(engine: Any, face_ref: str, person: str) -> Any:
+    from eventlens.curate import corrections  # noqa: PLC0415
+
+    return corrections.not_person(engine, face_ref, person)
+
+
+@_person_command(
+    "hide",
+    "Leave PERSON out of the export (no folder, crop or summary row; its faces stay its own).",
+    click.argument("person"),
+    click.option("--unhide", is_flag=True, help="Show the person again."),
+)
+def _hide(engine: Any, person: str, unhide: bool) -> Any:
+    from eventlens.curate import corrections  # noqa: PLC0415
+
+    return corrections.hide(engine, person, hidden=not unhide)
+
+
+@_person_command(
+    "show-face",
+    "Show PERSON by FACE (its crop in output_clusters/); kept over re-clustering.",
+    click.argument("person"),
+    click.argument("face_ref", metavar="FACE"),
+)
+def _show_face(engine: Any, person: str, face_ref: str) -> Any:
+    from eventlens.curate import corrections  # noqa: PLC0415
+
+    return corrections.set_representative(engine, person, face_ref)
+
+
+@_person_command(
+    "undo",
+    "Revert the last corrections (newest first), or the one given by --id; the undo is recorded too.",
+    click.option("--steps", type=int, default=1, show_default=True, help="How many corrections to revert."),
+    click.option(
+        "--id", "correction_id", type=int, help="Revert only this correction (see `person history`)."
+    ),
+)
+def _undo(engine: Any, steps: int, correction_id: int | None) -> Any:
+    from eventlens.curate import corrections  # noqa: PLC0415
+
+    return corrections.undo(engine, steps, correction_id)
+
+
+@person_group.command("history")
+@click.option("--limit", type=int, help="Show only the newest N corrections.")
+@common_options
+def person_history_cmd(
+    limit: int | None,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """List the corrections, newest first: id, time (UTC), who, what, and which undo reverted it."""
+    from eventlens.curate import corrections  # noqa: PLC0415
 
     event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
     try:
-        text = labels_json(event.engine)
+        rows = corrections.history(event.engine, limit)
     finally:
         event.close()
-    if labels_file is not None and str(labels_file) == "-":
-        click.echo(text, nl=False)
-        return
-    target = labels_file or out_dir / LABELS_FILE
-    if target.exists() and not force:
-        raise InputError(f"{target} exists; use --force to overwrite it")
-    target.write_text(text, encoding="utf-8")
-    if not quiet:
-        click.echo(f"label    wrote {target}")
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        for row in rows:
+            click.echo(row.line())
 
 
 @main.group("models", invoke_without_command=True)

@@ -22,13 +22,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from eventlens import lock as output_lock
-from eventlens.analysis.pool import AnalysisPool, build_models
+from eventlens.analysis.pool import AnalysisPool
 from eventlens.analysis.stage import analyze
-from eventlens.backends.registry import check_model_files
+from eventlens.backends.registry import check_model_files, create_embedder
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import runs
 from eventlens.cluster.stage import cluster
-from eventlens.curate.labels import LABELS_FILE, import_labels, read_labels_file, write_labels_file
+from eventlens.curate.labels import (
+    LABELS_FILE,
+    import_labels,
+    import_out_file,
+    read_labels_file,
+    write_labels_file,
+)
 from eventlens.errors import InputError
 from eventlens.export.layout import export
 from eventlens.ingest.ingest import ingest
@@ -177,7 +183,8 @@ def run_analyze(
 
 def run_cluster(event: Event, summary: dict[str, Any], progress: Progress = SILENT) -> None:
     progress.status("cluster", "grouping faces into persons…")
-    embed_model = build_models(event.settings).embedder.info.key
+    # the embedding model's key is known without loading any model
+    embed_model = create_embedder(event.settings.embedder, event.settings).info.key
     result = _timed(
         summary, "cluster", lambda: cluster(event.engine, event.settings, embed_model, summary.get("run_id"))
     )
@@ -201,28 +208,33 @@ def run_export(
     summary["export"] = result.as_dict()
 
 
-def run_labels(
-    event: Event, summary: dict[str, Any], labels_file: Path | None = None, merge: bool = False
-) -> None:
+def run_labels(event: Event, summary: dict[str, Any], labels_file: Path | None = None) -> None:
     """Import person names and categories from ``labels_file``, or from ``OUT/cluster_labels.json`` if it
     exists; persons the file names that the catalog does not know are reported, not created.
 
-    ``OUT/cluster_labels.json`` is the labels' home: importing another file rewrites it with the result,
-    so a later ``process`` or ``score`` (which re-read it) keeps the imported labels."""
-    path = labels_file or event.out_dir / LABELS_FILE
+    An import changes only the persons and fields the file gives, as recorded corrections
+    (:mod:`eventlens.curate.corrections`): a name given with ``eventlens person rename`` is never erased.
+    Of ``OUT/cluster_labels.json`` only the entries edited since eventlens last wrote or read it are
+    applied, so that its stale entries never undo a later correction. Importing another file rewrites
+    ``OUT/cluster_labels.json`` from the catalog."""
+    out_file = event.out_dir / LABELS_FILE
+    path = labels_file or out_file
     if labels_file is None and not path.is_file():
         return
-    result = import_labels(event.engine, read_labels_file(path), merge=merge)
+    by = f"labels:{path.name}"
+    if path.resolve() == out_file.resolve():
+        result = import_out_file(event.engine, path, by)
+    else:
+        result = import_labels(event.engine, read_labels_file(path), by=by)
+        write_labels_file(event.engine, out_file)
     summary["labels"] = {
         "file": str(path),
         "updated": result.updated,
+        "changed": result.changed,
         "unknown_persons": result.unknown_persons,
     }
     if result.unknown_persons:
         log.warning("%s names persons that do not exist: %s", path, ", ".join(result.unknown_persons))
-    if labels_file is not None and path.resolve() != (event.out_dir / LABELS_FILE).resolve():
-        # OUT/cluster_labels.json is re-read by every later `process` and `score`: keep it in step
-        write_labels_file(event.engine, event.out_dir / LABELS_FILE)
 
 
 def process(

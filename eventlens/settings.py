@@ -29,6 +29,9 @@ from eventlens.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("eventlens.yaml")
 logger = logging.getLogger(__name__)
+
+#: prefix of the environment variables that set settings
+ENV_PREFIX = "EVENTLENS_"
 _file_values: ContextVar[dict[str, Any] | None] = ContextVar("eventlens_settings_file", default=None)
 
 
@@ -237,7 +240,7 @@ class Settings(BaseSettings):
     """All settings of eventlens. Units are in the names (``_px``, ``_mb``, ``_s``)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="EVENTLENS_", env_nested_delimiter="__", extra="forbid", validate_default=True
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
     # --- storage -------------------------------------------------------------------------------
@@ -327,12 +330,13 @@ class Settings(BaseSettings):
     )
 
     # --- clustering ----------------------------------------------------------------------------
-    cluster_threshold: float = Field(
+    cluster_max_distance: float = Field(
         0.56,
         gt=0,
         lt=2,
-        description="Chinese Whispers links two faces whose embedding distance (Euclidean) is below this. "
-        "Lower splits more, higher merges more.",
+        description="Chinese Whispers links two faces whose embedding distance (Euclidean, unit-free: "
+        "dlib's descriptors) is below this. Lower splits more, higher merges more. Formerly "
+        "`cluster_threshold` (still accepted, with a warning).",
     )
     min_faces: int = Field(
         2, ge=1, description="A person needs at least this many faces; smaller groups go to `unassigned`."
@@ -415,6 +419,22 @@ class Settings(BaseSettings):
         return self.workers or max(1, os.cpu_count() or 1)
 
 
+#: old setting name -> new name; the old names are accepted with a warning
+RENAMED_SETTINGS: dict[str, str] = {"cluster_threshold": "cluster_max_distance"}
+
+
+def _rename_old_settings(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """``values`` with renamed settings under their new names (a given new name wins), each old name
+    logged once as deprecated."""
+    values = dict(values)
+    for old, new in RENAMED_SETTINGS.items():
+        if old in values:
+            logger.warning("setting %r (%s) is now called %r; please rename it", old, where, new)
+            value = values.pop(old)
+            values.setdefault(new, value)
+    return values
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from overrides > environment > YAML file > defaults.
 
@@ -439,7 +459,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError(f"config file {path} is not valid YAML{at}: {problem}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of setting: value")
-        file_values = loaded
+        file_values = _rename_old_settings(loaded, str(path))
+    overrides = _rename_old_settings({k: v for k, v in overrides.items() if v is not None}, "argument")
+    for old, new in RENAMED_SETTINGS.items():
+        old_env, new_env = f"{ENV_PREFIX}{old.upper()}", f"{ENV_PREFIX}{new.upper()}"
+        if old_env in os.environ and new_env not in os.environ and new not in overrides:
+            logger.warning("environment variable %s is now called %s; please rename it", old_env, new_env)
+            overrides[new] = os.environ[old_env]
     token = _file_values.set(file_values)
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -180,7 +180,7 @@ def test_a_file_that_is_not_a_zip(tmp_path: Path, fake_env: dict[str, str]) -> N
     [
         ({"EVENTLENS_MIN_FACES": "0"}, None, "min_faces"),
         ({"EVENTLENS_WORKERS": "many"}, None, "workers"),
-        ({}, "cluster_threshold: 7\n", "cluster_threshold"),
+        ({}, "cluster_max_distance: 7\n", "cluster_max_distance"),
         ({}, "min_face_size: 30\n", "min_face_size"),
     ],
 )

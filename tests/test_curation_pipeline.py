@@ -356,16 +356,28 @@ def test_label_export_writes_the_extended_form_and_round_trips(
     assert again == printed
 
 
-def test_label_import_replaces_all_labels_unless_merging(processed: Path, model_cache_dir: Path) -> None:
-    def categories() -> dict[str, str]:
-        result = _ok(_cli(["label", "export", "-", "--out", str(processed)], model_cache_dir))
-        return {person: label["category"] for person, label in json.loads(result.stdout).items()}
+def test_label_import_changes_only_the_persons_it_names(processed: Path, model_cache_dir: Path) -> None:
+    """An import never erases: persons the file does not name keep their labels (``--merge`` is the only
+    behaviour and is accepted for old scripts), and a file without a name keeps the name a person has."""
 
+    def labels() -> dict[str, Any]:
+        result = _ok(_cli(["label", "export", "-", "--out", str(processed)], model_cache_dir))
+        return json.loads(result.stdout)
+
+    _ok(_cli(["person", "rename", "person_003", "Eve", "--out", str(processed), "-q"], model_cache_dir))
     eve = _write_labels(processed.parent, {"person_003": "important"}, "eve.json")
-    _ok(_cli(["label", "import", str(eve), "--merge", "--out", str(processed), "-q"], model_cache_dir))
-    assert categories() == {"person_001": "main", "person_002": "important", "person_003": "important"}
-    _ok(_cli(["label", "import", str(eve), "--out", str(processed), "-q"], model_cache_dir))
-    assert categories() == {"person_001": "other", "person_002": "other", "person_003": "important"}
+    for extra in (["--merge"], []):
+        _ok(_cli(["label", "import", str(eve), *extra, "--out", str(processed), "-q"], model_cache_dir))
+        assert labels() == {
+            "person_001": {"name": None, "category": "main"},
+            "person_002": {"name": None, "category": "important"},
+            "person_003": {"name": "Eve", "category": "important"},
+        }
+    # recorded like every correction: undo reverts the import
+    history = _ok(_cli(["person", "history", "--out", str(processed)], model_cache_dir)).stdout
+    assert "labels:eve.json category: person_003 other -> important" in history
+    _ok(_cli(["person", "undo", "--out", str(processed), "-q"], model_cache_dir))
+    assert labels()["person_003"] == {"name": "Eve", "category": "other"}
 
 
 def test_imported_labels_survive_the_next_score(processed: Path, model_cache_dir: Path) -> None:

@@ -34,7 +34,7 @@ def test_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVENTLENS_CLUSTER_THRESHOLD", "0.4")
     monkeypatch.setenv("MIN_FACES", "9")  # without the prefix: ignored
     s = load_settings()
-    assert (s.min_faces, s.detector, s.cluster_threshold) == (5, "fake", 0.4)
+    assert (s.min_faces, s.detector, s.cluster_max_distance) == (5, "fake", 0.4)
 
 
 def test_yaml_file(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_priority_overrides_over_env_over_yaml_over_defaults(
     [
         ("override", "min_faces"),
         ("env", "workers"),
-        ("yaml", "cluster_threshold"),
+        ("yaml", "cluster_max_distance"),
         ("yaml", "link_mode"),
         ("env", "min_det_score"),
     ],
@@ -80,7 +80,7 @@ def test_invalid_values_name_the_field(
     bad = {
         "min_faces": 0,
         "workers": -1,
-        "cluster_threshold": 5,
+        "cluster_max_distance": 5,
         "link_mode": "teleport",
         "min_det_score": "high",
     }
@@ -130,3 +130,26 @@ def test_nothing_is_read_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().min_faces == 7  # read when called, not frozen at import time
     monkeypatch.setenv("EVENTLENS_MIN_FACES", "8")
     assert load_settings().min_faces == 8
+
+
+@pytest.mark.parametrize("source", ["override", "env", "yaml"])
+def test_a_renamed_setting_is_still_read_under_its_old_name_with_a_warning(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``cluster_threshold`` was renamed ``cluster_max_distance`` (it is a distance): the old name works
+    from every source, says so, and the new name wins when both are given."""
+    config = None
+    if source == "override":
+        settings = load_settings(cluster_threshold=0.5)
+    elif source == "env":
+        monkeypatch.setenv("EVENTLENS_CLUSTER_THRESHOLD", "0.5")
+        settings = load_settings()
+    else:
+        config = tmp_path / "eventlens.yaml"
+        config.write_text("cluster_threshold: 0.5\n")
+        settings = load_settings(config)
+    assert settings.cluster_max_distance == 0.5
+    assert "now called 'cluster_max_distance'" in caplog.text or "CLUSTER_MAX_DISTANCE" in caplog.text
+    assert (
+        load_settings(config, cluster_threshold=0.4, cluster_max_distance=0.45).cluster_max_distance == 0.45
+    )

@@ -18,16 +18,56 @@ from eventlens.errors import CatalogError
 Migration = Callable[[sa.Connection], None]
 
 
-def _v1_initial(conn: sa.Connection) -> None:
-    """The first schema: every table of :mod:`eventlens.catalog.schema` as of version 1.
+#: tables added after version 1 (version 1 does not create them)
+_LATER_TABLES = {"schema_migrations", "persons", "corrections", "face_not_person", "catalog_state"}
 
-    When the schema changes, the change goes into a new migration and this one gets a frozen copy of
-    the version-1 tables, so that old catalogs and new ones end in the same state. (Migrations that
-    only add nullable columns skip the columns a new catalog already has instead.)
+
+def _v1_persons() -> sa.Table:
+    """A frozen copy of the version-1 ``persons`` table."""
+    frozen = sa.MetaData()
+    sa.Table("runs", frozen, sa.Column("id", sa.Integer, primary_key=True))  # the target of created_run
+    return sa.Table(
+        "persons",
+        frozen,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("label", sa.String(40), nullable=False, unique=True),
+        sa.Column("name", sa.Text),
+        sa.Column("category", sa.String(20)),
+        sa.Column("representative_face_id", sa.Integer),
+        sa.Column("created_run", sa.Integer, sa.ForeignKey("runs.id")),
+    )
+
+
+def _v1_initial(conn: sa.Connection) -> None:
+    """The first schema: the tables of :mod:`eventlens.catalog.schema` as of version 1.
+
+    Tables changed since have a frozen copy here (``persons``) or are left to their migration, so that
+    old catalogs and new ones end in the same state. (Migrations that only add nullable columns to a
+    version-1 table skip the columns a new catalog already has instead.)
     """
     from eventlens.catalog import schema  # noqa: PLC0415
 
-    tables = [t for name, t in schema.metadata.tables.items() if name != "schema_migrations"]
+    _v1_persons().create(conn)
+    tables = [t for name, t in schema.metadata.tables.items() if name not in _LATER_TABLES]
+    schema.metadata.create_all(conn, tables=tables)
+
+
+def _add_column(conn: sa.Connection, table: str, column: sa.Column[object]) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` with the column's full definition (default, nullability), unless the
+    table has it already."""
+    if column.name in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+        return
+    ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
+
+
+def _add_corrections(conn: sa.Connection) -> None:
+    """Human corrections: the ``corrections`` log, cannot-links, hidden persons, a chosen representative."""
+    from eventlens.catalog import schema  # noqa: PLC0415
+
+    _add_column(conn, "persons", sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()))
+    _add_column(conn, "persons", sa.Column("representative_by", sa.String(20)))
+    tables = [schema.corrections, schema.face_not_person, schema.catalog_state]
     schema.metadata.create_all(conn, tables=tables)
 
 
@@ -104,6 +144,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         3,
         "add_iris_dark: faces.iris_dark_right, iris_dark_left (eye openness from the eye crop)",
         _add_iris_dark,
+    ),
+    (
+        4,
+        "add_corrections: corrections log, cannot-links, hidden persons, chosen representative",
+        _add_corrections,
     ),
 ]
 

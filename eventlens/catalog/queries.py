@@ -23,7 +23,7 @@ with status ``ok``); its *display path* is the smallest of those paths relative 
 Views are frozen, slotted dataclasses rather than pydantic models: the rows come from eventlens' own
 schema, so validating them again would buy nothing and cost time per face on every export, and pydantic
 (hence FastAPI) serialises dataclasses as they are (``pydantic.TypeAdapter(PersonView)``; a test dumps
-every view to JSON that way) when an API needs them. A new person column (e.g. a ``hidden`` flag) is a
+every view to JSON that way) when an API needs them. A new person column (as ``hidden``) is a
 field of :class:`PersonView`, a column of ``_PERSON_COLUMNS`` and a line of ``_person_view``; a face
 column goes in ``_FACE_COLUMNS`` in the order of :class:`FaceView`'s fields (a test checks that every
 field holds its own column).
@@ -54,6 +54,7 @@ class PersonView:
     name: str | None
     category: str  # main | important | other (other when none was given)
     representative_face_id: int | None
+    hidden: bool  # left out of the export (eventlens person hide)
     photo_count: int  # shown photos in which at least one of its faces is
     face_count: int  # its faces in shown photos
 
@@ -135,7 +136,7 @@ def _person_counts() -> sa.Subquery:
     )
 
 
-_PERSON_COLUMNS = (persons.c.id, persons.c.label, persons.c.name, persons.c.category)
+_PERSON_COLUMNS = (persons.c.id, persons.c.label, persons.c.name, persons.c.category, persons.c.hidden)
 
 
 def _persons_query() -> sa.Select[Any]:
@@ -155,6 +156,7 @@ def _person_view(r: sa.Row[Any]) -> PersonView:
         name=r.name,
         category=r.category or DEFAULT_CATEGORY,
         representative_face_id=r.representative_face_id,
+        hidden=bool(r.hidden),
         photo_count=r.photo_count,
         face_count=r.face_count,
     )

@@ -111,6 +111,9 @@ persons = sa.Table(
     sa.Column("category", sa.String(20)),
     sa.Column("representative_face_id", sa.Integer),
     sa.Column("created_run", sa.Integer, sa.ForeignKey("runs.id")),
+    # version 2: human corrections (eventlens.curate.corrections)
+    sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),  # left out of the export
+    sa.Column("representative_by", sa.String(20)),  # user: the cluster stage keeps the chosen face
 )
 
 faces = sa.Table(
@@ -138,6 +141,35 @@ faces = sa.Table(
     *(sa.Column(name, sa.Float) for name in FACE_MEASUREMENT_COLUMNS if name not in IRIS_DARK_COLUMNS),
     sa.Column("cut_by_edge", sa.Boolean),
     *(sa.Column(name, sa.Float) for name in IRIS_DARK_COLUMNS),
+)
+
+#: every human correction, in order, with what is needed to undo it (eventlens.curate.corrections)
+corrections = sa.Table(
+    "corrections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.String(40), nullable=False),  # UTC, ISO 8601
+    sa.Column("by", sa.String(200), nullable=False),  # who: "cli:<user>", "labels:<file>"
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("payload_json", sa.Text, nullable=False),  # the change and the state before it
+    sa.Column("undone_by", sa.Integer),  # id of the undo correction that reverted this one
+)
+
+#: cannot-links: a user said face ``face_id`` is not person ``person_id``; clustering never assigns it there
+face_not_person = sa.Table(
+    "face_not_person",
+    metadata,
+    sa.Column("face_id", sa.Integer, sa.ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("correction_id", sa.Integer),
+)
+
+#: small named values of the catalog (e.g. the labels file as last written, for a three-way import)
+catalog_state = sa.Table(
+    "catalog_state",
+    metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )
 
 sa.Index("ix_faces_person", faces.c.person_id)

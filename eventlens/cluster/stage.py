@@ -9,7 +9,12 @@
 2. Clusters continue existing persons by an optimal assignment on the faces they share
    (:mod:`eventlens.cluster.matching`; same id, same ``person_001`` label, name and category); a cluster
    holding a face a user assigned continues that person. A person whose faces all went elsewhere
-   disappears unless it has a name.
+   disappears unless a user named, categorised or hid it. A face a user said is not a person (a
+   cannot-link, ``face_not_person``) is split off unassigned when its cluster continues that person.
+   A representative face a user chose is kept while the face stays with its person. A person a user
+   moved a face out of (``eventlens person move``) keeps its other faces: they are pinned to it for the
+   partition, so that the moved face's pin cannot pull the whole person along; and a person a user moved
+   a face into also continues the cluster of its own earlier faces.
 3. New clusters of at least ``min_faces`` faces become new persons, numbered after the highest existing
    number in order of descending photo count, so a first run numbers persons by photo count and later runs
    never renumber. Smaller clusters stay unassigned.
@@ -19,12 +24,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from eventlens.catalog.arrays import from_blob
-from eventlens.catalog.schema import faces, persons, photo_paths, photos
+from eventlens.catalog.schema import face_not_person, faces, persons, photo_paths, photos
 from eventlens.cluster.matching import NONE, continue_persons
 from eventlens.cluster.partition import FREE, partition_faces
 from eventlens.settings import Settings
@@ -36,6 +42,7 @@ class ClusterSummary:
     faces_skipped_small: int = 0
     faces_other_model: int = 0
     conflicts_split: int = 0
+    cannot_links_split: int = 0
     persons: int = 0
     new_persons: int = 0
     removed_persons: int = 0
@@ -129,6 +136,40 @@ def _pins(data: _Faces, max_person_id: int) -> np.ndarray:
     return np.where(data.fixed, np.where(data.person >= 0, data.person, alone), FREE)
 
 
+def _anchor(conn: sa.Connection, data: _Faces, pins: np.ndarray) -> np.ndarray:
+    """A person a user moved a face out of (the pinned face has a cannot-link to it) keeps its faces: they
+    are pinned to it for this partition, so that the moved face's pin does not pull them along."""
+    fixed_ids = set(data.ids[data.fixed].tolist())
+    links = conn.execute(sa.select(face_not_person.c.face_id, face_not_person.c.person_id)).all()
+    anchored = {p for f, p in links if f in fixed_ids}
+    if not anchored:
+        return pins
+    linked = set(map(tuple, links))
+    mask = np.array(
+        [
+            not fixed and int(p) in anchored and (int(f), int(p)) not in linked
+            for f, p, fixed in zip(data.ids, data.person, data.fixed, strict=True)
+        ],
+        dtype=bool,
+    )
+    return np.where(mask, data.person, pins)
+
+
+def _also_continued(
+    labels: np.ndarray, data: _Faces, pins: np.ndarray, continued: dict[int, int], existing: dict[int, Any]
+) -> dict[int, int]:
+    """A person continued by a cluster of faces pinned to it (say, a face a user moved in) also continues
+    the cluster that holds most of its own earlier faces: a moved-in face adds to the person instead of
+    taking its name away from its faces (which would become a new person)."""
+    by_pin = {int(p) for p in pins[pins != FREE].tolist() if int(p) in existing}
+    leftover = sorted({int(c) for c in labels.tolist()} - set(continued))
+    if not by_pin or not leftover:
+        return {}
+    in_leftover = np.isin(labels, leftover)
+    previous = np.where(in_leftover & np.isin(data.person, sorted(by_pin)), data.person, NONE)
+    return continue_persons(labels, previous, np.full(len(labels), NONE), by_pin)
+
+
 def cluster(
     engine: sa.Engine, settings: Settings, embed_model: str, run_id: int | None = None
 ) -> ClusterSummary:
@@ -143,13 +184,15 @@ def cluster(
         }
         n = len(data.ids)
         summary.faces_clustered = n
+        pins = _anchor(conn, data, _pins(data, max(existing, default=0)))
         labels, summary.conflicts_split = partition_faces(
-            data.embeddings, data.photo, settings.cluster_threshold, _pins(data, max(existing, default=0))
+            data.embeddings, data.photo, settings.cluster_max_distance, pins
         )
         groups: dict[int, list[int]] = defaultdict(list)
         for idx, lab in enumerate(labels):
             groups[int(lab)].append(idx)
-        continued = continue_persons(labels, data.person, np.where(data.fixed, data.person, NONE), existing)
+        continued = continue_persons(labels, data.person, np.where(pins != FREE, pins, NONE), existing)
+        continued.update(_also_continued(labels, data, pins, continued, existing))
 
         person_of_group: dict[int, int | None] = {}
         new_groups = []
@@ -182,16 +225,44 @@ def cluster(
         face_person = {
             int(data.ids[i]): person_of_group[comp] for comp, members in groups.items() for i in members
         }
+        summary.cannot_links_split = _respect_cannot_links(conn, data, face_person)
         _write_assignments(conn, data, face_person)
-        for comp, pid in person_of_group.items():
-            if pid is not None:
-                rep = _representative(np.array(groups[comp]), data, sizes)
-                conn.execute(persons.update().where(persons.c.id == pid).values(representative_face_id=rep))
+        index_of = {int(f): i for i, f in enumerate(data.ids)}
+        for pid in {p for p in person_of_group.values() if p is not None}:
+            members = np.array([index_of[f] for f, p in face_person.items() if p == pid], dtype=np.int64)
+            if len(members) == 0:
+                continue
+            chosen = existing[pid].representative_face_id if pid in existing else None
+            if (
+                pid in existing
+                and existing[pid].representative_by == "user"
+                and face_person.get(chosen) == pid
+            ):
+                continue  # a user chose this face and it is still the person's
+            rep = _representative(members, data, sizes)
+            conn.execute(
+                persons.update()
+                .where(persons.c.id == pid)
+                .values(representative_face_id=rep, representative_by=None)
+            )
         summary.removed_persons = _drop_empty_persons(conn)
         summary.persons = conn.execute(sa.select(sa.func.count()).select_from(persons)).scalar() or 0
         summary.assigned_faces = sum(1 for p in face_person.values() if p is not None)
         summary.unassigned_faces = n - summary.assigned_faces
     return summary
+
+
+def _respect_cannot_links(conn: sa.Connection, data: _Faces, face_person: dict[int, int | None]) -> int:
+    """Faces a user said are not the person their cluster continues are split off, unassigned (the
+    simplest rule that never breaks a cannot-link: no other person is guessed for them); returns their
+    number. A pinned face is never split (a move to a person drops its cannot-link to that person)."""
+    fixed_ids = set(data.ids[data.fixed].tolist())
+    split = 0
+    for face_id, person_id in conn.execute(sa.select(face_not_person.c.face_id, face_not_person.c.person_id)):
+        if face_person.get(face_id) == person_id and face_id not in fixed_ids:
+            face_person[face_id] = None
+            split += 1
+    return split
 
 
 def _write_assignments(conn: sa.Connection, data: _Faces, face_person: dict[int, int | None]) -> None:
@@ -212,5 +283,6 @@ def _write_assignments(conn: sa.Connection, data: _Faces, face_person: dict[int,
 
 def _drop_empty_persons(conn: sa.Connection) -> int:
     with_faces = sa.select(faces.c.person_id).where(faces.c.person_id.is_not(None)).distinct()
-    result = conn.execute(persons.delete().where(persons.c.id.not_in(with_faces), persons.c.name.is_(None)))
+    corrected = persons.c.name.is_not(None) | persons.c.category.is_not(None) | persons.c.hidden
+    result = conn.execute(persons.delete().where(persons.c.id.not_in(with_faces), ~corrected))
     return result.rowcount or 0

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from eventlens.cli_common import fail_cleanly
+
 if TYPE_CHECKING:
     from eventlens.settings import Settings
 
@@ -138,7 +140,7 @@ def _attributes_part(
 @click.option(
     "--sweep",
     is_flag=True,
-    help="Also re-cluster the embeddings for cluster_threshold 0.45..0.62 x min_faces 1,2,3.",
+    help="Also re-cluster the embeddings for cluster_max_distance 0.45..0.62 x min_faces 1,2,3.",
 )
 @click.option(
     "--min-face-px",
@@ -200,7 +202,6 @@ def eval_cmd(
 ) -> None:
     """Score clustering (pairwise, BCubed) on DATA/identities, detection recall on DATA/groups, and the
     eyes/smile/mouth decisions against hand labels."""
-    from eventlens.cli import fail_cleanly  # noqa: PLC0415 - the one error-to-exit-code mapping
     from eventlens.evaluation.attributes import DEFAULT_LABELS  # noqa: PLC0415
 
     fail_cleanly(run_eval)(

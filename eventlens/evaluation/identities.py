@@ -6,7 +6,7 @@ detected face (:func:`labelled_face_index`), and the item's predicted cluster is
 photo without a detected face, or one that could not be read, is an unclustered singleton of its label,
 so it lowers recall. All faces are clustered, as in real use; only labelled faces are scored.
 
-:func:`sweep` re-clusters the catalog's embeddings for a grid of ``cluster_threshold`` x ``min_faces``
+:func:`sweep` re-clusters the catalog's embeddings for a grid of ``cluster_max_distance`` x ``min_faces``
 without analysing again (:mod:`eventlens.evaluation.fresh_clusters`).
 
 Boxes are ``x1, y1, x2, y2`` in original pixels as displayed (EXIF orientation applied).
@@ -300,7 +300,7 @@ def _report(root: Path, settings: Settings, data: LabelledCatalog, run: dict[str
     return IdentityReport(
         root=str(root.resolve()),
         settings={
-            "cluster_threshold": settings.cluster_threshold,
+            "cluster_max_distance": settings.cluster_max_distance,
             "min_faces": settings.min_faces,
             "min_face_px": settings.min_face_px,
             "min_det_score": settings.min_det_score,

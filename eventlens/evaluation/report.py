@@ -46,7 +46,7 @@ def format_identities(report: IdentityReport) -> str:
     lines = [
         f"## Clustering quality: `{report.root}`",
         "",
-        f"Settings: cluster_threshold {st['cluster_threshold']}, min_faces {st['min_faces']}, "
+        f"Settings: cluster_max_distance {st['cluster_max_distance']}, min_faces {st['min_faces']}, "
         f"min_face_px {st['min_face_px']}, min_det_score {st['min_det_score']}, "
         f"cluster_min_face_px {st['cluster_min_face_px']}. One item per labelled photo (its largest, most "
         "central face); faces left unassigned and photos without a face are singletons.",
@@ -65,7 +65,7 @@ def format_identities(report: IdentityReport) -> str:
     ]
     lines += _run_line(report)
     if report.sweep:
-        lines += ["", *format_sweep(report.sweep, st["cluster_threshold"], st["min_faces"])]
+        lines += ["", *format_sweep(report.sweep, st["cluster_max_distance"], st["min_faces"])]
     return "\n".join(lines)
 
 

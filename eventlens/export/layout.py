@@ -241,7 +241,10 @@ def _write_persons(
     face_by_id = {f["id"]: (p, f) for p in all_photos.values() for f in p.faces}
     summary_rows: list[list[object]] = []
     (staging / CLUSTERS_DIR).mkdir()
-    ordered = [p for p in sorted(people.values(), key=lambda r: r.label) if by_person.get(p.label)]
+    # hidden persons get no folder, crop or summary row; their faces stay theirs (not unassigned)
+    ordered = [
+        p for p in sorted(people.values(), key=lambda r: r.label) if by_person.get(p.label) and not p.hidden
+    ]
     chosen_faces: dict[str, tuple[_Photo, dict[str, Any]]] = {}
     for person in ordered:
         chosen = face_by_id.get(person.representative_face_id)

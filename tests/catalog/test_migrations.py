@@ -236,3 +236,37 @@ def test_add_iris_dark_adds_the_iris_dark_columns_to_a_version_1_catalog(tmp_pat
             assert [c["name"] for c in sa.inspect(conn).get_columns("faces")] == columns
     finally:
         fresh.dispose()
+
+
+def test_a_version_1_catalog_gains_the_corrections_schema_and_keeps_its_persons(tmp_path: Path) -> None:
+    """add_corrections on a catalog written by version 1: persons kept, not hidden."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    url = _url(tmp_path)
+    (tmp_path / "cat").mkdir()
+    engine = sa.create_engine(url)
+    (number, name, apply) = MIGRATIONS[0]
+    with engine.begin() as conn:
+        schema.schema_migrations.create(conn)
+        apply(conn)
+        conn.execute(
+            schema.schema_migrations.insert().values(
+                version=number, name=name, applied_at=datetime.now(UTC).isoformat()
+            )
+        )
+        conn.execute(sa.text("INSERT INTO persons (id, label, name) VALUES (1, 'person_001', 'Ana')"))
+    engine.dispose()
+    engine = open_catalog(url)
+    try:
+        assert _versions(engine) == [m[0] for m in MIGRATIONS]
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(schema.persons)).one()
+            assert (row.label, row.name, row.hidden, row.representative_by) == (
+                "person_001",
+                "Ana",
+                False,
+                None,
+            )
+            assert conn.execute(sa.select(sa.func.count()).select_from(schema.corrections)).scalar() == 0
+    finally:
+        engine.dispose()

@@ -61,6 +61,13 @@ def test_persons_with_counts_by_label(conn: sa.Connection, event: SyntheticEvent
     assert queries.person(conn, "person_002") == people[1]
 
 
+def test_hidden_persons_are_listed_with_their_flag(conn: sa.Connection) -> None:
+    assert not any(p.hidden for p in queries.list_persons(conn))
+    conn.execute(persons.update().where(persons.c.label == "person_002").values(hidden=True))  # rolled back
+    assert [p.label for p in queries.list_persons(conn) if p.hidden] == ["person_002"]
+    assert queries.person(conn, "person_002").hidden
+
+
 def test_person_pages_add_up_to_the_list(conn: sa.Connection) -> None:
     whole = queries.list_persons(conn)
     pages = [queries.list_persons(conn, limit=2, offset=o) for o in (0, 2, 4)]

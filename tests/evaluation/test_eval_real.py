@@ -45,7 +45,7 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Evaluated:
     base = tmp_path_factory.mktemp("eval")
     root = _subset(base / "data")
     settings = Settings(workers=1)
-    grid = ([settings.cluster_threshold, 0.5], [settings.min_faces, 3])
+    grid = ([settings.cluster_max_distance, 0.5], [settings.min_faces, 3])
     # the layout of ``eventlens eval --work WORK``: the identities catalog lives in WORK/identities
     report = evaluate_identities(root, base / "work" / "identities", settings, sweep_grid=grid)
     return root, base / "work", settings, report
@@ -65,7 +65,7 @@ def test_sweep_at_the_settings_reproduces_the_stage(evaluated: Evaluated) -> Non
     _, _, settings, report = evaluated
     assert len(report.sweep) == 4
     at_settings = {(r.threshold, r.min_faces): r.scores for r in report.sweep}
-    assert at_settings[(settings.cluster_threshold, settings.min_faces)] == report.scores
+    assert at_settings[(settings.cluster_max_distance, settings.min_faces)] == report.scores
 
 
 def test_rerun_reuses_the_work_folder(evaluated: Evaluated) -> None:
