@@ -3,7 +3,6 @@ ignores ``.eventlens``), and a whole comparison of HEAD with the work tree runs 
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -13,21 +12,13 @@ from types import ModuleType
 import pytest
 import yaml
 from PIL import Image
-from testkit import SyntheticEvent
+from testkit import SyntheticEvent, load_benchmark
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _load() -> ModuleType:
-    name = "eventlens_bench_compare_outputs"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "compare_outputs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("compare_outputs")
 
 
 def _tree(root: Path, files: dict[str, bytes]) -> Path:
