@@ -36,8 +36,9 @@ import numpy as np
 import sqlalchemy as sa
 
 from eventlens import pipeline
+from eventlens.catalog import queries
 from eventlens.catalog.db import default_url, open_catalog
-from eventlens.catalog.schema import faces, persons
+from eventlens.catalog.schema import faces
 from eventlens.cluster.stage import ClusterSummary, load_clusterable_faces
 from eventlens.settings import Settings, load_settings
 
@@ -93,14 +94,10 @@ def face_state(out: Path, settings: Settings) -> FaceState:
                 sa.select(faces.c.embed_model).where(faces.c.embed_model.is_not(None)).limit(1)
             ).scalar()
             data = load_clusterable_faces(conn, embed_model, settings.cluster_min_face_px, ClusterSummary())
-            rows = conn.execute(
-                sa.select(faces.c.id, faces.c.photo_sha256, faces.c.face_index, persons.c.label).join(
-                    persons, persons.c.id == faces.c.person_id, isouter=True
-                )
-            ).all()
+            rows = queries.faces_of_photos(conn)
     finally:
         engine.dispose()
-    by_id = {r.id: ((r.photo_sha256, r.face_index), r.label) for r in rows}
+    by_id = {f.id: ((f.photo_sha256, f.face_index), f.person_label) for f in rows}
     state = FaceState({})
     for fid, emb in zip(data.ids.tolist(), data.embeddings, strict=True):
         key, label = by_id[fid]

@@ -13,10 +13,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -262,3 +265,19 @@ def synthetic_eye(
         line = (np.abs(ys - c) < lash_px / 2) & (xs > x_lo + 1) & (xs < x_hi - 1)
         img[line] = np.array(LASH_RGB, dtype=np.float32) / 255
     return img, outline
+
+
+# --- benchmark scripts ---------------------------------------------------------------------------
+
+
+def load_benchmark(script: str) -> ModuleType:
+    """Import ``benchmarks/<script>.py`` (benchmarks/ is a folder of scripts, not a package), once."""
+    name = f"eventlens_bench_{script}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{script}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from eventlens.catalog import queries
 from eventlens.catalog.schema import catalog_state, persons
 from eventlens.curate import corrections
 from eventlens.errors import InputError, OutputError
@@ -138,10 +139,7 @@ def import_out_file(engine: sa.Engine, path: Path, by: str | None = None) -> Lab
 def export_labels(engine: sa.Engine) -> dict[str, dict[str, str | None]]:
     """Every person's label in the extended form (category ``other`` when none was given)."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(persons.c.label, persons.c.name, persons.c.category).order_by(persons.c.label)
-        )
-        return {r.label: {"name": r.name, "category": r.category or "other"} for r in rows}
+        return {p.label: {"name": p.name, "category": p.category} for p in queries.list_persons(conn)}
 
 
 def labels_json(engine: sa.Engine) -> str:

@@ -1,7 +1,8 @@
 """The scoring step: rank every photo from the catalog, in seconds, deterministically.
 
-:func:`compute_curation` reads photos, faces (with their measurements) and persons (with their labels),
-derives each face's decisions, groups near-duplicates, scores and ranks. :func:`write_curation` writes
+:func:`compute_curation` reads photos, faces (with their measurements) and persons (with their labels)
+through the read model (:mod:`eventlens.catalog.queries`), derives each face's decisions, groups
+near-duplicates, scores and ranks. :func:`write_curation` writes
 ``photo_scores.csv``, ``best/`` and each ``person_XXX/best/`` into the export's staging folder.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from eventlens.attributes.decide import FaceDecisions, decide
-from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photos
+from eventlens.catalog import queries
 from eventlens.curate.duplicates import near_duplicate_groups
 from eventlens.curate.scoring import (
     PhotoInput,
@@ -84,12 +85,12 @@ def compute_curation(
 
     Each photo's eyes are judged with the calibration of the eye model that measured them (recorded in
     its pipeline key); ``eye_model`` only serves photos whose key does not say."""
-    people = {r.id: r for r in conn.execute(sa.select(persons))}
+    people = {p.id: p for p in queries.list_persons(conn)}
     inputs: dict[str, PhotoInput] = {}
     taken: dict[str, datetime | None] = {}
     hashes: dict[str, int | None] = {}
     measured_by: dict[str, str] = {}
-    for r in conn.execute(sa.select(photos).where(photos.c.status == "analyzed")):
+    for r in queries.photos_for_export(conn):
         if r.sha256 not in shown_paths:
             continue
         clipped = (r.clipped_high or 0.0) + (r.clipped_low or 0.0)
@@ -101,19 +102,17 @@ def compute_curation(
         measured_by[r.sha256] = eye_model_of(r.pipeline_key) or eye_model
     decisions: dict[int, FaceDecisions | None] = {}
     face_of_person: dict[str, list[tuple[str, ScoredFace]]] = defaultdict(list)
-    columns = [faces.c[name] for name in FACE_MEASUREMENT_COLUMNS]
-    query = sa.select(faces.c.id, faces.c.photo_sha256, faces.c.person_id, *columns).order_by(faces.c.id)
-    for f in conn.execute(query):
+    for f in sorted(queries.faces_of_photos(conn), key=lambda face: face.id):
         if f.photo_sha256 not in inputs:
             continue
-        person = people.get(f.person_id)
-        d = decide(f._mapping, rules, measured_by[f.photo_sha256])
+        person = people.get(f.person_id) if f.person_id is not None else None
+        d = decide(f.measurements, rules, measured_by[f.photo_sha256])
         decisions[f.id] = d
         scored = ScoredFace(
             person.label if person else "",
-            (person.category or "other") if person else "other",
+            person.category if person else "other",
             d,
-            f.sharpness or 0.0,
+            f.measurements["sharpness"] or 0.0,
         )
         inputs[f.photo_sha256].faces.append(scored)
         if person is not None:

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from eventlens.analysis.pool import worker_environment
-from eventlens.catalog.schema import faces, persons, photo_paths, photos
+from eventlens.catalog import queries
 from eventlens.curate.stage import compute_curation
 from eventlens.deliver import crop_geometry as geo
 from eventlens.deliver.files import output_name, write_new
@@ -89,29 +89,22 @@ class EnhanceSummary:
 
 
 def _load(conn: sa.Connection) -> dict[str, _Photo]:
-    shown: dict[str, str] = {}
-    for r in conn.execute(
-        sa.select(photo_paths.c.sha256, photo_paths.c.rel_path)
-        .where(photo_paths.c.status == "ok", photo_paths.c.sha256.is_not(None))
-        .order_by(photo_paths.c.rel_path)
-    ):
-        shown.setdefault(r.sha256, r.rel_path)
     result: dict[str, _Photo] = {}
-    for r in conn.execute(sa.select(photos).where(photos.c.status == "analyzed")):
-        if r.sha256 in shown and Path(r.local_path).exists():
+    for r in queries.photos_for_export(conn):
+        if Path(r.local_path).exists():
             result[r.sha256] = _Photo(
-                r.sha256, shown[r.sha256], Path(r.local_path), r.width_px, r.height_px, r.format or "JPEG"
+                r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px, r.format or "JPEG"
             )
-    people = {r.id: r for r in conn.execute(sa.select(persons))}
-    for f in conn.execute(sa.select(faces).order_by(faces.c.photo_sha256, faces.c.face_index)):
+    people = {p.id: p for p in queries.list_persons(conn)}
+    for f in queries.faces_of_photos(conn):
         if f.photo_sha256 in result:
-            person = people.get(f.person_id)
+            person = people.get(f.person_id) if f.person_id is not None else None
             result[f.photo_sha256].faces.append(
                 _Face(
                     f.face_index,
-                    (f.x1, f.y1, f.x2, f.y2),
+                    f.box,
                     person.label if person is not None else "",
-                    (person.category or "other") if person is not None else None,
+                    person.category if person is not None else None,
                 )
             )
     return result

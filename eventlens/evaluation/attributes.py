@@ -32,7 +32,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from eventlens.attributes.decide import decide
-from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, photo_paths
+from eventlens.catalog import queries
 from eventlens.detections import box_iou
 from eventlens.errors import InputError
 from eventlens.pipeline import Event, run_analyze, run_ingest
@@ -189,17 +189,16 @@ def cross_validated_threshold(values: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(results))
 
 
-def _catalog_faces(engine: sa.Engine) -> dict[str, list[Any]]:
-    columns = [faces.c[name] for name in FACE_MEASUREMENT_COLUMNS]
-    query = (
-        sa.select(photo_paths.c.rel_path, faces.c.x1, faces.c.y1, faces.c.x2, faces.c.y2, *columns)
-        .join(faces, faces.c.photo_sha256 == photo_paths.c.sha256)
-        .where(photo_paths.c.status == "ok")
-    )
-    found: dict[str, list[Any]] = {}
+def _catalog_faces(engine: sa.Engine) -> dict[str, list[queries.FaceView]]:
+    """The faces of every present path (relative to its input root)."""
+    found: dict[str, list[queries.FaceView]] = {}
     with engine.connect() as conn:
-        for row in conn.execute(query):
-            found.setdefault(row.rel_path, []).append(row)
+        of_photo: dict[str, list[queries.FaceView]] = {}
+        for f in queries.faces_of_photos(conn):
+            of_photo.setdefault(f.photo_sha256, []).append(f)
+        for p in queries.list_photos(conn, status=None):
+            for path in p.display_paths:
+                found[path] = of_photo.get(p.sha256, [])
     return found
 
 
@@ -313,7 +312,7 @@ def evaluate_attributes(
             report.unmatched.append(f"{row['dataset']}/{row['photo']} {row['x1']},{row['y1']}")
             continue
         report.matched_faces += 1
-        m = face._mapping
+        m = face.measurements
         d = decide(m, settings.curation, settings.eye_model)
         if d is None:
             continue

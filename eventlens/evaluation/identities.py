@@ -24,7 +24,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from eventlens.analysis.pool import build_models
-from eventlens.catalog.schema import faces, persons, photo_paths, photos, sources
+from eventlens.catalog import queries
+from eventlens.catalog.schema import faces, persons, photo_paths, sources
 from eventlens.cluster.stage import ClusterSummary, load_clusterable_faces
 from eventlens.evaluation.fresh_clusters import UNASSIGNED, drop_small_clusters, whispers_labels
 from eventlens.evaluation.metrics import ClusteringScores, score_clustering
@@ -172,29 +173,12 @@ def _labelled_photos(
     conn: sa.Connection, labels: dict[str, str], out: LabelledCatalog
 ) -> list[LabelledPhoto]:
     """One item per labelled photo, with its labelled face chosen among all its detected faces."""
-    info = {
-        r.sha256: r
-        for r in conn.execute(
-            sa.select(photos.c.sha256, photos.c.status, photos.c.width_px, photos.c.height_px)
-        )
-        if r.sha256 in labels
-    }
+    info = {p.sha256: p for p in queries.list_photos(conn, status=None) if p.sha256 in labels}
     boxes: dict[str, list[tuple[int, Box]]] = {}
-    for r in conn.execute(
-        sa.select(
-            faces.c.id,
-            faces.c.photo_sha256,
-            faces.c.x1,
-            faces.c.y1,
-            faces.c.x2,
-            faces.c.y2,
-            faces.c.person_id,
-        ).order_by(faces.c.id)
-    ):
-        if r.photo_sha256 in labels:
-            boxes.setdefault(r.photo_sha256, []).append((int(r.id), (r.x1, r.y1, r.x2, r.y2)))
-            out.person_of_face[int(r.id)] = r.person_id
-            out.faces += 1
+    for f in sorted(queries.faces_of_photos(conn, labels), key=lambda face: face.id):
+        boxes.setdefault(f.photo_sha256, []).append((f.id, f.box))
+        out.person_of_face[f.id] = f.person_id
+        out.faces += 1
     items = []
     for sha, label in sorted(labels.items(), key=lambda kv: (kv[1], kv[0])):
         photo = info.get(sha)

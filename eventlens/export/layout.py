@@ -31,7 +31,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from eventlens.attributes.decide import FaceDecisions
-from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos
+from eventlens.catalog import queries
+from eventlens.catalog.queries import PersonView, RejectionView
 from eventlens.curate.stage import Curation, compute_curation, write_curation
 from eventlens.export import swap
 from eventlens.export.crops import CropJob, make_crop
@@ -87,57 +88,26 @@ class _Photo:
     faces: list[dict[str, object]] = field(default_factory=list)
 
 
-def _display_paths(conn: sa.Connection) -> dict[str, str]:
-    """Each photo's path relative to its input root (the smallest, if it was found several times)."""
-    rows = conn.execute(
-        sa.select(photo_paths.c.sha256, photo_paths.c.rel_path)
-        .where(photo_paths.c.status == "ok", photo_paths.c.sha256.is_not(None))
-        .order_by(photo_paths.c.rel_path)
-    )
-    shown: dict[str, str] = {}
-    for r in rows:
-        shown.setdefault(r.sha256, r.rel_path)
-    return shown
-
-
-def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, sa.Row]]:
-    shown = _display_paths(conn)
+def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, PersonView]]:
     result: dict[str, _Photo] = {}
-    for r in conn.execute(sa.select(photos).where(photos.c.status == "analyzed")):
+    for r in queries.photos_for_export(conn):
         # photos whose files all vanished are not exported, even before an ingest of their folder noticed
-        if r.sha256 in shown and Path(r.local_path).exists():
-            result[r.sha256] = _Photo(r.sha256, shown[r.sha256], Path(r.local_path), r.width_px, r.height_px)
-    people = {r.id: r for r in conn.execute(sa.select(persons))}
-    for f in conn.execute(sa.select(faces).order_by(faces.c.photo_sha256, faces.c.face_index)):
+        if Path(r.local_path).exists():
+            result[r.sha256] = _Photo(r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px)
+    people = {p.id: p for p in queries.list_persons(conn)}
+    for f in queries.faces_of_photos(conn):
         if f.photo_sha256 in result:
-            person = people.get(f.person_id)
             result[f.photo_sha256].faces.append(
                 {
                     "id": f.id,
                     "face": f.face_index,
                     "box": [round(f.x1, 1), round(f.y1, 1), round(f.x2, 1), round(f.y2, 1)],
                     "det_score": round(f.det_score, 3),
-                    "person": person.label if person is not None else "",
-                    "measurements": {name: getattr(f, name) for name in FACE_MEASUREMENT_COLUMNS},
+                    "person": f.person_label or "",
+                    "measurements": dict(f.measurements),
                 }
             )
     return result, people
-
-
-def _rejections(conn: sa.Connection) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = [
-        (r.rel_path, r.reason or "rejected")
-        for r in conn.execute(
-            sa.select(photo_paths.c.rel_path, photo_paths.c.reason).where(photo_paths.c.status == "rejected")
-        )
-    ]
-    rejected_photos = (
-        sa.select(photo_paths.c.rel_path, photos.c.reject_reason)
-        .join(photos, photos.c.sha256 == photo_paths.c.sha256)
-        .where(photos.c.status == "rejected", photo_paths.c.status == "ok")
-    )
-    rows += [(r.rel_path, r.reject_reason or "rejected") for r in conn.execute(rejected_photos)]
-    return sorted(rows)
 
 
 def _file_names(items: list[_Photo]) -> dict[str, str]:
@@ -155,7 +125,7 @@ def _place(src: Path, dst: Path, mode: str, summary: ExportSummary) -> None:
 def _write_folder(
     folder: Path,
     label: str,
-    person: sa.Row | None,
+    person: PersonView | None,
     items: list[_Photo],
     settings: Settings,
     summary: ExportSummary,
@@ -260,7 +230,7 @@ def _make_crops(
 
 def _write_persons(
     staging: Path,
-    people: dict[int, sa.Row],
+    people: dict[int, PersonView],
     by_person: dict[str, list[_Photo]],
     all_photos: dict[str, _Photo],
     settings: Settings,
@@ -322,7 +292,7 @@ def export(
     summary = ExportSummary()
     with engine.connect() as conn:
         all_photos, people = _load(conn)
-        rejected = _rejections(conn)
+        rejected = queries.rejections(conn)
         shown = {sha: p.rel_path for sha, p in all_photos.items()}
         curation = compute_curation(conn, shown, settings.curation, settings.eye_model)
     work = out_dir / ".eventlens"
@@ -348,8 +318,8 @@ def export(
 def _build(
     staging: Path,
     all_photos: dict[str, _Photo],
-    people: dict[int, sa.Row],
-    rejected: list[tuple[str, str]],
+    people: dict[int, PersonView],
+    rejected: list[RejectionView],
     curation: Curation,
     settings: Settings,
     summary: ExportSummary,
@@ -367,7 +337,7 @@ def _build(
     summary.photos = len(all_photos)
     write_csv(staging / "summary.csv", SUMMARY_COLUMNS, summary_rows)
     write_csv(staging / "face_data.csv", FACE_COLUMNS + ATTRIBUTE_COLUMNS, face_rows)
-    write_csv(staging / "rejected.csv", ["path", "reason"], [list(r) for r in rejected])
+    write_csv(staging / "rejected.csv", ["path", "reason"], [[r.path, r.reason] for r in rejected])
     summary.rejected = len(rejected)
 
     all_names = _file_names(list(all_photos.values()))
