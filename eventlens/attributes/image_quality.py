@@ -113,7 +113,7 @@ def face_focus_and_exposure(
         crop = Image.fromarray(np.ascontiguousarray(face_region(image, box_xyxy)))
     if crop.width < 4 or crop.height < 4:
         return 0.0, exposure(np.asarray(crop))
-    grey = np.asarray(crop.convert("L").resize((FACE_FOCUS_PX, FACE_FOCUS_PX), Image.BILINEAR))
+    grey = np.asarray(crop.convert("L").resize((FACE_FOCUS_PX, FACE_FOCUS_PX), Image.Resampling.BILINEAR))
     return focus_score(laplacian_variance(grey)), exposure_of_grey(grey)
 
 
@@ -134,7 +134,7 @@ _DCT32 = _dct_matrix(_HASH_SIDE)
 def perceptual_hash(grey_image: Image.Image) -> int:
     """64-bit pHash: DCT of a 32x32 grey copy, sign of the 8x8 low frequencies against their median."""
     small = np.asarray(
-        grey_image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.BILINEAR, reducing_gap=2.0),
+        grey_image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0),
         dtype=np.float64,
     )  # reducing_gap: an integer box reduction first, then bilinear over >= 2x (a third of the time)
     coeffs = (_DCT32 @ small @ _DCT32.T)[:_HASH_BITS_SIDE, :_HASH_BITS_SIDE].ravel()

@@ -186,7 +186,7 @@ def _pillow_crop(image: Image.Image, affine: np.ndarray, size: int, factor: int,
         a[0, 0], a[0, 1], a[0, 2] + 0.5 - 0.5 * (a[0, 0] + a[0, 1]),
         a[1, 0], a[1, 1], a[1, 2] + 0.5 - 0.5 * (a[1, 0] + a[1, 1]),
     )  # fmt: skip
-    return np.asarray(region.transform((size, size), Image.AFFINE, data, resample=Image.BILINEAR))
+    return np.asarray(region.transform((size, size), Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR))
 
 
 def _edge_block(source: np.ndarray | Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:

@@ -113,7 +113,7 @@ def _face_histogram(image: Image.Image, box: Sequence[float]) -> np.ndarray | No
     ya, yb = int(max(0, round(cy - hh))), int(min(image.height, round(cy + hh)))
     if xb - xa < 4 or yb - ya < 4:
         return None
-    grey = image.crop((xa, ya, xb, yb)).convert("L").resize((_FACE_PX, _FACE_PX), Image.BILINEAR)
+    grey = image.crop((xa, ya, xb, yb)).convert("L").resize((_FACE_PX, _FACE_PX), Image.Resampling.BILINEAR)
     return np.asarray(grey.histogram(), dtype=np.float64)
 
 
@@ -391,7 +391,7 @@ def finish(c: Correction, h: Histograms, m: Measures, s: DeliverSettings, full: 
 def _detail_boost(image: Image.Image, scale_px: int, amount: float) -> Image.Image:
     """``image + amount * (image - blur)``, clipped: an unsharp mask whose blur is a box reduction by
     ``scale_px`` enlarged back (bilinear), a fraction of the cost of a Gaussian on a 12 MP photo."""
-    blur = image.reduce(scale_px).resize(image.size, Image.BILINEAR)
+    blur = image.reduce(scale_px).resize(image.size, Image.Resampling.BILINEAR)
     return Image.blend(blur, image, 1.0 + amount)
 
 
@@ -419,7 +419,7 @@ def keep_sharpness(
     if after >= before - s.sharpness_tolerance:
         return result, c, after
     factor = max(2, round(max(result.size) / PHOTO_FOCUS_SIDE_PX) // 2)
-    blur = result.reduce(factor).resize(result.size, Image.BILINEAR)
+    blur = result.reduce(factor).resize(result.size, Image.Resampling.BILINEAR)
     base = result
     for amount in _LOCAL_CONTRAST_STEPS:
         result = Image.blend(blur, base, 1.0 + amount)  # as _detail_boost, one blur for both steps
