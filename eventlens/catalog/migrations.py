@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -32,7 +33,7 @@ def _v1_initial(conn: sa.Connection) -> None:
 
 
 def _add_columns(
-    conn: sa.Connection, table: str, columns: dict[str, sa.types.TypeEngine[object]]
+    conn: sa.Connection, table: str, columns: dict[str, sa.types.TypeEngine[Any]]
 ) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``columns`` the table lacks; the names added."""
     existing = {c["name"] for c in sa.inspect(conn).get_columns(table)}
@@ -64,7 +65,9 @@ def _add_smile_measurements(conn: sa.Connection) -> None:
     ).all()
     rows = []
     for face_id, blob in measured:
-        mouth = mouth_shape(from_blob(blob, (68, 2)))
+        points = from_blob(blob, (68, 2))
+        assert points is not None  # the query keeps only rows with landmarks
+        mouth = mouth_shape(points)
         rows.append(
             {
                 "face_id": face_id,
