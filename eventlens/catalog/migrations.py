@@ -32,9 +32,7 @@ def _v1_initial(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
-def _add_columns(
-    conn: sa.Connection, table: str, columns: dict[str, sa.types.TypeEngine[Any]]
-) -> list[str]:
+def _add_columns(conn: sa.Connection, table: str, columns: dict[str, sa.types.TypeEngine[Any]]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``columns`` the table lacks; the names added."""
     existing = {c["name"] for c in sa.inspect(conn).get_columns(table)}
     added = [name for name in columns if name not in existing]
