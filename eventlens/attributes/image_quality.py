@@ -84,7 +84,7 @@ def exposure_of_histogram(histogram: Sequence[int]) -> Exposure:
 
 
 def _face_region_box(
-    width: int, height: int, box_xyxy: Sequence[float], inner: float
+    width: int, height: int, box_xyxy: Sequence[float] | np.ndarray, inner: float
 ) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = (float(v) for v in box_xyxy)
     cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * inner / 2, (y2 - y1) * inner / 2
@@ -93,14 +93,14 @@ def _face_region_box(
     return xa, ya, max(xa, xb), max(ya, yb)
 
 
-def face_region(rgb: np.ndarray, box_xyxy: Sequence[float], inner: float = 0.8) -> np.ndarray:
+def face_region(rgb: np.ndarray, box_xyxy: Sequence[float] | np.ndarray, inner: float = 0.8) -> np.ndarray:
     """The central ``inner`` share of a face box (drops hair and background at the edges), clipped."""
     xa, ya, xb, yb = _face_region_box(rgb.shape[1], rgb.shape[0], box_xyxy, inner)
     return rgb[ya:yb, xa:xb]
 
 
 def face_focus_and_exposure(
-    image: np.ndarray | Image.Image, box_xyxy: Sequence[float]
+    image: np.ndarray | Image.Image, box_xyxy: Sequence[float] | np.ndarray
 ) -> tuple[float, Exposure]:
     """Focus (0..1) and exposure of a face, both from its centre resampled to a 96 px grey square (the
     resampling normalises focus for face size, and makes exposure cheap for large faces). ``image``: uint8
