@@ -63,7 +63,7 @@ def number_of(label: str) -> int:
     return int(label.rsplit("_", 1)[1])
 
 
-def _present_photos() -> sa.Select:
+def _present_photos() -> sa.Select[tuple[str]]:
     """Photos with at least one file still present in a source (deleted photos leave the persons)."""
     return sa.select(photo_paths.c.sha256).where(
         photo_paths.c.status == "ok", photo_paths.c.sha256.is_not(None)
@@ -172,10 +172,11 @@ def cluster(
         new_groups.sort(key=lambda comp: (-photo_count(comp), int(np.min(groups[comp]))))
         next_number = max((number_of(p.label) for p in existing.values()), default=0) + 1
         for comp in new_groups:
-            pid = conn.execute(
+            key = conn.execute(
                 persons.insert().values(label=label_for(next_number), created_run=run_id)
-            ).inserted_primary_key[0]
-            person_of_group[comp] = int(pid)
+            ).inserted_primary_key
+            assert key is not None  # an INSERT always has one
+            person_of_group[comp] = int(key[0])
             next_number += 1
             summary.new_persons += 1
 
@@ -183,10 +184,12 @@ def cluster(
             int(data.ids[i]): person_of_group[comp] for comp, members in groups.items() for i in members
         }
         _write_assignments(conn, data, face_person)
-        for comp, pid in person_of_group.items():
-            if pid is not None:
+        for comp, person_id in person_of_group.items():
+            if person_id is not None:
                 rep = _representative(np.array(groups[comp]), data, sizes)
-                conn.execute(persons.update().where(persons.c.id == pid).values(representative_face_id=rep))
+                conn.execute(
+                    persons.update().where(persons.c.id == person_id).values(representative_face_id=rep)
+                )
         summary.removed_persons = _drop_empty_persons(conn)
         summary.persons = conn.execute(sa.select(sa.func.count()).select_from(persons)).scalar() or 0
         summary.assigned_faces = sum(1 for p in face_person.values() if p is not None)
