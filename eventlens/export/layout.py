@@ -84,7 +84,7 @@ class _Photo:
     local_path: Path
     width_px: int
     height_px: int
-    faces: list[dict[str, object]] = field(default_factory=list)
+    faces: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _display_paths(conn: sa.Connection) -> dict[str, str]:
@@ -100,7 +100,7 @@ def _display_paths(conn: sa.Connection) -> dict[str, str]:
     return shown
 
 
-def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, sa.Row]]:
+def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, sa.Row[Any]]]:
     shown = _display_paths(conn)
     result: dict[str, _Photo] = {}
     for r in conn.execute(sa.select(photos).where(photos.c.status == "analyzed")):
@@ -155,7 +155,7 @@ def _place(src: Path, dst: Path, mode: str, summary: ExportSummary) -> None:
 def _write_folder(
     folder: Path,
     label: str,
-    person: sa.Row | None,
+    person: sa.Row[Any] | None,
     items: list[_Photo],
     settings: Settings,
     summary: ExportSummary,
@@ -228,7 +228,8 @@ def _group_by_person(all_photos: dict[str, _Photo], summary: ExportSummary) -> d
 
 
 def _box_area(box: Any) -> float:
-    return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+    area: float = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+    return area
 
 
 def _make_crops(
@@ -260,7 +261,7 @@ def _make_crops(
 
 def _write_persons(
     staging: Path,
-    people: dict[int, sa.Row],
+    people: dict[int, sa.Row[Any]],
     by_person: dict[str, list[_Photo]],
     all_photos: dict[str, _Photo],
     settings: Settings,
@@ -345,7 +346,7 @@ def export(
 def _build(
     staging: Path,
     all_photos: dict[str, _Photo],
-    people: dict[int, sa.Row],
+    people: dict[int, sa.Row[Any]],
     rejected: list[tuple[str, str]],
     curation: Curation,
     settings: Settings,
