@@ -182,9 +182,9 @@ def decide(
     smile = smile_score(width, lift, gap, corners, lip, _number(m, "yaw_deg"))
     eyes_open = _eyes_open(eyes, rules, rules.eyes_unknown_margin if from_crop else 0.0)
     smiling = smile >= rules.smile_min_score
-    mouth_open = float(m["mouth_opening"]) >= rules.mouth_open_min  # type: ignore[arg-type]
-    brightness = float(m["brightness"])  # type: ignore[arg-type]
-    clipped = float(m["clipped_high"]) + float(m["clipped_low"])  # type: ignore[arg-type]
+    mouth_open = _number(m, "mouth_opening") >= rules.mouth_open_min
+    brightness = _number(m, "brightness")
+    clipped = _number(m, "clipped_high") + _number(m, "clipped_low")
     if eyes_open is False:
         expression = "eyes_closed"
     elif smiling:
@@ -199,9 +199,9 @@ def decide(
         smile_score=smile,
         smile=smiling,
         mouth_open=mouth_open,
-        sharp=float(m["sharpness"]) >= rules.sharp_min,  # type: ignore[arg-type]
+        sharp=_number(m, "sharpness") >= rules.sharp_min,
         well_exposed=rules.brightness_min <= brightness <= rules.brightness_max
         and clipped <= rules.clipped_max,
-        looking_away=abs(float(m["yaw_deg"])) > rules.max_yaw_deg,  # type: ignore[arg-type]
+        looking_away=abs(_number(m, "yaw_deg")) > rules.max_yaw_deg,
         expression=expression,
     )
