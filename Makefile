@@ -20,7 +20,7 @@ PY := $(VENV)/bin/python
 help:
 	@echo "make run PHOTOS=path/to/photos   process a folder or .zip into ./$(OUT)"
 	@echo "make test                        install dev extras and run the test suite"
-	@echo "make lint                        ruff check + ruff format --check"
+	@echo "make lint                        ruff check + ruff format --check, mypy, import layer rules"
 	@echo "make eval                        clustering + detection quality on ../shared/data"
 	@echo "make bench                       12 MP throughput benchmark"
 
@@ -50,6 +50,8 @@ test: $(VENV)/.installed-dev models
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check eventlens tests benchmarks tools
 	$(VENV)/bin/ruff format --check eventlens tests benchmarks tools
+	$(VENV)/bin/mypy eventlens
+	$(VENV)/bin/lint-imports
 
 eval: models
 	$(VENV)/bin/eventlens eval --data ../shared/data $(ARGS)

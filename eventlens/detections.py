@@ -65,7 +65,8 @@ class Detections:
     def sizes_px(self) -> np.ndarray:
         """Face size per box: the geometric mean of width and height, in pixels."""
         wh = self.xyxy[:, 2:] - self.xyxy[:, :2]
-        return np.sqrt(np.maximum(wh[:, 0], 0) * np.maximum(wh[:, 1], 0))
+        sizes: np.ndarray = np.sqrt(np.maximum(wh[:, 0], 0) * np.maximum(wh[:, 1], 0))
+        return sizes
 
     def mapped(self, scale: float, offset_x_px: float = 0.0, offset_y_px: float = 0.0) -> Detections:
         """Map coordinates back: ``original = detector / scale + offset`` (boxes and landmarks)."""
@@ -87,7 +88,7 @@ class Detections:
         if not parts:
             return Detections.empty()
         with_lm = all(p.landmarks5 is not None for p in parts)
-        lm = np.concatenate([p.landmarks5 for p in parts]) if with_lm else None  # type: ignore[misc]
+        lm = np.concatenate([p.landmarks5 for p in parts]) if with_lm else None
         return Detections(
             np.concatenate([p.xyxy for p in parts]), np.concatenate([p.scores for p in parts]), lm
         )

@@ -105,14 +105,16 @@ class Event:
             self.lock = output_lock.acquire(self.work_dir, command)
         summary: dict[str, Any] = {}
         with self.engine.begin() as conn:
-            run_id = conn.execute(
+            key = conn.execute(
                 runs.insert().values(
                     command=command,
                     started_at=_now(),
                     status="running",
                     settings_json=self.settings.model_dump_json(),
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert key is not None  # an INSERT always has one
+            run_id = key[0]
         summary["run_id"] = run_id
         status = "failed"
         try:

@@ -11,7 +11,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol
 
 from eventlens.errors import RejectedFile
 
@@ -19,7 +19,7 @@ _CHUNK_BYTES = 1 << 20
 
 
 class PhotoStore(Protocol):
-    def put_stream(self, stream: BinaryIO, suffix: str, max_bytes: int) -> tuple[str, Path]: ...
+    def put_stream(self, stream: IO[bytes], suffix: str, max_bytes: int) -> tuple[str, Path]: ...
 
     def local_path(self, sha256: str, suffix: str) -> Path: ...
 
@@ -44,7 +44,7 @@ class LocalStore:
     def local_path(self, sha256: str, suffix: str) -> Path:
         return self.root / sha256[:2] / f"{sha256}{suffix.lower()}"
 
-    def put_stream(self, stream: BinaryIO, suffix: str, max_bytes: int) -> tuple[str, Path]:
+    def put_stream(self, stream: IO[bytes], suffix: str, max_bytes: int) -> tuple[str, Path]:
         """Copy ``stream`` into the store, hashing as it goes; refuse more than ``max_bytes``."""
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()

@@ -49,7 +49,7 @@ def die_with_parent(parent_pid: int) -> None:
 def _set_parent_death_signal(signum: int) -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        ok = libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
+        ok: bool = libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
     except (OSError, AttributeError) as exc:
         log.debug("prctl is unavailable (%s); watching the parent instead", exc)
         return False

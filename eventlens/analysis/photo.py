@@ -96,7 +96,7 @@ def _resized(image: DecodedImage, factor: float) -> tuple[np.ndarray, Image.Imag
         im = im.reduce(whole)
     target = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
     if im.size != target:
-        im = im.resize(target, Image.BILINEAR)
+        im = im.resize(target, Image.Resampling.BILINEAR)
     return np.asarray(im), im
 
 

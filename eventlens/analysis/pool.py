@@ -20,7 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -285,7 +285,7 @@ def analyze_many(
     workers: int,
     models: Models | None = None,
     pool: AnalysisPool | None = None,
-) -> Iterator[PhotoAnalysis]:
+) -> Generator[PhotoAnalysis]:
     """Yield one :class:`PhotoAnalysis` per task, in completion order: in this process when ``workers``
     is 1, else in ``pool`` (or a pool of ``workers`` processes made for the call)."""
     if pool is not None:

@@ -125,7 +125,7 @@ def _carry_over_persons(conn: sa.Connection, sha256: str, rows: list[dict[str, o
         i, j = np.unravel_index(int(np.argmax(ious)), ious.shape)
         if ious[i, j] < CARRY_OVER_IOU:
             break
-        rows[i]["person_id"], rows[i]["assigned_by"] = old[j].person_id, old[j].assigned_by
+        rows[i]["person_id"], rows[i]["assigned_by"] = old[int(j)].person_id, old[int(j)].assigned_by
         ious[i, :] = -1
         ious[:, j] = -1
 

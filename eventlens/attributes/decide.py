@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from eventlens.errors import ModelError
 from eventlens.settings import CurationSettings
@@ -47,6 +48,9 @@ EYES_DARK_GAIN = 19.01
 #: labels (306 faces >= 40 px, 173 smiling); grouped cross-validation balanced accuracy 0.92 there, against
 #: 0.85 for the earlier width-and-lift rule (docs/curation.md). A smile widens the mouth, parts the lips,
 #: and lifts the corners towards the raised cheeks and the upper lip towards the nose.
+#: measurement columns by name (a dict, or a SQLAlchemy ``RowMapping``, whose keys may be columns too)
+Measurements = Mapping[Any, float | bool | None]
+
 SMILE_FEATURES = ("mouth_width", "mouth_lift", "mouth_gap", "corners_below_eyes", "lip_below_nose")
 SMILE_WEIGHTS: dict[str, float] = {
     "mouth_width": 4.90,
@@ -151,8 +155,16 @@ def _eyes_open(score: float | None, rules: CurationSettings, margin: float) -> b
     return score >= rules.eyes_open_min_score
 
 
+def _number(m: Measurements, key: str) -> float:
+    """``m[key]`` as a float; a missing measurement raises ``TypeError`` (as ``float(None)`` does)."""
+    value = m[key]
+    if value is None:
+        raise TypeError(f"measurement {key!r} is None")
+    return float(value)
+
+
 def decide(
-    m: Mapping[str, float | bool | None], rules: CurationSettings, eye_model: str = "mediapipe_iris_int8"
+    m: Measurements, rules: CurationSettings, eye_model: str = "mediapipe_iris_int8"
 ) -> FaceDecisions | None:
     """Decisions for one face from its measurement columns; ``None`` when it was never measured.
 
@@ -162,16 +174,17 @@ def decide(
     if any(m.get(name) is None for name in SMILE_FEATURES):
         return None
     eyes: float | None = None
-    dark = [None if m.get(k) is None else float(m[k]) for k in ("iris_dark_right", "iris_dark_left")]  # type: ignore[arg-type]
+    dark = [None if m.get(k) is None else _number(m, k) for k in ("iris_dark_right", "iris_dark_left")]
     from_crop = None not in dark and eye_model in IRIS_DARK_MODELS
     if m.get("ear_right") is not None and m.get("ear_left") is not None:
-        eyes = eyes_open_score(float(m["ear_right"]), float(m["ear_left"]), eye_model, *dark)  # type: ignore[arg-type]
-    smile = smile_score(*(float(m[name]) for name in SMILE_FEATURES), float(m["yaw_deg"]))  # type: ignore[arg-type]
+        eyes = eyes_open_score(_number(m, "ear_right"), _number(m, "ear_left"), eye_model, *dark)
+    width, lift, gap, corners, lip = (_number(m, name) for name in SMILE_FEATURES)
+    smile = smile_score(width, lift, gap, corners, lip, _number(m, "yaw_deg"))
     eyes_open = _eyes_open(eyes, rules, rules.eyes_unknown_margin if from_crop else 0.0)
     smiling = smile >= rules.smile_min_score
-    mouth_open = float(m["mouth_opening"]) >= rules.mouth_open_min  # type: ignore[arg-type]
-    brightness = float(m["brightness"])  # type: ignore[arg-type]
-    clipped = float(m["clipped_high"]) + float(m["clipped_low"])  # type: ignore[arg-type]
+    mouth_open = _number(m, "mouth_opening") >= rules.mouth_open_min
+    brightness = _number(m, "brightness")
+    clipped = _number(m, "clipped_high") + _number(m, "clipped_low")
     if eyes_open is False:
         expression = "eyes_closed"
     elif smiling:
@@ -186,9 +199,9 @@ def decide(
         smile_score=smile,
         smile=smiling,
         mouth_open=mouth_open,
-        sharp=float(m["sharpness"]) >= rules.sharp_min,  # type: ignore[arg-type]
+        sharp=_number(m, "sharpness") >= rules.sharp_min,
         well_exposed=rules.brightness_min <= brightness <= rules.brightness_max
         and clipped <= rules.clipped_max,
-        looking_away=abs(float(m["yaw_deg"])) > rules.max_yaw_deg,  # type: ignore[arg-type]
+        looking_away=abs(_number(m, "yaw_deg")) > rules.max_yaw_deg,
         expression=expression,
     )

@@ -84,7 +84,7 @@ def exposure_of_histogram(histogram: Sequence[int]) -> Exposure:
 
 
 def _face_region_box(
-    width: int, height: int, box_xyxy: Sequence[float], inner: float
+    width: int, height: int, box_xyxy: Sequence[float] | np.ndarray, inner: float
 ) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = (float(v) for v in box_xyxy)
     cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * inner / 2, (y2 - y1) * inner / 2
@@ -93,14 +93,14 @@ def _face_region_box(
     return xa, ya, max(xa, xb), max(ya, yb)
 
 
-def face_region(rgb: np.ndarray, box_xyxy: Sequence[float], inner: float = 0.8) -> np.ndarray:
+def face_region(rgb: np.ndarray, box_xyxy: Sequence[float] | np.ndarray, inner: float = 0.8) -> np.ndarray:
     """The central ``inner`` share of a face box (drops hair and background at the edges), clipped."""
     xa, ya, xb, yb = _face_region_box(rgb.shape[1], rgb.shape[0], box_xyxy, inner)
     return rgb[ya:yb, xa:xb]
 
 
 def face_focus_and_exposure(
-    image: np.ndarray | Image.Image, box_xyxy: Sequence[float]
+    image: np.ndarray | Image.Image, box_xyxy: Sequence[float] | np.ndarray
 ) -> tuple[float, Exposure]:
     """Focus (0..1) and exposure of a face, both from its centre resampled to a 96 px grey square (the
     resampling normalises focus for face size, and makes exposure cheap for large faces). ``image``: uint8
@@ -113,7 +113,7 @@ def face_focus_and_exposure(
         crop = Image.fromarray(np.ascontiguousarray(face_region(image, box_xyxy)))
     if crop.width < 4 or crop.height < 4:
         return 0.0, exposure(np.asarray(crop))
-    grey = np.asarray(crop.convert("L").resize((FACE_FOCUS_PX, FACE_FOCUS_PX), Image.BILINEAR))
+    grey = np.asarray(crop.convert("L").resize((FACE_FOCUS_PX, FACE_FOCUS_PX), Image.Resampling.BILINEAR))
     return focus_score(laplacian_variance(grey)), exposure_of_grey(grey)
 
 
@@ -134,7 +134,7 @@ _DCT32 = _dct_matrix(_HASH_SIDE)
 def perceptual_hash(grey_image: Image.Image) -> int:
     """64-bit pHash: DCT of a 32x32 grey copy, sign of the 8x8 low frequencies against their median."""
     small = np.asarray(
-        grey_image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.BILINEAR, reducing_gap=2.0),
+        grey_image.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0),
         dtype=np.float64,
     )  # reducing_gap: an integer box reduction first, then bilinear over >= 2x (a third of the time)
     coeffs = (_DCT32 @ small @ _DCT32.T)[:_HASH_BITS_SIDE, :_HASH_BITS_SIDE].ravel()

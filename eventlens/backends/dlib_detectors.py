@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from eventlens.settings import Settings
 
 
-def _margin_to_score(margin: np.ndarray) -> np.ndarray:
+def _margin_to_score(margin: np.ndarray | list[float]) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(margin, dtype=np.float64)))
 
 

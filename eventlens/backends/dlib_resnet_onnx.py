@@ -115,7 +115,7 @@ def _tensor(name: str, array: np.ndarray) -> list[bytes | memoryview]:
             _len_prefix(9, arr.nbytes),
         )
     )
-    return [head, memoryview(arr).cast("B")]
+    return [head, arr.data.cast("B")]
 
 
 def _message_field(field: int, chunks: list[bytes | memoryview]) -> list[bytes | memoryview]:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 _LEVELS = (0, 128, 255)
 PALETTE: list[tuple[int, int, int]] = [
-    c for c in itertools.product(_LEVELS, repeat=3) if not (c[0] == c[1] == c[2])
+    (r, g, b) for r, g, b in itertools.product(_LEVELS, repeat=3) if not (r == g == b)
 ]
 _MIN_FACE_PX = 8
 _EMBED_DIM = 128
@@ -66,7 +66,8 @@ def _quantise(rgb: np.ndarray) -> np.ndarray:
     lut = np.full(27, -1, dtype=np.int16)
     for i, (r, g, b) in enumerate(PALETTE):
         lut[(r // 127) * 9 + (g // 127) * 3 + b // 127] = i
-    return lut[code]
+    identity: np.ndarray = lut[code]
+    return identity
 
 
 def identity_of_color(color: np.ndarray) -> int:
@@ -76,7 +77,8 @@ def identity_of_color(color: np.ndarray) -> int:
 def _layout(xyxy: np.ndarray, template: np.ndarray) -> np.ndarray:
     xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
     wh = xyxy[:, 2:] - xyxy[:, :2]
-    return xyxy[:, None, :2] + template[None] * wh[:, None, :]
+    points: np.ndarray = xyxy[:, None, :2] + template[None] * wh[:, None, :]
+    return points
 
 
 class FakeDetector(FaceDetector):

@@ -168,10 +168,13 @@ def _into_region(affine: np.ndarray, x1: int, y1: int, factor: int) -> np.ndarra
             [0, 1 / factor, -(y1 + (factor - 1) / 2) / factor],
         ]
     )
-    return to_region @ np.vstack([affine, [0, 0, 1]])
+    transform: np.ndarray = to_region @ np.vstack([affine, [0, 0, 1]])
+    return transform
 
 
-def _pillow_crop(image: Image.Image, affine: np.ndarray, size: int, factor: int, box: tuple) -> np.ndarray:
+def _pillow_crop(
+    image: Image.Image, affine: np.ndarray, size: int, factor: int, box: tuple[int, int, int, int]
+) -> np.ndarray:
     """One crop cut in C: the region ``box`` box-averaged by ``factor``, then sampled bilinearly (8-bit
     rounding after each step: within 2 levels of the float path)."""
     x1, y1 = box[0], box[1]
@@ -186,7 +189,9 @@ def _pillow_crop(image: Image.Image, affine: np.ndarray, size: int, factor: int,
         a[0, 0], a[0, 1], a[0, 2] + 0.5 - 0.5 * (a[0, 0] + a[0, 1]),
         a[1, 0], a[1, 1], a[1, 2] + 0.5 - 0.5 * (a[1, 0] + a[1, 1]),
     )  # fmt: skip
-    return np.asarray(region.transform((size, size), Image.AFFINE, data, resample=Image.BILINEAR))
+    return np.asarray(
+        region.transform((size, size), Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR)
+    )
 
 
 def _edge_block(source: np.ndarray | Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -253,7 +258,8 @@ def _shifted(affine: np.ndarray, x1: int, y1: int) -> np.ndarray:
 def _crop_to_image(points: np.ndarray, transforms: np.ndarray) -> np.ndarray:
     """Model outputs (m, p, 2) in continuous crop coordinates -> image points (m, p, 2) (dlib convention)."""
     ij = points - 0.5  # continuous [0, 64] -> pixel-centre coordinates
-    return np.einsum("mab,mpb->mpa", transforms[:, :, :2], ij) + transforms[:, None, :, 2]
+    image_points: np.ndarray = np.einsum("mab,mpb->mpa", transforms[:, :, :2], ij) + transforms[:, None, :, 2]
+    return image_points
 
 
 # --------------------------------------------------------------------------------------
@@ -276,7 +282,8 @@ def eye_aspect_ratios16(outlines: np.ndarray) -> np.ndarray:
     upper = o[..., [q for _, q in _EAR_PAIRS], :]
     opening = np.linalg.norm(lower - upper, axis=-1).mean(axis=-1)
     width = np.linalg.norm(o[..., 0, :] - o[..., 8, :], axis=-1)
-    return opening / np.maximum(width, 1e-6)
+    ratio: np.ndarray = opening / np.maximum(width, 1e-6)
+    return ratio
 
 
 def eye_aspect_ratio16(outline16: np.ndarray) -> float:

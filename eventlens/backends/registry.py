@@ -149,16 +149,20 @@ def _create(kind: Kind, name: str, settings: Settings) -> Any:
 
 
 def create_detector(name: str, settings: Settings) -> FaceDetector:
-    return _create("detector", name, settings)
+    detector: FaceDetector = _create("detector", name, settings)
+    return detector
 
 
 def create_landmarker(name: str, settings: Settings) -> FaceLandmarker:
-    return _create("landmarker", name, settings)
+    landmarker: FaceLandmarker = _create("landmarker", name, settings)
+    return landmarker
 
 
 def create_embedder(name: str, settings: Settings) -> FaceEmbedder:
-    return _create("embedder", name, settings)
+    embedder: FaceEmbedder = _create("embedder", name, settings)
+    return embedder
 
 
 def create_eye_model(name: str, settings: Settings) -> EyeModel:
-    return _create("eyes", name, settings)
+    eye_model: EyeModel = _create("eyes", name, settings)
+    return eye_model

@@ -41,8 +41,11 @@ class Session(Protocol):
     """One loaded model. ``run`` takes a batch per input name and returns the outputs in ``outputs`` order,
     each with the batch as first axis; any batch size, 0 included."""
 
-    inputs: Sequence[TensorInfo]
-    outputs: Sequence[TensorInfo]
+    @property
+    def inputs(self) -> Sequence[TensorInfo]: ...
+
+    @property
+    def outputs(self) -> Sequence[TensorInfo]: ...
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]: ...
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -71,9 +72,7 @@ def _add_corrections(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
-def _add_columns(
-    conn: sa.Connection, table: str, columns: dict[str, sa.types.TypeEngine[object]]
-) -> list[str]:
+def _add_columns(conn: sa.Connection, table: str, columns: dict[str, sa.types.TypeEngine[Any]]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``columns`` the table lacks; the names added."""
     existing = {c["name"] for c in sa.inspect(conn).get_columns(table)}
     added = [name for name in columns if name not in existing]
@@ -104,7 +103,9 @@ def _add_smile_measurements(conn: sa.Connection) -> None:
     ).all()
     rows = []
     for face_id, blob in measured:
-        mouth = mouth_shape(from_blob(blob, (68, 2)))
+        points = from_blob(blob, (68, 2))
+        assert points is not None  # the query keeps only rows with landmarks
+        mouth = mouth_shape(points)
         rows.append(
             {
                 "face_id": face_id,

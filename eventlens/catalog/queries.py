@@ -216,7 +216,7 @@ def _all_paths(conn: sa.Connection, shas: Sequence[str] | None) -> dict[str, lis
     return found
 
 
-def _photo_views(conn: sa.Connection, rows: list[sa.Row[Any]], every_photo: bool) -> list[PhotoView]:
+def _photo_views(conn: sa.Connection, rows: Sequence[sa.Row[Any]], every_photo: bool) -> list[PhotoView]:
     paths = _all_paths(conn, None if every_photo else [r.sha256 for r in rows])
     return [
         PhotoView(
@@ -310,7 +310,8 @@ def _faces_query() -> sa.Select[Any]:
 def _face_view(r: sa.Row[Any]) -> FaceView:
     # positional: a face view is built for every face of every export, and keyword access costs twice
     measured = dict(zip(FACE_MEASUREMENT_COLUMNS, r[_FACE_FIXED:], strict=True))
-    return FaceView(*r[:_FACE_FIXED], measured)
+    fixed: tuple[Any, ...] = tuple(r[:_FACE_FIXED])
+    return FaceView(*fixed, measured)  # type: ignore[call-arg]  # mypy cannot count a row's columns
 
 
 def faces_of_photos(conn: sa.Connection, shas: Iterable[str] | None = None) -> list[FaceView]:

@@ -83,7 +83,7 @@ def split_same_photo_conflicts(
     for lab in np.unique(labels).tolist():
         members = np.flatnonzero(labels == lab)
         local, had = resolve_same_photo(
-            embeddings[members], [photo[i] for i in members], threshold, frozen[members]
+            embeddings[members], [photo[int(i)] for i in members], threshold, frozen[members]
         )
         conflicted += had
         for k in range(1, int(local.max(initial=0)) + 1):
@@ -117,7 +117,7 @@ def _conflict_losers(
     if max(counts.values(), default=0) < 2:
         return []
     centroid = embeddings[part].mean(0)
-    losers = []
+    losers: list[int] = []
     for shown in (p for p, c in counts.items() if c > 1):
         same = [int(i) for i in part if photo[i] == shown]
         keep = min(same, key=lambda i: (not fixed[i], float(np.linalg.norm(embeddings[i] - centroid))))

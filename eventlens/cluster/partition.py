@@ -150,7 +150,7 @@ def _partition_component(
     for lab in range(int(labels.max()) + 1):
         members = np.flatnonzero(labels == lab)
         parts, had = resolve_same_photo(
-            embeddings[members], [photo[i] for i in members], threshold, fixed[members]
+            embeddings[members], [photo[int(i)] for i in members], threshold, fixed[members]
         )
         conflicts += had
         for part in range(int(parts.max()) + 1):

@@ -70,7 +70,7 @@ def number_of(label: str) -> int:
     return int(label.rsplit("_", 1)[1])
 
 
-def _present_photos() -> sa.Select:
+def _present_photos() -> sa.Select[tuple[str]]:
     """Photos with at least one file still present in a source (deleted photos leave the persons)."""
     return sa.select(photo_paths.c.sha256).where(
         photo_paths.c.status == "ok", photo_paths.c.sha256.is_not(None)
@@ -215,10 +215,11 @@ def cluster(
         new_groups.sort(key=lambda comp: (-photo_count(comp), int(np.min(groups[comp]))))
         next_number = max((number_of(p.label) for p in existing.values()), default=0) + 1
         for comp in new_groups:
-            pid = conn.execute(
+            key = conn.execute(
                 persons.insert().values(label=label_for(next_number), created_run=run_id)
-            ).inserted_primary_key[0]
-            person_of_group[comp] = int(pid)
+            ).inserted_primary_key
+            assert key is not None  # an INSERT always has one
+            person_of_group[comp] = int(key[0])
             next_number += 1
             summary.new_persons += 1
 
@@ -229,17 +230,18 @@ def cluster(
         _write_assignments(conn, data, face_person)
         index_of = {int(f): i for i, f in enumerate(data.ids)}
         for pid in {p for p in person_of_group.values() if p is not None}:
-            members = np.array([index_of[f] for f, p in face_person.items() if p == pid], dtype=np.int64)
-            if len(members) == 0:
+            own = np.array([index_of[f] for f, p in face_person.items() if p == pid], dtype=np.int64)
+            if len(own) == 0:
                 continue
             chosen = existing[pid].representative_face_id if pid in existing else None
             if (
                 pid in existing
                 and existing[pid].representative_by == "user"
+                and chosen is not None
                 and face_person.get(chosen) == pid
             ):
                 continue  # a user chose this face and it is still the person's
-            rep = _representative(members, data, sizes)
+            rep = _representative(own, data, sizes)
             conn.execute(
                 persons.update()
                 .where(persons.c.id == pid)

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 
@@ -103,10 +103,14 @@ class Correction:
         return f"#{self.id} {self.at} {self.by} {self.action}: {self.summary}{undone}"
 
 
+#: a catalog row of any columns
+AnyRow: TypeAlias = sa.Row[*tuple[Any, ...]]
+
+
 # --- reads -------------------------------------------------------------------------------------------
 
 
-def find_person(conn: sa.Connection, ref: str | int) -> sa.Row:
+def find_person(conn: sa.Connection, ref: str | int) -> AnyRow:
     """The person named by label (``person_002``), number (``2``) or exact name; NotFoundError if none."""
     text = str(ref).strip()
     if re.fullmatch(r"\d+", text):
@@ -123,7 +127,7 @@ def find_person(conn: sa.Connection, ref: str | int) -> sa.Row:
     raise NotFoundError(f"no person {text!r} in the catalog; use a label from summary.csv (person_001 ...)")
 
 
-def find_face(conn: sa.Connection, ref: str) -> sa.Row:
+def find_face(conn: sa.Connection, ref: str) -> AnyRow:
     """The face named ``photo_sha256:face`` (columns of face_data.csv; a unique sha256 prefix of at least
     6 characters will do)."""
     match = re.fullmatch(r"\s*([0-9a-fA-F]{6,64}):(\d+)\s*", ref)
@@ -225,9 +229,11 @@ def _record(
     at = datetime.now(UTC).isoformat(timespec="seconds")
     actor = by or default_actor()
     payload = {"summary": summary, **details, "before": before.as_json()}
-    cid = conn.execute(
+    key = conn.execute(
         corrections.insert().values(at=at, by=actor, action=action, payload_json=json.dumps(payload))
-    ).inserted_primary_key[0]
+    ).inserted_primary_key
+    assert key is not None
+    cid = key[0]
     return Correction(int(cid), at, actor, action, summary)
 
 
@@ -295,14 +301,15 @@ def hide(target: Target, person: str | int, hidden: bool = True, by: str | None 
         return _record(conn, "hide" if hidden else "unhide", summary, before, by, person=row.label)
 
 
-def _faces_of(conn: sa.Connection, person_id: int) -> list[sa.Row]:
-    return conn.execute(
+def _faces_of(conn: sa.Connection, person_id: int) -> list[AnyRow]:
+    rows = conn.execute(
         sa.select(
             faces.c.id, faces.c.photo_sha256, faces.c.face_index, faces.c.person_id, faces.c.assigned_by
         )
         .where(faces.c.person_id == person_id)
         .order_by(faces.c.id)
     ).all()
+    return list(rows)
 
 
 def merge(
@@ -341,7 +348,7 @@ def merge(
             conn.execute(persons.update().where(persons.c.id == into.id).values(**fill))
         for r in rows:
             current = conn.execute(sa.select(persons).where(persons.c.id == r.id)).one()
-            before.deleted[r.id] = before.persons.pop(r.id, None) or _person_dict(current)
+            before.deleted[r.id] = before.persons.pop(r.id, {}) or _person_dict(current)
             conn.execute(persons.delete().where(persons.c.id == r.id))
         labels = ", ".join(r.label for r in rows)
         summary = f"{labels} merged into {into.label} ({len(members)} faces)"
@@ -359,7 +366,9 @@ def move_faces(target: Target, face_refs: Sequence[str], to: str | int, by: str 
         before = _Before()
         if str(to).strip().lower() == NEW:
             label = _next_label(conn)
-            pid = int(conn.execute(persons.insert().values(label=label)).inserted_primary_key[0])
+            key = conn.execute(persons.insert().values(label=label)).inserted_primary_key
+            assert key is not None
+            pid = int(key[0])
             before.created.append(pid)
         else:
             dest = find_person(conn, to)

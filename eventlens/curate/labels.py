@@ -51,6 +51,8 @@ def parse_labels(text: str, source: str = LABELS_FILE) -> dict[str, Label]:
         raise InputError(f'{source} must be a JSON object like {{"person_001": "main"}}')
     labels: dict[str, Label] = {}
     for person, value in data.items():
+        name: str | None
+        category: str | None
         if isinstance(value, str):
             name, category = None, value
         elif isinstance(value, dict):

@@ -113,7 +113,7 @@ def _face_histogram(image: Image.Image, box: Sequence[float]) -> np.ndarray | No
     ya, yb = int(max(0, round(cy - hh))), int(min(image.height, round(cy + hh)))
     if xb - xa < 4 or yb - ya < 4:
         return None
-    grey = image.crop((xa, ya, xb, yb)).convert("L").resize((_FACE_PX, _FACE_PX), Image.BILINEAR)
+    grey = image.crop((xa, ya, xb, yb)).convert("L").resize((_FACE_PX, _FACE_PX), Image.Resampling.BILINEAR)
     return np.asarray(grey.histogram(), dtype=np.float64)
 
 
@@ -125,7 +125,7 @@ def _mean_brightness(face_histograms: list[np.ndarray], curve: np.ndarray = _LEV
     """Brightness of the faces (histograms weighted by face area), after ``curve``."""
     if not face_histograms:
         return None
-    total = sum(face_histograms)
+    total = sum(face_histograms[1:], face_histograms[0])
     return float(curve @ total / total.sum())
 
 
@@ -141,7 +141,8 @@ def _grey_pixel_means(rgb: np.ndarray) -> np.ndarray | None:
     grey = (hi - lo < _GREY_CHROMA * np.maximum(hi, 1e-6)) & (luma > _GREY_LUMA[0]) & (luma < _GREY_LUMA[1])
     if grey.mean() < _GREY_MIN_SHARE:
         return None
-    return px[grey].mean(axis=0).astype(np.float64)
+    means: np.ndarray = px[grey].mean(axis=0).astype(np.float64)
+    return means
 
 
 def measure(
@@ -179,7 +180,8 @@ def gamma_curve(x: np.ndarray, gamma: float) -> np.ndarray:
         return x
     g = 1.0 / gamma
     low, high = _TOE**g, (1.0 + _TOE) ** g
-    return ((x + _TOE) ** g - low) / (high - low)
+    curve: np.ndarray = ((x + _TOE) ** g - low) / (high - low)
+    return curve
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,7 @@ def _score_curves(
     photo_b = curves @ h.photo / n
     face_b = None
     if h.faces:
-        total = sum(h.faces)
+        total = sum(h.faces[1:], h.faces[0])
         face_b = curves @ total / total.sum()
     err = _curve_errors(photo_b, face_b, m, s, inset=True)
     clipped = (curves >= _CLIP_LEVEL) @ h.photo / n
@@ -391,7 +393,7 @@ def finish(c: Correction, h: Histograms, m: Measures, s: DeliverSettings, full: 
 def _detail_boost(image: Image.Image, scale_px: int, amount: float) -> Image.Image:
     """``image + amount * (image - blur)``, clipped: an unsharp mask whose blur is a box reduction by
     ``scale_px`` enlarged back (bilinear), a fraction of the cost of a Gaussian on a 12 MP photo."""
-    blur = image.reduce(scale_px).resize(image.size, Image.BILINEAR)
+    blur = image.reduce(scale_px).resize(image.size, Image.Resampling.BILINEAR)
     return Image.blend(blur, image, 1.0 + amount)
 
 
@@ -419,7 +421,7 @@ def keep_sharpness(
     if after >= before - s.sharpness_tolerance:
         return result, c, after
     factor = max(2, round(max(result.size) / PHOTO_FOCUS_SIDE_PX) // 2)
-    blur = result.reduce(factor).resize(result.size, Image.BILINEAR)
+    blur = result.reduce(factor).resize(result.size, Image.Resampling.BILINEAR)
     base = result
     for amount in _LOCAL_CONTRAST_STEPS:
         result = Image.blend(blur, base, 1.0 + amount)  # as _detail_boost, one blur for both steps

@@ -132,7 +132,8 @@ def _thirds_targets(centre: tuple[float, float], cw: int, ch: int) -> tuple[list
 def _distance(xs: np.ndarray, ys: np.ndarray, tx: list[float], ty: list[float]) -> np.ndarray:
     dx = np.min(np.abs(xs[:, None] - np.asarray(tx)[None, :]), axis=1)
     dy = np.min(np.abs(ys[:, None] - np.asarray(ty)[None, :]), axis=1)
-    return dx[:, None] + dy[None, :]
+    distance: np.ndarray = dx[:, None] + dy[None, :]
+    return distance
 
 
 def _faces_array(boxes: Sequence[Sequence[float]], width: int, height: int) -> np.ndarray:
@@ -207,7 +208,7 @@ def _best_subset(
             continue
         kept = np.tensordot(weights, inside.astype(np.float64), axes=1)
         heaviest = faces[int(np.argmax(weights))]
-        tx, ty = _thirds_targets(_centre(tuple(heaviest)), cw, ch)  # type: ignore[arg-type]
+        tx, ty = _thirds_targets(_centre(tuple(heaviest)), cw, ch)
         cost = -kept * 1e9 + other_cut.sum(axis=0) * 1e4 + _distance(xs, ys, tx, ty)
         cost[~valid] = np.inf
         i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)

@@ -104,7 +104,7 @@ def _refuse_original(target: Path, original: Path | None) -> None:
         raise InputError(f"{target} is the original photo {original}; choose another --out folder")
 
 
-def write_new(target: Path, write: Callable[[Path], None], original: Path | None = None) -> None:
+def write_new(target: Path, write: Callable[[Path], object], original: Path | None = None) -> None:
     """Call ``write(tmp)`` on a new temporary file beside ``target``, then move it over ``target``."""
     _refuse_original(target, original)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,7 @@ def _load(conn: sa.Connection) -> dict[str, _Photo]:
     result: dict[str, _Photo] = {}
     for r in queries.photos_for_export(conn):
         if Path(r.local_path).exists():
+            assert r.width_px is not None and r.height_px is not None  # analysed photos have a size
             result[r.sha256] = _Photo(
                 r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px, r.format or "JPEG"
             )
@@ -251,7 +252,7 @@ def enhance(
             values,
             settings.max_image_megapixels,
         )
-    portrait_meta = []
+    portrait_meta: list[dict[str, object]] = []
     if portraits:
         for label, ranking in sorted(person_best.items()):
             best = next((sha for sha in ranking if sha in all_photos), None)
@@ -268,8 +269,8 @@ def enhance(
             rel = f"{PORTRAITS_DIR}/{label}.jpg"
             cut = CutJob(out_dir / rel, crop.box)
             key = best if best in jobs else f"portrait:{label}"
-            entry = {"person": label, "file": rel, "photo": p.rel_path, "photo_sha256": best}
-            portrait_meta.append({**entry, **crop.as_dict(), "job": key})
+            portrait = {"person": label, "file": rel, "photo": p.rel_path, "photo_sha256": best}
+            portrait_meta.append({**portrait, **crop.as_dict(), "job": key})
             if key in jobs:
                 jobs[key] = dataclasses.replace(jobs[key], cuts=(*jobs[key].cuts, cut))
             else:
@@ -286,19 +287,19 @@ def enhance(
             bar.advance()
     entries = []
     for sha in chosen:
-        p, r = all_photos[sha], results[sha]
-        status = r["status"]
+        p, res = all_photos[sha], results[sha]
+        status = res["status"]
         summary.photos += 1
         summary.enhanced += status == "enhanced"
         summary.unchanged += status == "unchanged"
         summary.failed += status == "failed"
         enhanced_rel = output_name(names[sha], p.format)
-        entry = {"photo": p.rel_path, "file": enhanced_rel if status != "failed" else None, **r}
+        entry = {"photo": p.rel_path, "file": enhanced_rel if status != "failed" else None, **res}
         entries.append(entry)
         if status != "failed":
             summary.crops += len(crop_meta[sha])
     for entry in portrait_meta:
-        failed = results[entry.pop("job")]["status"] == "failed"
+        failed = results[str(entry.pop("job"))]["status"] == "failed"
         entry["written"] = not failed
         summary.portraits += not failed
     summary.wall_s = time.perf_counter() - started

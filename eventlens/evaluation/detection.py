@@ -319,7 +319,7 @@ def upscaled_copies(
             with Image.open(groups_dir / image.file_name) as im:
                 rgb = ImageOps.exif_transpose(im).convert("RGB")
                 size = (round(rgb.width * factor), round(rgb.height * factor))
-                rgb.resize(size, Image.LANCZOS).save(target, "JPEG", quality=90)
+                rgb.resize(size, Image.Resampling.LANCZOS).save(target, "JPEG", quality=90)
         scaled.append(
             replace(
                 image,

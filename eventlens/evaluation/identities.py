@@ -184,7 +184,11 @@ def _labelled_photos(
         photo = info.get(sha)
         readable = photo is not None and photo.status == "analyzed"
         found = boxes.get(sha, []) if readable else []
-        index = labelled_face_index([b for _, b in found], photo.width_px, photo.height_px) if found else None
+        index = None
+        if found:
+            assert photo is not None  # found only when readable
+            assert photo.width_px is not None and photo.height_px is not None  # analysed: has a size
+            index = labelled_face_index([b for _, b in found], photo.width_px, photo.height_px)
         items.append(LabelledPhoto(sha, label, readable, None if index is None else found[index][0]))
     return items
 

@@ -38,7 +38,7 @@ def crop_square(image: Image.Image, box_xyxy: Sequence[float], size_px: int) -> 
     inside = (max(0, -left), max(0, -top), min(side_px, image.width - left), min(side_px, image.height - top))
     if inside[2] > inside[0] and inside[3] > inside[1]:
         canvas.paste(region.crop(inside), inside[:2])
-    return canvas.resize((size_px, size_px), Image.LANCZOS)
+    return canvas.resize((size_px, size_px), Image.Resampling.LANCZOS)
 
 
 def face_crop_path(cache_dir: Path, photo_sha256: str, box_xyxy: Sequence[float], size_px: int) -> Path:

@@ -85,7 +85,7 @@ class _Photo:
     local_path: Path
     width_px: int
     height_px: int
-    faces: list[dict[str, object]] = field(default_factory=list)
+    faces: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, PersonView]]:
@@ -93,6 +93,7 @@ def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, PersonView]
     for r in queries.photos_for_export(conn):
         # photos whose files all vanished are not exported, even before an ingest of their folder noticed
         if Path(r.local_path).exists():
+            assert r.width_px is not None and r.height_px is not None  # analysed photos have a size
             result[r.sha256] = _Photo(r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px)
     people = {p.id: p for p in queries.list_persons(conn)}
     for f in queries.faces_of_photos(conn):
@@ -198,7 +199,8 @@ def _group_by_person(all_photos: dict[str, _Photo], summary: ExportSummary) -> d
 
 
 def _box_area(box: Any) -> float:
-    return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+    area: float = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+    return area
 
 
 def _make_crops(

@@ -169,7 +169,7 @@ def _plain_name(value: Any) -> bool:
 
 def _read_journal(path: Path) -> dict[str, Any]:
     try:
-        journal = json.loads(path.read_text(encoding="utf-8"))
+        journal: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         ok = (
             journal.get("version") == _JOURNAL_VERSION
             and all(

@@ -72,9 +72,9 @@ def _upsert_source(conn: sa.Connection, kind: str, uri: str, run_id: int | None)
     row = conn.execute(sa.select(sources.c.id).where(sources.c.uri == uri)).first()
     if row:
         return int(row.id)
-    return int(
-        conn.execute(sources.insert().values(kind=kind, uri=uri, added_run=run_id)).inserted_primary_key[0]
-    )
+    key = conn.execute(sources.insert().values(kind=kind, uri=uri, added_run=run_id)).inserted_primary_key
+    assert key is not None  # an INSERT always has one
+    return int(key[0])
 
 
 def _reason_key(reason: str) -> str:
