@@ -36,6 +36,7 @@ from eventlens.cli_common import (
     fail,
     fail_cleanly,
 )
+from eventlens.curate import corrections
 from eventlens.errors import InputError
 from eventlens.evaluation.cli import eval_cmd
 from eventlens.progress import TerminalProgress
@@ -488,8 +489,6 @@ def _person_command(name: str, help_text: str, *params: Callable[..., Any]) -> C
     "rename", 'Give PERSON the name NAME ("" removes it).', click.argument("person"), click.argument("name")
 )
 def _rename(engine: Any, person: str, name: str) -> Any:
-    from eventlens.curate import corrections  # noqa: PLC0415
-
     return corrections.rename(engine, person, name)
 
 
@@ -500,8 +499,6 @@ def _rename(engine: Any, person: str, name: str) -> Any:
     click.argument("category", type=click.Choice(["main", "important", "other"])),
 )
 def _category(engine: Any, person: str, category: str) -> Any:
-    from eventlens.curate import corrections  # noqa: PLC0415
-
     return corrections.set_category(engine, person, category)
 
 
@@ -512,8 +509,6 @@ def _category(engine: Any, person: str, category: str) -> Any:
     click.argument("others", nargs=-1, required=True),
 )
 def _merge(engine: Any, person: str, others: tuple[str, ...]) -> Any:
-    from eventlens.curate import corrections  # noqa: PLC0415
-
     return corrections.merge(engine, person, list(others))
 
 
@@ -524,8 +519,6 @@ def _merge(engine: Any, person: str, others: tuple[str, ...]) -> Any:
     click.option("--to", "to", required=True, help="Target person (label, number or name), or `new`."),
 )
 def _move(engine: Any, face_refs: tuple[str, ...], to: str) -> Any:
-    from eventlens.curate import corrections  # noqa: PLC0415
-
     return corrections.move_faces(engine, list(face_refs), to)
 
 
@@ -536,8 +529,6 @@ def _move(engine: Any, face_refs: tuple[str, ...], to: str) -> Any:
     click.argument("person"),
 )
 def _not(engine: Any, face_ref: str, person: str) -> Any:
-    from eventlens.curate import corrections  # noqa: PLC0415
-
     return corrections.not_person(engine, face_ref, person)
 
 
@@ -548,8 +539,6 @@ def _not(engine: Any, face_ref: str, person: str) -> Any:
     click.option("--unhide", is_flag=True, help="Show the person again."),
 )
 def _hide(engine: Any, person: str, unhide: bool) -> Any:
-    from eventlens.curate import corrections  # noqa: PLC0415
-
     return corrections.hide(engine, person, hidden=not unhide)
 
 
@@ -560,8 +549,6 @@ def _hide(engine: Any, person: str, unhide: bool) -> Any:
     click.argument("face_ref", metavar="FACE"),
 )
 def _show_face(engine: Any, person: str, face_ref: str) -> Any:
-    from eventlens.curate import corrections  # noqa: PLC0415
-
     return corrections.set_representative(engine, person, face_ref)
 
 
@@ -574,8 +561,6 @@ def _show_face(engine: Any, person: str, face_ref: str) -> Any:
     ),
 )
 def _undo(engine: Any, steps: int, correction_id: int | None) -> Any:
-    from eventlens.curate import corrections  # noqa: PLC0415
-
     return corrections.undo(engine, steps, correction_id)
 
 
@@ -592,8 +577,6 @@ def person_history_cmd(
     verbose: bool,
 ) -> None:
     """List the corrections, newest first: id, time (UTC), who, what, and which undo reverted it."""
-    from eventlens.curate import corrections  # noqa: PLC0415
-
     event = pipeline.Event.open(out_dir, _settings(config_file, workers), create=False)
     try:
         rows = corrections.history(event.engine, limit)
