@@ -123,12 +123,13 @@ def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
 
 
 def next_step(out_dir: Path, persons: int) -> str:
-    """What to do after an export: check the person folders, name the people, re-score."""
+    """What to do after an export: check the person folders, name and fix the people, export again."""
     out = out_dir.resolve()
     folders = "person_001" if persons == 1 else f"person_001 … person_{persons:03d}"
     return (
-        f"next     check {out}/{folders}; name people in {out}/cluster_labels.json "
-        f"(`eventlens label export --out {out}` writes it), then `eventlens score --out {out}`"
+        f"next     check {out}/{folders}; name and fix people with `eventlens person rename person_001 "
+        f"NAME --out {out}` (also category, merge, move, not, hide, undo), then "
+        f"`eventlens export --out {out}`"
     )
 
 

@@ -63,7 +63,8 @@ def test_process_prints_a_summary(event: SyntheticEvent, tmp_path: Path, fake_en
     assert person_folders(out) == ["person_001", "person_002", "person_003"]
     last = text.splitlines()[-1]
     assert last.startswith("next ") and "person_001 … person_003" in last
-    assert "cluster_labels.json" in last and f"`eventlens score --out {out.resolve()}`" in last
+    assert "`eventlens person rename person_001 NAME" in last
+    assert f"`eventlens export --out {out.resolve()}`" in last
 
 
 def test_the_summary_counts_faces_too_small_to_cluster(
