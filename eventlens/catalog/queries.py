@@ -10,6 +10,7 @@ the embeddings). Every function takes an open :class:`sqlalchemy.engine.Connecti
     person(conn, label)              one PersonView, or NotFoundError
     list_photos(conn)                PhotoView per shown photo, by display path (limit / offset)
     photos_for_export(conn)          every analysed, shown photo (what export lays out)
+    photos_on_disk(conn)             the same, whose files are still there
     photos_of_person(conn, label)    the photos in which a person appears (limit / offset)
     photo(conn, sha256)              one PhotoView, or NotFoundError
     faces_of_photos(conn, shas)      FaceView per face of those photos (all photos: ``None``)
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -255,6 +257,17 @@ def photos_for_export(conn: sa.Connection) -> list[PhotoView]:
     """Every analysed, shown photo, by display path (the export also leaves out files gone since)."""
     query, _shown = _photos_query("analyzed")
     return _photo_views(conn, conn.execute(query).all(), every_photo=True)
+
+
+def photos_on_disk(conn: sa.Connection) -> list[PhotoView]:
+    """:func:`photos_for_export` whose file is still there (photos whose files all vanished are left out,
+    even before an ingest of their folder noticed), each with its size (analysed photos have one)."""
+    present = []
+    for p in photos_for_export(conn):
+        if Path(p.local_path).exists():
+            assert p.width_px is not None and p.height_px is not None  # analysed photos have a size
+            present.append(p)
+    return present
 
 
 def photos_of_person(

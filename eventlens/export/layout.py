@@ -90,11 +90,9 @@ class _Photo:
 
 def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, PersonView]]:
     result: dict[str, _Photo] = {}
-    for r in queries.photos_for_export(conn):
-        # photos whose files all vanished are not exported, even before an ingest of their folder noticed
-        if Path(r.local_path).exists():
-            assert r.width_px is not None and r.height_px is not None  # analysed photos have a size
-            result[r.sha256] = _Photo(r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px)
+    for r in queries.photos_on_disk(conn):
+        assert r.width_px is not None and r.height_px is not None  # checked by photos_on_disk
+        result[r.sha256] = _Photo(r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px)
     people = {p.id: p for p in queries.list_persons(conn)}
     for f in queries.faces_of_photos(conn):
         if f.photo_sha256 in result:
