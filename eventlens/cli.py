@@ -39,6 +39,7 @@ from eventlens.cli_common import (
 from eventlens.curate import corrections
 from eventlens.errors import InputError
 from eventlens.evaluation.cli import eval_cmd
+from eventlens.service.cli import keys_group, serve_cmd, watch_cmd
 from eventlens.progress import TerminalProgress
 from eventlens.settings import Settings, load_settings
 
@@ -636,6 +637,9 @@ def settings_cmd(config_file: Path | None) -> None:
 
 
 main.add_command(eval_cmd)
+main.add_command(serve_cmd)
+main.add_command(keys_group)
+main.add_command(watch_cmd)
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -362,6 +363,41 @@ class Settings(BaseSettings):
     )
     deliver: DeliverSettings = Field(
         default_factory=DeliverSettings, description="Enhanced copies and crops (`eventlens enhance`)."
+    )
+
+    # --- service (eventlens serve) ---------------------------------------------------------------
+    callback_secret: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 signature of callbacks. Unset: generated once and kept in "
+        "`DATA/callback_secret` (mode 0600).",
+    )
+    callback_timeout_s: float = Field(10.0, gt=0, le=120, description="Time a callback receiver has to answer.")
+    callback_max_attempts: int = Field(
+        12, ge=1, le=100, description="Deliveries of one callback before it is given up (results stay pullable)."
+    )
+    callback_backoff_s: float = Field(
+        2.0, gt=0, description="Wait before the first retry of a failed callback; doubles on each retry."
+    )
+    callback_max_backoff_s: float = Field(600.0, gt=0, description="Longest wait between two callback retries.")
+    max_queued_jobs: int = Field(
+        100, ge=1, description="Jobs waiting at most; a POST beyond it answers 429 with Retry-After."
+    )
+    job_slots: int = Field(
+        3,
+        ge=1,
+        le=32,
+        description="Jobs that run at once; they share the analysis workers photo by photo, so a large "
+        "event does not hold up a small one.",
+    )
+    max_request_mb: float = Field(20.0, gt=0, description="Largest request body (JSON or upload).")
+    max_photos_per_request: int = Field(20_000, ge=1, description="Photos one POST /process-event may name.")
+    max_users_per_request: int = Field(10_000, ge=1, description="Users one POST /process-event may name.")
+    max_selfies_per_user: int = Field(5, ge=1, le=50, description="Selfie URLs one user may give.")
+    event_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Events not changed for this long are purged (photos, faces, selfies, results, "
+        "files); 0 keeps them forever.",
     )
 
     @field_validator("detector", "landmarker", "embedder", "eye_model")

@@ -214,6 +214,11 @@ class AnalysisPool:
         return self._pool
 
     @property
+    def ready(self) -> bool:
+        """Every worker has loaded its models (without waiting)."""
+        return all(f.done() and f.exception() is None for f in self._warm)
+
+    @property
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self._processes if p.pid is not None]
 

@@ -27,6 +27,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 def open_catalog(url: str) -> sa.Engine:
     """Create the engine for ``url``, creating the SQLite file's folder, and bring the schema up to date."""
+    engine = create_engine(url)
+    try:
+        migrate(engine)
+    except sa.exc.DatabaseError as exc:  # also "file is not a database", not only OperationalError
+        raise CatalogError(f"cannot open catalog {url}: {exc.orig}") from exc
+    return engine
+
+
+def create_engine(url: str) -> sa.Engine:
+    """The engine for ``url``, creating the SQLite file's folder and tuning each SQLite connection (WAL,
+    foreign keys, a busy timeout), without touching the schema."""
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
@@ -40,8 +51,4 @@ def open_catalog(url: str) -> sa.Engine:
     engine = sa.create_engine(parsed)
     if parsed.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    try:
-        migrate(engine)
-    except sa.exc.DatabaseError as exc:  # also "file is not a database", not only OperationalError
-        raise CatalogError(f"cannot open catalog {url}: {exc.orig}") from exc
     return engine

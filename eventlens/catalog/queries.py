@@ -384,3 +384,28 @@ def rejections(conn: sa.Connection, *, limit: int | None = None, offset: int = 0
     both = sa.union_all(refused, unreadable).subquery("rejections")
     query = sa.select(both.c.path, both.c.reason).order_by(both.c.path, both.c.reason)
     return [RejectionView(r.path, r.reason) for r in conn.execute(query.limit(limit).offset(offset))]
+
+
+def face_counts(conn: sa.Connection) -> dict[str, int]:
+    """Faces per photo, for every analysed photo (0 for a photo with none)."""
+    counted = (
+        sa.select(photos.c.sha256, sa.func.count(faces.c.id).label("n"))
+        .outerjoin(faces, faces.c.photo_sha256 == photos.c.sha256)
+        .where(photos.c.status == "analyzed")
+        .group_by(photos.c.sha256)
+    )
+    return {r.sha256: int(r.n) for r in conn.execute(counted)}
+
+
+def photo_states(conn: sa.Connection, shas: list[str]) -> dict[str, tuple[str, str | None]]:
+    """(status, reject reason) of the given photos."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for start in range(0, len(shas), 500):
+        chunk = shas[start : start + 500]
+        for r in conn.execute(
+            sa.select(photos.c.sha256, photos.c.status, photos.c.reject_reason).where(
+                photos.c.sha256.in_(chunk)
+            )
+        ):
+            out[r.sha256] = (r.status, r.reject_reason)
+    return out
