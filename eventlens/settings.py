@@ -357,6 +357,38 @@ class Settings(BaseSettings):
     )
     face_crop_px: int = Field(256, ge=32, le=2048, description="Size of the representative face crops.")
 
+    # --- service: downloads of photo and selfie URLs (eventlens/service/download.py) ------------
+    download_allow_private: bool = Field(
+        False,
+        description="Let the service download from private, loopback, link-local and other non-public "
+        "addresses. Off: such URLs (also after a redirect, also host names resolving there) are refused "
+        "as `private_address`. Turn on only for tests or a trusted internal photo store.",
+    )
+    download_max_mb: float = Field(
+        50.0,
+        gt=0,
+        description="A download larger than this is refused (`too_large`), counted while streaming; a "
+        "larger Content-Length is refused before the body is read.",
+    )
+    download_connect_timeout_s: float = Field(
+        5.0, gt=0, description="Longest wait to resolve a URL's host name, and to connect to it."
+    )
+    download_read_timeout_s: float = Field(
+        15.0, gt=0, description="Longest wait for the next bytes from the server during a download."
+    )
+    download_total_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Deadline of one download, redirects included (checked before every connection and "
+        "after every chunk; a stalled read ends at most `download_read_timeout_s` later).",
+    )
+    download_max_redirects: int = Field(
+        5, ge=0, le=20, description="Redirects followed per download; one more is refused."
+    )
+    download_concurrency: int = Field(
+        8, ge=1, le=64, description="Downloads run at the same time when the service fetches many URLs."
+    )
+
     # --- curation ------------------------------------------------------------------------------
     curation: CurationSettings = Field(
         default_factory=CurationSettings, description="Attribute thresholds and photo scoring rules."
