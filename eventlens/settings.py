@@ -364,6 +364,12 @@ class Settings(BaseSettings):
         "addresses. Off: such URLs (also after a redirect, also host names resolving there) are refused "
         "as `private_address`. Turn on only for tests or a trusted internal photo store.",
     )
+    download_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR, e.g. `10.20.0.0/16`) the service may download from and call back "
+        "although they are private: a photo store on your LAN, or loopback in tests; everything else "
+        "private stays refused.",
+    )
     download_max_mb: float = Field(
         50.0,
         gt=0,
@@ -453,6 +459,18 @@ class Settings(BaseSettings):
             )
         if isinstance(v, str) and v not in choices:
             raise ValueError(unknown_name_message(info.field_name, v, choices))
+        return v
+
+    @field_validator("download_allow_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress  # noqa: PLC0415
+
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{net!r} is not a network in CIDR notation (e.g. 10.0.0.0/8): {exc}") from None
         return v
 
     @field_validator("cache_dir", mode="before")

@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventlens.analysis.pool import AnalysisPool
-from eventlens.errors import EventlensError, InputError, LockedError, NotFoundError
 from eventlens.backends.registry import create_embedder
+from eventlens.errors import EventlensError, InputError, LockedError, NotFoundError
 from eventlens.service.callbacks import Deliverer
 from eventlens.service.db import DataDir, open_service_db
 from eventlens.service.errors import Busy, Forbidden

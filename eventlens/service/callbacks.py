@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
 from eventlens.service.db import now_iso
-from eventlens.service.download import DownloadError, pinned_request
+from eventlens.service.download import DownloadError, DownloadLimits, make_client, pinned_post
 from eventlens.service.metrics import ServiceMetrics
 from eventlens.service.signing import signed_headers
 from eventlens.service.tables import deliveries
@@ -38,9 +39,15 @@ class Deliverer:
         self._engine, self._settings, self._secret, self._metrics = engine, settings, secret, metrics
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="eventlens-callbacks", daemon=True)
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(settings.callback_timeout_s), follow_redirects=False, trust_env=False
+        downloads = DownloadLimits.from_settings(settings)
+        self._limits = DownloadLimits(
+            connect_timeout_s=min(downloads.connect_timeout_s, settings.callback_timeout_s),
+            read_timeout_s=settings.callback_timeout_s,
+            total_timeout_s=settings.callback_timeout_s,
+            allow_private=downloads.allow_private,
+            allow_networks=downloads.allow_networks,
         )
+        self._client = make_client(self._limits)
 
     def start(self) -> None:
         self._thread.start()
@@ -50,7 +57,7 @@ class Deliverer:
         self._thread.join(timeout=self._settings.callback_timeout_s + 5)
         self._client.close()
 
-    def _due(self) -> list[sa.Row[object]]:
+    def _due(self) -> list[sa.Row[Any]]:
         with self._engine.connect() as conn:
             return list(
                 conn.execute(
@@ -68,7 +75,7 @@ class Deliverer:
                 for row in due:
                     if self._stop.is_set():
                         break
-                    self._deliver(row.job_id, row.url, row.body, row.attempts)  # type: ignore[attr-defined]
+                    self._deliver(row.job_id, row.url, row.body, row.attempts)
             except Exception:  # never let the thread die: the next round tries again
                 log.exception("callback delivery round failed")
                 due = []
@@ -79,21 +86,14 @@ class Deliverer:
         """None when the receiver answered 2xx, else what went wrong."""
         headers = signed_headers(self._secret, int(time.time()), body)
         try:
-            response = pinned_request(
-                self._client,
-                "POST",
-                url,
-                allow_private=self._settings.download_allow_private,
-                headers=headers,
-                content=body,
-            )
+            status = pinned_post(self._client, url, body, headers, self._limits)
         except DownloadError as exc:
             return str(exc)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return None
-        return f"the receiver answered HTTP {response.status_code}"
+        return f"the receiver answered HTTP {status}"
 
     def _deliver(self, job_id: str, url: str, body: bytes, attempts: int) -> None:
         self._metrics.callback_attempts.inc()

@@ -89,6 +89,14 @@ class DownloadLimits:
     total_timeout_s: float = 60.0
     max_redirects: int = 5
     allow_private: bool = False
+    #: networks allowed although private (e.g. a photo store on the LAN; loopback in tests)
+    allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def allows(self, address: IPAddress) -> bool:
+        if self.allow_private or is_public_address(address):
+            return True
+        inner = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
+        return any(address in net or (inner is not None and inner in net) for net in self.allow_networks)
 
     def __post_init__(self) -> None:
         if self.max_bytes <= 0:
@@ -107,6 +115,9 @@ class DownloadLimits:
             total_timeout_s=settings.download_total_timeout_s,
             max_redirects=settings.download_max_redirects,
             allow_private=settings.download_allow_private,
+            allow_networks=tuple(
+                ipaddress.ip_network(n, strict=False) for n in settings.download_allow_networks
+            ),
         )
 
 
@@ -391,11 +402,13 @@ def _checked_addresses(
             raise DownloadError("dns_failed", f"{where}: {host} has no IPv4 or IPv6 address", original)
     if not limits.allow_private:
         for address in addresses:
-            if not is_public_address(address):
+            if not limits.allows(address):
                 kind = _address_kind(address)
                 named = f"{host} resolves to {address}, {kind}" if literal is None else f"{address} is {kind}"
                 raise DownloadError(
-                    "private_address", f"{where}: refused: {named} (setting download_allow_private)", original
+                    "private_address",
+                    f"{where}: refused: {named} (settings download_allow_private, download_allow_networks)",
+                    original,
                 )
     return addresses
 
@@ -450,26 +463,32 @@ def _send(
     deadline: float,
     where: str,
     original: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
 ) -> httpx.Response:
-    """GET ``url`` from the first of its (checked) ``addresses`` that accepts a connection."""
+    """Send ``method`` to ``url`` at the first of its (checked) ``addresses`` that accepts a connection;
+    the response is streamed (the caller reads or closes it)."""
     host = url.raw_host.decode("ascii")
-    headers = {
+    sent = {
         "Host": url.netloc.decode("ascii"),
         "Accept": "image/*,*/*;q=0.5",
         "Accept-Encoding": "identity",  # compressed bodies could expand beyond max_bytes per chunk
+        **(headers or {}),
     }
     extensions: dict[str, str] = {}
     if url.scheme == "https":
-        headers["Connection"] = "close"  # a TLS connection verified for this name serves no other name
+        sent["Connection"] = "close"  # a TLS connection verified for this name serves no other name
         if _ip_literal(host) is None:
             extensions["sni_hostname"] = host
     failure: httpx.HTTPError | None = None
     for address in addresses:
         remaining_s = _remaining_s(deadline, limits, where, original)
         request = client.build_request(
-            "GET",
+            method,
             url.copy_with(host=str(address)),
-            headers=headers,
+            headers=sent,
+            content=content,
             extensions=extensions,
             timeout=_timeout(limits, remaining_s),
         )
@@ -481,6 +500,21 @@ def _send(
             _transport_error(exc, limits, deadline, where, original)
     assert failure is not None
     _transport_error(failure, limits, deadline, where, original)
+
+
+def pinned_post(
+    client: httpx.Client, url: str, body: bytes, headers: dict[str, str], limits: DownloadLimits
+) -> int:
+    """POST ``body`` to ``url`` (a callback receiver: untrusted like every outbound URL) at an address
+    checked as downloads' are, without following redirects; returns the status code (the response body
+    is not read). DownloadError when the URL or its address is refused or the connection fails."""
+    deadline = time.monotonic() + limits.total_timeout_s
+    where = _shown(url)
+    checked = _checked_url(url, where, url)
+    addresses = _checked_addresses(checked, limits, deadline, where, url)
+    response = _send(client, checked, addresses, limits, deadline, where, url, "POST", headers, body)
+    response.close()
+    return response.status_code
 
 
 def _save(

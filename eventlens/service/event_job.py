@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,10 @@ from eventlens.match.selfies import largest_face, match_users
 from eventlens.pipeline import Event
 from eventlens.progress import Bar, Progress
 from eventlens.service.db import DataDir, now_iso
-from eventlens.service.download import DownloadLimits, download_all
+from eventlens.service.download import Downloaded, DownloadError, DownloadLimits, download_all
 from eventlens.service.events import event_matches, job_errors
 from eventlens.service.metrics import ServiceMetrics
-from eventlens.service.schemas import CallbackBody
+from eventlens.service.schemas import CallbackBody, JobStatus
 from eventlens.service.tables import deliveries, event_photos, event_users, jobs, matches, selfies
 from eventlens.settings import Settings
 
@@ -135,9 +134,9 @@ def _download_photos(ctx: JobContext) -> None:
     _fetch(ctx, [(r.photo_id, r.url) for r in todo], dest, _record_photo)
 
 
-def _record_photo(conn: sa.Connection, ctx: JobContext, photo_id: str, result: object) -> None:
-    from eventlens.service.download import DownloadError  # noqa: PLC0415 - same module, typed below
-
+def _record_photo(
+    conn: sa.Connection, ctx: JobContext, photo_id: str, result: Downloaded | DownloadError
+) -> None:
     where = sa.and_(event_photos.c.event_id == ctx.event_id, event_photos.c.photo_id == photo_id)
     if isinstance(result, DownloadError):
         ctx.metrics.download_failures.labels(result.reason).inc()
@@ -150,7 +149,7 @@ def _record_photo(conn: sa.Connection, ctx: JobContext, photo_id: str, result: o
         conn.execute(
             event_photos.update()
             .where(where)
-            .values(status="downloaded", sha256=result.sha256, error_reason=None, error=None)  # type: ignore[attr-defined]
+            .values(status="downloaded", sha256=result.sha256, error_reason=None, error=None)
         )
 
 
@@ -158,13 +157,13 @@ def _fetch(
     ctx: JobContext,
     items: list[tuple[Any, str]],
     dest: Path,
-    record: Callable[[sa.Connection, JobContext, Any, object], None],
+    record: Callable[[sa.Connection, JobContext, Any, Downloaded | DownloadError], None],
 ) -> None:
     """Download ``items`` with bounded concurrency, recording each result in small transactions."""
     if not items:
         return
     limits = DownloadLimits.from_settings(ctx.settings)
-    batch: list[tuple[Any, object]] = []
+    batch: list[tuple[Any, Downloaded | DownloadError]] = []
     last = time.monotonic()
 
     def flush() -> None:
@@ -218,7 +217,7 @@ def _embed_selfies(ctx: JobContext) -> None:
         return
     dest = ctx.data.selfies(ctx.event_id)
     dest.mkdir(parents=True, exist_ok=True)
-    fetched: list[tuple[tuple[str, str], object]] = []
+    fetched: list[tuple[tuple[str, str], Downloaded | DownloadError]] = []
     _fetch(
         ctx,
         [((r.user_id, r.url), r.url) for r in todo],
@@ -231,7 +230,7 @@ def _embed_selfies(ctx: JobContext) -> None:
             where = sa.and_(
                 selfies.c.event_id == ctx.event_id, selfies.c.user_id == user_id, selfies.c.url == url
             )
-            if hasattr(result, "reason"):
+            if isinstance(result, DownloadError):
                 ctx.metrics.download_failures.labels(result.reason).inc()
                 conn.execute(
                     selfies.update()
@@ -239,8 +238,8 @@ def _embed_selfies(ctx: JobContext) -> None:
                     .values(status="failed", error_reason=result.reason, error=str(result))
                 )
             else:
-                conn.execute(selfies.update().where(where).values(sha256=result.sha256))  # type: ignore[attr-defined]
-                tasks[result.sha256] = PhotoTask(result.sha256, result.path)  # type: ignore[attr-defined]
+                conn.execute(selfies.update().where(where).values(sha256=result.sha256))
+                tasks[result.sha256] = PhotoTask(result.sha256, result.path)
     embed_model = create_embedder(ctx.settings.embedder, ctx.settings).info.key
     outcome: dict[str, dict[str, Any]] = {}
     for analysis in ctx.pool.map(list(tasks.values())):
@@ -358,7 +357,7 @@ def _match(ctx: JobContext) -> dict[str, int]:
     }
 
 
-def queue_callback(ctx: JobContext, status: str) -> None:
+def queue_callback(ctx: JobContext, status: JobStatus) -> None:
     """Write the callback (all the event's current matches and errors) for delivery, if one was asked."""
     with ctx.engine.begin() as conn:
         url = conn.execute(sa.select(jobs.c.callback_url).where(jobs.c.job_id == ctx.job_id)).scalar_one()
@@ -367,7 +366,7 @@ def queue_callback(ctx: JobContext, status: str) -> None:
         body = CallbackBody(
             event_id=ctx.event_id,
             job_id=ctx.job_id,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             results=event_matches(conn, ctx.event_id, ctx.settings),
             errors=job_errors(conn, ctx.event_id),
         )
@@ -413,10 +412,3 @@ def run_event_job(ctx: JobContext) -> None:
         counts_json=json.dumps(counts),
     )
     queue_callback(ctx, "done")
-
-
-@contextmanager
-def logged(job_id: str) -> Iterator[None]:
-    started = time.perf_counter()
-    yield
-    log.info("job %s finished in %.1f s", job_id, time.perf_counter() - started)

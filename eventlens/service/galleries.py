@@ -29,6 +29,7 @@ from eventlens.attributes.decide import decide
 from eventlens.catalog.arrays import from_blob, to_blob
 from eventlens.errors import InputError, NotFoundError
 from eventlens.match.confidence import confidence_of_distance
+from eventlens.match.selfies import largest_face
 from eventlens.match.vector_index import EmbeddingIndex
 from eventlens.service.db import DataDir, check_id, now_iso
 from eventlens.service.errors import Forbidden
@@ -45,9 +46,14 @@ from eventlens.service.schemas import (
     RecognisedFace,
     RecognitionOut,
 )
-from eventlens.service.tables import gallery_faces, gallery_people, galleries, recognition_persons, recognitions
+from eventlens.service.tables import (
+    galleries,
+    gallery_faces,
+    gallery_people,
+    recognition_persons,
+    recognitions,
+)
 from eventlens.settings import Settings
-from eventlens.match.selfies import largest_face
 
 #: analyse images: one result per task (the analysis pool's ``map``, or in-process models for ``watch``)
 Analyse = Callable[[Sequence[PhotoTask]], Iterable[PhotoAnalysis]]
@@ -92,8 +98,17 @@ class Galleries:
 
     def _create_gallery(self, conn: sa.Connection, gallery_id: str, key: ApiKey) -> None:
         check_id("gallery_id", gallery_id)
-        if conn.execute(sa.select(galleries.c.gallery_id).where(galleries.c.gallery_id == gallery_id)).first() is None:
-            conn.execute(galleries.insert().values(gallery_id=gallery_id, owner_key_id=key.key_id, created_at=now_iso()))
+        if (
+            conn.execute(
+                sa.select(galleries.c.gallery_id).where(galleries.c.gallery_id == gallery_id)
+            ).first()
+            is None
+        ):
+            conn.execute(
+                galleries.insert().values(
+                    gallery_id=gallery_id, owner_key_id=key.key_id, created_at=now_iso()
+                )
+            )
         else:
             self._gallery(conn, gallery_id, key, write=True)
 
@@ -107,7 +122,8 @@ class Galleries:
             with self.engine.connect() as conn:
                 rows = conn.execute(
                     sa.select(gallery_faces.c.id, gallery_faces.c.person_id, gallery_faces.c.embedding).where(
-                        gallery_faces.c.gallery_id == gallery_id, gallery_faces.c.embed_model == self.embed_model
+                        gallery_faces.c.gallery_id == gallery_id,
+                        gallery_faces.c.embed_model == self.embed_model,
                     )
                 ).all()
             index = EmbeddingIndex()
@@ -137,13 +153,17 @@ class Galleries:
         for analysis in self.analyse([PhotoTask(im.sha256, im.path) for im in usable]):  # type: ignore[arg-type]
             face, problem = _largest_embedded_face(analysis, self.settings)
             if face is None:
-                errors.append(ErrorItem(reason=problem[0], message=f"{labels[analysis.sha256]}: {problem[1]}"))
+                errors.append(
+                    ErrorItem(reason=problem[0], message=f"{labels[analysis.sha256]}: {problem[1]}")
+                )
                 continue
             assert face.embedding is not None
             found.append((analysis.sha256, face.embedding))
         now = now_iso()
         with self.engine.begin() as conn:
-            where = sa.and_(gallery_people.c.gallery_id == gallery_id, gallery_people.c.person_id == person_id)
+            where = sa.and_(
+                gallery_people.c.gallery_id == gallery_id, gallery_people.c.person_id == person_id
+            )
             person = conn.execute(sa.select(gallery_people).where(where)).first()
             if person is None:
                 if not found:
@@ -151,7 +171,11 @@ class Galleries:
                         "image_urls: no usable face in any image: "
                         + "; ".join(e.message or e.reason for e in errors)
                     )
-                conn.execute(gallery_people.insert().values(gallery_id=gallery_id, person_id=person_id, name=name, created_at=now))
+                conn.execute(
+                    gallery_people.insert().values(
+                        gallery_id=gallery_id, person_id=person_id, name=name, created_at=now
+                    )
+                )
             elif name is not None:
                 conn.execute(gallery_people.update().where(where).values(name=name))
             known = set(
@@ -205,14 +229,22 @@ class Galleries:
             if person_id is not None:
                 query = query.where(gallery_people.c.person_id == person_id)
             return [
-                PersonOut(gallery_id=gallery_id, person_id=r.person_id, name=r.name, faces=r.faces, created_at=r.created_at)
+                PersonOut(
+                    gallery_id=gallery_id,
+                    person_id=r.person_id,
+                    name=r.name,
+                    faces=r.faces,
+                    created_at=r.created_at,
+                )
                 for r in conn.execute(query)
             ]
 
     def delete_person(self, gallery_id: str, person_id: str, key: ApiKey) -> dict[str, int]:
         with self.engine.begin() as conn:
             self._gallery(conn, gallery_id, key, write=True)
-            where = sa.and_(gallery_people.c.gallery_id == gallery_id, gallery_people.c.person_id == person_id)
+            where = sa.and_(
+                gallery_people.c.gallery_id == gallery_id, gallery_people.c.person_id == person_id
+            )
             if conn.execute(sa.select(gallery_people.c.person_id).where(where)).first() is None:
                 raise NotFoundError(f"no person {person_id!r} in gallery {gallery_id!r}")
             shas = set(
@@ -223,7 +255,9 @@ class Galleries:
                 ).scalars()
             )
             faces = conn.execute(
-                gallery_faces.delete().where(gallery_faces.c.gallery_id == gallery_id, gallery_faces.c.person_id == person_id)
+                gallery_faces.delete().where(
+                    gallery_faces.c.gallery_id == gallery_id, gallery_faces.c.person_id == person_id
+                )
             ).rowcount
             still_used = set(
                 conn.execute(
@@ -249,9 +283,13 @@ class Galleries:
 
     # --- galleries ----------------------------------------------------------------------------------
 
-    def list(self, key: ApiKey) -> list[GalleryOut]:
+    def all_galleries(self, key: ApiKey) -> list[GalleryOut]:
         with self.engine.connect() as conn:
-            ids = conn.execute(sa.select(galleries.c.gallery_id).order_by(galleries.c.gallery_id)).scalars().all()
+            ids = (
+                conn.execute(sa.select(galleries.c.gallery_id).order_by(galleries.c.gallery_id))
+                .scalars()
+                .all()
+            )
         return [self.get(g, key) for g in ids]
 
     def get(self, gallery_id: str, key: ApiKey) -> GalleryOut:
@@ -260,7 +298,9 @@ class Galleries:
             people = conn.execute(
                 sa.select(sa.func.count()).where(gallery_people.c.gallery_id == gallery_id)
             ).scalar_one()
-            faces = conn.execute(sa.select(sa.func.count()).where(gallery_faces.c.gallery_id == gallery_id)).scalar_one()
+            faces = conn.execute(
+                sa.select(sa.func.count()).where(gallery_faces.c.gallery_id == gallery_id)
+            ).scalar_one()
         return GalleryOut(gallery_id=gallery_id, people=people, faces=faces, created_at=row.created_at)
 
     def delete(self, gallery_id: str, key: ApiKey) -> dict[str, int]:
@@ -272,8 +312,12 @@ class Galleries:
                 "recognitions": conn.execute(
                     recognitions.delete().where(recognitions.c.gallery_id == gallery_id)
                 ).rowcount,
-                "faces": conn.execute(gallery_faces.delete().where(gallery_faces.c.gallery_id == gallery_id)).rowcount,
-                "people": conn.execute(gallery_people.delete().where(gallery_people.c.gallery_id == gallery_id)).rowcount,
+                "faces": conn.execute(
+                    gallery_faces.delete().where(gallery_faces.c.gallery_id == gallery_id)
+                ).rowcount,
+                "people": conn.execute(
+                    gallery_people.delete().where(gallery_people.c.gallery_id == gallery_id)
+                ).rowcount,
             }
             conn.execute(galleries.delete().where(galleries.c.gallery_id == gallery_id))
         folder = self.images_dir(gallery_id).parent
@@ -302,7 +346,9 @@ class Galleries:
         faces: list[RecognisedFace] = []
         embedded = [f for f in analysis.faces if f.embedding is not None]
         hits = (
-            index.search(np.stack([f.embedding for f in embedded]), k=TOP_K * 4) if embedded and len(index) else []
+            index.search(np.stack([_embedding(f) for f in embedded]), k=TOP_K * 4)
+            if embedded and len(index)
+            else []
         )
         hit_of = {id(f): h for f, h in zip(embedded, hits, strict=False)}
         for f in analysis.faces:
@@ -325,19 +371,31 @@ class Galleries:
                 if len(matches) == TOP_K:
                     break
             faces.append(
-                RecognisedFace(box=_box(f), det_score=round(f.det_score, 4), matches=matches, attributes=_attributes(f, self.settings))
+                RecognisedFace(
+                    box=_box(f),
+                    det_score=round(f.det_score, 4),
+                    matches=matches,
+                    attributes=_attributes(f, self.settings),
+                )
             )
         now, now_s = now_iso(), time.time()
         payload = json.dumps([face.model_dump(mode="json") for face in faces])
         with self.engine.begin() as conn:
             rec_id = conn.execute(
                 recognitions.insert().values(
-                    gallery_id=gallery_id, image_sha256=image.sha256, created_at=now, created_at_s=now_s, faces_json=payload
+                    gallery_id=gallery_id,
+                    image_sha256=image.sha256,
+                    created_at=now,
+                    created_at_s=now_s,
+                    faces_json=payload,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
             persons = {m.person_id for face in faces for m in face.matches}
             if persons:
-                conn.execute(recognition_persons.insert(), [{"recognition_id": rec_id, "person_id": p} for p in persons])
+                conn.execute(
+                    recognition_persons.insert(),
+                    [{"recognition_id": rec_id, "person_id": p} for p in persons],
+                )
         return RecognitionOut(
             recognition_id=rec_id,
             gallery_id=gallery_id,
@@ -353,12 +411,19 @@ class Galleries:
             return {
                 r.person_id: r.name
                 for r in conn.execute(
-                    sa.select(gallery_people.c.person_id, gallery_people.c.name).where(gallery_people.c.gallery_id == gallery_id)
+                    sa.select(gallery_people.c.person_id, gallery_people.c.name).where(
+                        gallery_people.c.gallery_id == gallery_id
+                    )
                 )
             }
 
     def recognitions(
-        self, gallery_id: str, key: ApiKey, person_id: str | None = None, since_s: float | None = None, limit: int = 100
+        self,
+        gallery_id: str,
+        key: ApiKey,
+        person_id: str | None = None,
+        since_s: float | None = None,
+        limit: int = 100,
     ) -> list[RecognitionOut]:
         with self.engine.connect() as conn:
             self._gallery(conn, gallery_id, key, write=False)
@@ -366,7 +431,9 @@ class Galleries:
             if person_id is not None:
                 query = query.where(
                     recognitions.c.id.in_(
-                        sa.select(recognition_persons.c.recognition_id).where(recognition_persons.c.person_id == person_id)
+                        sa.select(recognition_persons.c.recognition_id).where(
+                            recognition_persons.c.person_id == person_id
+                        )
                     )
                 )
             if since_s is not None:
@@ -384,6 +451,11 @@ class Galleries:
             )
             for r in rows
         ]
+
+
+def _embedding(f: FaceAnalysis) -> np.ndarray:
+    assert f.embedding is not None
+    return f.embedding
 
 
 def _box(f: FaceAnalysis) -> Box:

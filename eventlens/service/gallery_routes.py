@@ -100,12 +100,15 @@ def add_gallery_routes(app: FastAPI) -> None:
         else:
             body: EnrolIn = await _json(request, EnrolIn)
             person_id, name_text = body.person_id, body.name
-            images = await _in_thread(images_in.from_urls, [str(u) for u in body.image_urls], dest, service.settings)
-        return await _in_thread(galleries.enrol, gallery_id, person_id, name_text, images, key)
+            images = await _in_thread(
+                images_in.from_urls, [str(u) for u in body.image_urls], dest, service.settings
+            )
+        enrolled: EnrolOut = await _in_thread(galleries.enrol, gallery_id, person_id, name_text, images, key)
+        return enrolled
 
     @app.get("/galleries", tags=["galleries"], responses=_ERRORS)
     def list_galleries(service: ServiceDep, key: Reader) -> list[GalleryOut]:
-        return _galleries(service).list(key)
+        return _galleries(service).all_galleries(key)
 
     @app.get("/galleries/{gallery_id}", tags=["galleries"], responses={**_ERRORS, 404: {}})
     def get_gallery(gallery_id: Id, service: ServiceDep, key: Reader) -> GalleryOut:
@@ -124,9 +127,15 @@ def add_gallery_routes(app: FastAPI) -> None:
     def get_person(gallery_id: Id, person_id: Id, service: ServiceDep, key: Reader) -> PersonOut:
         return _galleries(service).person(gallery_id, person_id, key)
 
-    @app.delete("/galleries/{gallery_id}/people/{person_id}", tags=["galleries"], responses={**_ERRORS, 404: {}})
+    @app.delete(
+        "/galleries/{gallery_id}/people/{person_id}", tags=["galleries"], responses={**_ERRORS, 404: {}}
+    )
     def delete_person(gallery_id: Id, person_id: Id, service: ServiceDep, key: Writer) -> dict[str, Any]:
-        return {"gallery_id": gallery_id, "person_id": person_id, "deleted": _galleries(service).delete_person(gallery_id, person_id, key)}
+        return {
+            "gallery_id": gallery_id,
+            "person_id": person_id,
+            "deleted": _galleries(service).delete_person(gallery_id, person_id, key),
+        }
 
     @app.post(
         "/galleries/{gallery_id}/search",
@@ -155,8 +164,11 @@ def add_gallery_routes(app: FastAPI) -> None:
                 image: Image = images_in.from_upload(upload.file, upload.filename or "upload", tmp, max_bytes)
             else:
                 body: SearchIn = await _json(request, SearchIn)
-                image = (await _in_thread(images_in.from_urls, [str(body.image_url)], tmp, service.settings))[0]
-            return await _in_thread(galleries.search, gallery_id, image, key, min_confidence)
+                image = (await _in_thread(images_in.from_urls, [str(body.image_url)], tmp, service.settings))[
+                    0
+                ]
+            found: RecognitionOut = await _in_thread(galleries.search, gallery_id, image, key, min_confidence)
+            return found
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -166,7 +178,9 @@ def add_gallery_routes(app: FastAPI) -> None:
         service: ServiceDep,
         key: Reader,
         person_id: Annotated[Id | None, Query()] = None,
-        since: Annotated[datetime | None, Query(description="ISO 8601 time; only records from then on.")] = None,
+        since: Annotated[
+            datetime | None, Query(description="ISO 8601 time; only records from then on.")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[RecognitionOut]:
         """Stored recognitions, newest first; of one person, since a time."""

@@ -16,7 +16,20 @@ from eventlens.service.schemas import ErrorItem
 from eventlens.settings import Settings
 
 _CHUNK = 1 << 16
-_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif", ".gif", ".tif", ".tiff", ".bmp", ".jxl"}
+_SUFFIXES = {
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".webp",
+    ".heic",
+    ".heif",
+    ".avif",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".jxl",
+}
 
 
 def from_urls(urls: Sequence[str], dest: Path, settings: Settings) -> list[Image]:
@@ -46,7 +59,12 @@ def from_upload(stream: IO[bytes], filename: str, dest: Path, max_bytes: int) ->
                 size += len(chunk)
                 if size > max_bytes:
                     tmp.unlink()
-                    return Image(filename, error=ErrorItem(reason="too_large", message=f"{filename}: larger than {max_bytes:,} bytes"))
+                    return Image(
+                        filename,
+                        error=ErrorItem(
+                            reason="too_large", message=f"{filename}: larger than {max_bytes:,} bytes"
+                        ),
+                    )
                 digest.update(chunk)
                 out.write(chunk)
         if size == 0:
