@@ -25,7 +25,7 @@ from eventlens.catalog.embeddings import analysed_face_embeddings
 from eventlens.catalog.queries import face_counts, photo_states
 from eventlens.ingest.ingest import ingest
 from eventlens.match.selfies import largest_face, match_users
-from eventlens.pipeline import Event
+from eventlens.pipeline import Event, run_analyze, run_cluster, run_export, run_ingest, run_labels
 from eventlens.progress import Bar, Progress
 from eventlens.service.db import DataDir, now_iso
 from eventlens.service.download import Downloaded, DownloadError, DownloadLimits, download_all
@@ -412,3 +412,62 @@ def run_event_job(ctx: JobContext) -> None:
         counts_json=json.dumps(counts),
     )
     queue_callback(ctx, "done")
+
+
+def _cluster(ctx: JobContext) -> None:
+    """Group the event's faces into persons (for the web UI), as the batch job does."""
+    event = Event.open(ctx.data.event_dir(ctx.event_id), ctx.settings, command="serve")
+    try:
+        with event.run("cluster") as summary:
+            run_cluster(event, summary)
+    finally:
+        event.close()
+
+
+def run_collection_job(ctx: JobContext, source: Path) -> None:
+    """The batch job's pipeline (``eventlens process``) on a folder or ZIP of this machine, into the
+    event's folder, on the shared pool."""
+    event = Event.open(ctx.data.event_dir(ctx.event_id), ctx.settings, command="serve")
+    try:
+        with event.run("process") as summary:
+            progress = _CollectionProgress(ctx)
+            _step(ctx, "ingesting")
+            run_ingest(event, source, summary, progress)
+            ctx.set(
+                photos_total=int(summary["ingest"].get("new", 0)) + int(summary["ingest"].get("unchanged", 0))
+            )
+            _step(ctx, "analysing")
+            run_analyze(event, summary, progress, pool=ctx.pool)
+            _step(ctx, "clustering")
+            run_cluster(event, summary)
+            run_labels(event, summary)
+            _step(ctx, "exporting")
+            run_export(event, summary, ctx.pool)
+    finally:
+        event.close()
+    counts = {
+        "photos": int(summary["analyze"]["photos"]),
+        "faces": int(summary["analyze"]["faces"]),
+        "persons": int(summary["cluster"].get("persons", 0)),
+    }
+    ctx.set(status="done", step=None, finished_at=now_iso(), counts_json=json.dumps(counts))
+
+
+class _CollectionProgress:
+    """Progress of a collection job: the analysis bar's photos, written to the job row."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self._ctx = ctx
+
+    def bar(self, total: int | None, label: str, unit: str = "photo") -> Bar:
+        if label != "analyze" or total is None:
+            return _NoBar()
+        with self._ctx.engine.connect() as conn:
+            known = conn.execute(
+                sa.select(jobs.c.photos_total).where(jobs.c.job_id == self._ctx.job_id)
+            ).scalar_one()
+        self._ctx.set(photos_total=max(int(known or 0), total))
+        return _JobBar(self._ctx, max(0, int(known or 0) - total), self._ctx.metrics.photos_analysed.inc)
+
+    def status(self, label: str, text: str) -> None:
+        return None

@@ -10,12 +10,13 @@ import secrets
 import shutil
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from eventlens.errors import InputError, NotFoundError
-from eventlens.service.db import DataDir, now_iso
+from eventlens.service.db import DataDir, check_id, now_iso
 from eventlens.service.errors import Busy, Forbidden
 from eventlens.service.keys import ApiKey
 from eventlens.service.schemas import (
@@ -73,27 +74,8 @@ def submit_event(engine: sa.Engine, request: ProcessEventIn, key: ApiKey, settin
     now, now_s = now_iso(), time.time()
     job_id = f"job_{secrets.token_hex(8)}"
     with engine.begin() as conn:
-        queued = conn.execute(sa.select(sa.func.count()).where(jobs.c.status == "queued")).scalar_one()
-        if queued >= settings.max_queued_jobs:
-            raise Busy(f"{queued} jobs are queued (max_queued_jobs); try again later", _RETRY_AFTER_S)
-        existing = conn.execute(sa.select(events).where(events.c.event_id == request.event_id)).first()
-        if existing is None:
-            conn.execute(
-                events.insert().values(
-                    event_id=request.event_id,
-                    owner_key_id=key.key_id,
-                    created_at=now,
-                    updated_at=now,
-                    updated_at_s=now_s,
-                )
-            )
-        else:
-            owned_event(conn, request.event_id, key, write=True)
-            conn.execute(
-                events.update()
-                .where(events.c.event_id == request.event_id)
-                .values(updated_at=now, updated_at_s=now_s)
-            )
+        _check_queue(conn, settings)
+        _touch_event(conn, request.event_id, key, now, now_s)
         _record_photos(conn, request)
         _record_users(conn, request)
         total = conn.execute(
@@ -112,6 +94,55 @@ def submit_event(engine: sa.Engine, request: ProcessEventIn, key: ApiKey, settin
             )
         )
     return job_id
+
+
+def submit_collection(engine: sa.Engine, event_id: str, source: Path, key: ApiKey, settings: Settings) -> str:
+    """Queue a collection job: the batch job's whole pipeline (ingest ``source``, a folder or a .zip on
+    this machine, analyse, cluster into persons, export) into the event's folder; returns the job id.
+    The caller checks that ``source`` is allowed (the web UI: an allow-list of folders)."""
+    check_id("event_id", event_id)
+    if not source.exists():
+        raise InputError(f"{source} does not exist")
+    now, now_s = now_iso(), time.time()
+    job_id = f"job_{secrets.token_hex(8)}"
+    with engine.begin() as conn:
+        _check_queue(conn, settings)
+        _touch_event(conn, event_id, key, now, now_s)
+        conn.execute(
+            jobs.insert().values(
+                job_id=job_id,
+                event_id=event_id,
+                owner_key_id=key.key_id,
+                kind="collection",
+                source=str(source.resolve()),
+                status="queued",
+                created_at=now,
+                created_at_s=now_s,
+            )
+        )
+    return job_id
+
+
+def _check_queue(conn: sa.Connection, settings: Settings) -> None:
+    queued = conn.execute(sa.select(sa.func.count()).where(jobs.c.status == "queued")).scalar_one()
+    if queued >= settings.max_queued_jobs:
+        raise Busy(f"{queued} jobs are queued (max_queued_jobs); try again later", _RETRY_AFTER_S)
+
+
+def _touch_event(conn: sa.Connection, event_id: str, key: ApiKey, now: str, now_s: float) -> None:
+    """Create the event (owned by ``key``) or mark it changed (Forbidden if another key owns it)."""
+    existing = conn.execute(sa.select(events).where(events.c.event_id == event_id)).first()
+    if existing is None:
+        conn.execute(
+            events.insert().values(
+                event_id=event_id, owner_key_id=key.key_id, created_at=now, updated_at=now, updated_at_s=now_s
+            )
+        )
+    else:
+        owned_event(conn, event_id, key, write=True)
+        conn.execute(
+            events.update().where(events.c.event_id == event_id).values(updated_at=now, updated_at_s=now_s)
+        )
 
 
 def _record_photos(conn: sa.Connection, request: ProcessEventIn) -> None:

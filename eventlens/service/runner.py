@@ -11,19 +11,35 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from eventlens.analysis.pool import AnalysisPool
 from eventlens.errors import EventlensError
 from eventlens.service.db import DataDir, now_iso
-from eventlens.service.event_job import JobContext, JobStopped, queue_callback, run_event_job
+from eventlens.service.event_job import (
+    JobContext,
+    JobStopped,
+    queue_callback,
+    run_collection_job,
+    run_event_job,
+)
 from eventlens.service.metrics import ServiceMetrics
 from eventlens.service.tables import jobs
 from eventlens.settings import Settings
 
 log = logging.getLogger(__name__)
 _IDLE_WAIT_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    job_id: str
+    event_id: str
+    kind: str
+    source: str | None
 
 
 class JobRunner:
@@ -83,11 +99,13 @@ class JobRunner:
         with self._wake:
             self._stopping_events.discard(event_id)
 
-    def _claim(self) -> tuple[str, str] | None:
+    def _claim(self) -> _Claimed | None:
         with self._wake:
             busy = set(self._running.values()) | self._stopping_events
             with self._engine.begin() as conn:
-                query = sa.select(jobs.c.job_id, jobs.c.event_id).where(jobs.c.status == "queued")
+                query = sa.select(jobs.c.job_id, jobs.c.event_id, jobs.c.kind, jobs.c.source).where(
+                    jobs.c.status == "queued"
+                )
                 if busy:
                     query = query.where(jobs.c.event_id.not_in(busy))
                 row = conn.execute(query.order_by(jobs.c.created_at_s, jobs.c.job_id).limit(1)).first()
@@ -99,7 +117,7 @@ class JobRunner:
                     .values(status="running", started_at=now_iso(), attempts=jobs.c.attempts + 1)
                 )
             self._running[row.job_id] = row.event_id
-            return row.job_id, row.event_id
+            return _Claimed(row.job_id, row.event_id, row.kind, row.source)
 
     def _slot(self) -> None:
         while not self._stop.is_set():
@@ -108,18 +126,18 @@ class JobRunner:
                 with self._wake:
                     self._wake.wait(_IDLE_WAIT_S)
                 continue
-            job_id, event_id = claimed
             try:
-                self._run(job_id, event_id)
+                self._run(claimed)
             finally:
                 with self._wake:
-                    self._running.pop(job_id, None)
+                    self._running.pop(claimed.job_id, None)
                     self._wake.notify_all()
 
     def _should_stop(self, event_id: str) -> bool:
         return self._stop.is_set() or event_id in self._stopping_events
 
-    def _run(self, job_id: str, event_id: str) -> None:
+    def _run(self, job: _Claimed) -> None:
+        job_id, event_id = job.job_id, job.event_id
         ctx = JobContext(
             self._engine,
             self._data,
@@ -132,7 +150,10 @@ class JobRunner:
         )
         started = time.perf_counter()
         try:
-            run_event_job(ctx)
+            if job.kind == "collection":
+                run_collection_job(ctx, Path(job.source or ""))
+            else:
+                run_event_job(ctx)
             log.info("job %s (event %s) done in %.1f s", job_id, event_id, time.perf_counter() - started)
         except JobStopped:
             if event_id not in self._stopping_events:
@@ -146,6 +167,7 @@ class JobRunner:
             )
             ctx.set(status="failed", step=None, finished_at=now_iso(), error=message)
             try:
-                queue_callback(ctx, "failed")
+                if job.kind == "match":
+                    queue_callback(ctx, "failed")
             except Exception:
                 log.exception("could not queue the callback of failed job %s", job_id)

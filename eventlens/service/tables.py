@@ -41,6 +41,9 @@ jobs = sa.Table(
     sa.Column("job_id", sa.String(40), primary_key=True),
     sa.Column("event_id", sa.String(64), nullable=False, index=True),
     sa.Column("owner_key_id", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False, server_default="match"),  # match | collection
+    #: a collection job's photos: a folder or a .zip on the server (uploaded ZIPs are kept in DATA/uploads)
+    sa.Column("source", sa.Text),
     sa.Column("status", sa.String(20), nullable=False),  # queued | running | done | failed
     sa.Column("step", sa.String(40)),  # what a running job is doing
     sa.Column("callback_url", sa.Text),
