@@ -434,7 +434,7 @@ def run_collection_job(ctx: JobContext, source: Path) -> None:
             _step(ctx, "ingesting")
             run_ingest(event, source, summary, progress)
             ctx.set(
-                photos_total=int(summary["ingest"].get("new", 0)) + int(summary["ingest"].get("unchanged", 0))
+                photos_total=int(summary["ingest"]["new_photos"]) + int(summary["ingest"]["unchanged"])
             )
             _step(ctx, "analysing")
             run_analyze(event, summary, progress, pool=ctx.pool)
