@@ -433,9 +433,7 @@ def run_collection_job(ctx: JobContext, source: Path) -> None:
             progress = _CollectionProgress(ctx)
             _step(ctx, "ingesting")
             run_ingest(event, source, summary, progress)
-            ctx.set(
-                photos_total=int(summary["ingest"]["new_photos"]) + int(summary["ingest"]["unchanged"])
-            )
+            ctx.set(photos_total=int(summary["ingest"]["new_photos"]) + int(summary["ingest"]["unchanged"]))
             _step(ctx, "analysing")
             run_analyze(event, summary, progress, pool=ctx.pool)
             _step(ctx, "clustering")

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from eventlens.analysis.photo import FaceAnalysis, PhotoAnalysis
 from eventlens.analysis.pool import PhotoTask
 from eventlens.attributes.decide import decide
+from eventlens.backends.registry import create_eye_model
 from eventlens.catalog.arrays import from_blob, to_blob
 from eventlens.errors import InputError, NotFoundError
 from eventlens.match.confidence import confidence_of_distance
@@ -80,7 +81,14 @@ class Galleries:
     settings: Settings
     embed_model: str
     analyse: Analyse
-    _indexes: dict[str, tuple[EmbeddingIndex, dict[int, str]]] = field(default_factory=dict)
+    _indexes: dict[str, tuple[EmbeddingIndex[int], dict[int, str]]] = field(default_factory=dict)
+    #: the eye model's name as recorded in pipeline keys (what the attribute decisions are calibrated by)
+    eye_model: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        key = create_eye_model(self.settings.eye_model, self.settings).info.key
+        self.eye_model = key.split("@", 1)[0]
+
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- folders and ownership --------------------------------------------------------------------
@@ -114,7 +122,7 @@ class Galleries:
 
     # --- the index ----------------------------------------------------------------------------------
 
-    def _index(self, gallery_id: str) -> tuple[EmbeddingIndex, dict[int, str]]:
+    def _index(self, gallery_id: str) -> tuple[EmbeddingIndex[int], dict[int, str]]:
         with self._lock:
             cached = self._indexes.get(gallery_id)
             if cached is not None:
@@ -126,7 +134,7 @@ class Galleries:
                         gallery_faces.c.embed_model == self.embed_model,
                     )
                 ).all()
-            index = EmbeddingIndex()
+            index: EmbeddingIndex[int] = EmbeddingIndex()
             if rows:
                 index.add([r.id for r in rows], np.stack([from_blob(r.embedding) for r in rows]))
             built = (index, {r.id: r.person_id for r in rows})
@@ -375,7 +383,7 @@ class Galleries:
                     box=_box(f),
                     det_score=round(f.det_score, 4),
                     matches=matches,
-                    attributes=_attributes(f, self.settings),
+                    attributes=_attributes(f, self.settings, self.eye_model),
                 )
             )
         now, now_s = now_iso(), time.time()
@@ -463,11 +471,11 @@ def _box(f: FaceAnalysis) -> Box:
     return Box(x1=x1, y1=y1, x2=x2, y2=y2)
 
 
-def _attributes(f: FaceAnalysis, settings: Settings) -> FaceAttributes | None:
+def _attributes(f: FaceAnalysis, settings: Settings, eye_model: str) -> FaceAttributes | None:
     if f.measurements is None:
         return None
     m = f.measurements
-    d = decide(m.as_dict(), settings.curation, settings.eye_model)
+    d = decide(m.as_dict(), settings.curation, eye_model)
     if d is None:
         return None
     return FaceAttributes(
