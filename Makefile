@@ -15,10 +15,12 @@ ARGS   ?=
 
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench eval clean help models
+.PHONY: run test lint bench eval clean help models serve serve-key
 
 help:
 	@echo "make run PHOTOS=path/to/photos   process a folder or .zip into ./$(OUT)"
+	@echo "make serve                       the REST service on http://$(HOST):$(PORT) (data in ./$(DATA))"
+	@echo "make serve-key                   print a new API key for the service (NAME=…, SCOPE=read|write|admin)"
 	@echo "make test                        install dev extras and run the test suite"
 	@echo "make lint                        ruff check + ruff format --check, mypy, import layer rules"
 	@echo "make eval                        clustering + detection quality on ../shared/data"
@@ -43,6 +45,16 @@ models: $(VENV)/.installed
 run: models
 	@test -n "$(PHOTOS)" || { echo "usage: make run PHOTOS=path/to/photos (a folder or a .zip)" >&2; exit 2; }
 	$(VENV)/bin/eventlens process "$(PHOTOS)" --out "$(OUT)" $(ARGS)
+
+DATA ?= eventlens-data
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+serve: models
+	$(VENV)/bin/eventlens serve --data "$(DATA)" --host "$(HOST)" --port "$(PORT)" $(ARGS)
+
+serve-key: $(VENV)/.installed
+	@$(VENV)/bin/eventlens keys create --name "$${NAME:-default}" --scope "$${SCOPE:-write}" --data "$(DATA)"
 
 test: $(VENV)/.installed-dev models
 	$(PY) -m pytest $(ARGS)

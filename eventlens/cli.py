@@ -39,8 +39,8 @@ from eventlens.cli_common import (
 from eventlens.curate import corrections
 from eventlens.errors import InputError
 from eventlens.evaluation.cli import eval_cmd
-from eventlens.service.cli import keys_group, serve_cmd, watch_cmd
 from eventlens.progress import TerminalProgress
+from eventlens.service.cli import keys_group, serve_cmd, watch_cmd
 from eventlens.settings import Settings, load_settings
 
 

@@ -18,8 +18,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     SecretStr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -435,14 +435,21 @@ class Settings(BaseSettings):
         description="Key of the HMAC-SHA256 signature of callbacks. Unset: generated once and kept in "
         "`DATA/callback_secret` (mode 0600).",
     )
-    callback_timeout_s: float = Field(10.0, gt=0, le=120, description="Time a callback receiver has to answer.")
+    callback_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="Time a callback receiver has to answer."
+    )
     callback_max_attempts: int = Field(
-        12, ge=1, le=100, description="Deliveries of one callback before it is given up (results stay pullable)."
+        12,
+        ge=1,
+        le=100,
+        description="Deliveries of one callback before it is given up (results stay pullable).",
     )
     callback_backoff_s: float = Field(
         2.0, gt=0, description="Wait before the first retry of a failed callback; doubles on each retry."
     )
-    callback_max_backoff_s: float = Field(600.0, gt=0, description="Longest wait between two callback retries.")
+    callback_max_backoff_s: float = Field(
+        600.0, gt=0, description="Longest wait between two callback retries."
+    )
     max_queued_jobs: int = Field(
         100, ge=1, description="Jobs waiting at most; a POST beyond it answers 429 with Retry-After."
     )
@@ -505,7 +512,9 @@ class Settings(BaseSettings):
             try:
                 ipaddress.ip_network(net, strict=False)
             except ValueError as exc:
-                raise ValueError(f"{net!r} is not a network in CIDR notation (e.g. 10.0.0.0/8): {exc}") from None
+                raise ValueError(
+                    f"{net!r} is not a network in CIDR notation (e.g. 10.0.0.0/8): {exc}"
+                ) from None
         return v
 
     @field_validator("cache_dir", mode="before")

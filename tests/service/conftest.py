@@ -27,5 +27,3 @@ def service(tmp_path: Path, model_cache_dir: Path) -> Iterator[ServiceProcess]:
         yield proc
     finally:
         proc.stop()
-
-

@@ -38,7 +38,11 @@ def test_enrol_search_recognitions_delete(service: ServiceProcess, faces: PhotoS
             json={
                 "person_id": "alice",
                 "name": "Alice",
-                "image_urls": [faces.url("/alice-1.jpg"), faces.url("/alice-2.jpg"), faces.url("/nobody.jpg")],
+                "image_urls": [
+                    faces.url("/alice-1.jpg"),
+                    faces.url("/alice-2.jpg"),
+                    faces.url("/nobody.jpg"),
+                ],
             },
         )
         assert by_url.status_code == 200, by_url.text
@@ -52,7 +56,9 @@ def test_enrol_search_recognitions_delete(service: ServiceProcess, faces: PhotoS
         )
         assert upload.status_code == 200, upload.text
         assert upload.json()["faces"] == 1
-        none = c.post("/galleries/staff/people", json={"person_id": "ghost", "image_urls": [faces.url("/nobody.jpg")]})
+        none = c.post(
+            "/galleries/staff/people", json={"person_id": "ghost", "image_urls": [faces.url("/nobody.jpg")]}
+        )
         assert none.status_code == 422 and "no usable face" in none.text
         assert {p["person_id"] for p in c.get("/galleries/staff/people").json()} == {"alice", "bob"}
         assert c.get("/galleries/staff").json()["faces"] == 3
@@ -63,12 +69,17 @@ def test_enrol_search_recognitions_delete(service: ServiceProcess, faces: PhotoS
         result = found.json()
         by_x = sorted(result["faces"], key=lambda f: f["box"]["x1"])
         assert len(by_x) == 3
-        assert [f["matches"][0]["person_id"] if f["matches"] else None for f in by_x] == ["alice", "bob", None]
+        assert [f["matches"][0]["person_id"] if f["matches"] else None for f in by_x] == [
+            "alice",
+            "bob",
+            None,
+        ]
         assert by_x[0]["matches"][0]["name"] == "Alice" and 0 < by_x[0]["matches"][0]["confidence"] <= 1
         text = found.text
         assert "embedding" not in text and "landmarks" not in text
         uploaded = c.post(
-            "/galleries/staff/search", files={"file": ("x.png", encode(photo_array([D, B], 6), ".png"), "image/png")}
+            "/galleries/staff/search",
+            files={"file": ("x.png", encode(photo_array([D, B], 6), ".png"), "image/png")},
         )
         assert uploaded.status_code == 200, uploaded.text
         assert [m["person_id"] for f in uploaded.json()["faces"] for m in f["matches"]] == ["bob"]
@@ -93,9 +104,13 @@ def test_watch_recognises_new_files_in_a_folder(
     from eventlens.service.watch import watch  # noqa: PLC0415
 
     with service.client() as c:
-        assert c.post(
-            "/galleries/team/people", json={"person_id": "alice", "image_urls": [faces.url("/alice-1.jpg")]}
-        ).status_code == 200
+        assert (
+            c.post(
+                "/galleries/team/people",
+                json={"person_id": "alice", "image_urls": [faces.url("/alice-1.jpg")]},
+            ).status_code
+            == 200
+        )
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "one.jpg").write_bytes(encode(photo_array([A, C], 7), ".jpg"))

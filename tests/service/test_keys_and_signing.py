@@ -94,3 +94,44 @@ def test_retries_back_off_exponentially_up_to_a_cap() -> None:
     settings = load_settings(callback_backoff_s=2, callback_max_backoff_s=60)
     delays = [retry_delay_s(n, settings) for n in range(1, 8)]
     assert delays == [2, 4, 8, 16, 32, 60, 60]
+
+
+def test_retention_purges_only_events_unchanged_for_long(tmp_path: Path) -> None:
+    import time  # noqa: PLC0415
+
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    from eventlens.service.app import create_app  # noqa: PLC0415
+    from eventlens.service.tables import events  # noqa: PLC0415
+
+    app = create_app(tmp_path, load_settings(event_retention_days=30), start_workers=False)
+    service = app.state.service
+
+    class _NoJobs:
+        def stop_event(self, event_id: str) -> None:
+            return None
+
+        def release_event(self, event_id: str) -> None:
+            return None
+
+    service.runner = _NoJobs()
+    now = time.time()
+    with service.engine.begin() as conn:
+        for event_id, age_days in (("old", 31), ("recent", 29)):
+            conn.execute(
+                events.insert().values(
+                    event_id=event_id,
+                    owner_key_id="k",
+                    created_at="2026-01-01T00:00:00+00:00",
+                    updated_at="2026-01-01T00:00:00+00:00",
+                    updated_at_s=now - age_days * 86400,
+                )
+            )
+    (tmp_path / "events" / "old" / ".eventlens").mkdir(parents=True)
+    (tmp_path / "events" / "old" / ".eventlens" / "x.jpg").write_bytes(b"x")
+    assert service.purge_expired() == ["old"]
+    with service.engine.connect() as conn:
+        assert conn.execute(sa.select(events.c.event_id)).scalars().all() == ["recent"]
+    assert not (tmp_path / "events" / "old").exists()
+    service.settings = load_settings(event_retention_days=0)
+    assert service.purge_expired() == []

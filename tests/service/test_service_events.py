@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +14,6 @@ from servers import SECRET, CallbackReceiver, PhotoServer, ServiceProcess
 from testkit import A, B, C, encode, photo_array
 
 from eventlens.service.signing import verify
-
 
 
 def _redirect(to: str):  # type: ignore[no-untyped-def]

@@ -18,7 +18,9 @@ from testkit import A, B, encode, photo_array
 def many_photos() -> Iterator[PhotoServer]:
     server = PhotoServer()
     for i in range(40):
-        server.files[f"/p{i:02d}.jpg"] = encode(photo_array([A, B] if i % 2 else [B], i), ".jpg")  # 40 distinct photos
+        server.files[f"/p{i:02d}.jpg"] = encode(
+            photo_array([A, B] if i % 2 else [B], i), ".jpg"
+        )  # 40 distinct photos
     server.files["/selfie.jpg"] = encode(photo_array([A], 31), ".jpg")
     server.start()
     try:
@@ -43,7 +45,9 @@ def _slow_service(tmp_path: Path, model_cache_dir: Path, **extra: str) -> Servic
 def _serve_runs(data_dir: Path, event_id: str) -> list[dict[str, object]]:
     engine = sa.create_engine(f"sqlite:///{data_dir / 'events' / event_id / '.eventlens' / 'catalog.sqlite'}")
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT status, summary_json FROM runs WHERE command = 'serve' ORDER BY id")).all()
+        rows = conn.execute(
+            sa.text("SELECT status, summary_json FROM runs WHERE command = 'serve' ORDER BY id")
+        ).all()
     engine.dispose()
     return [{"status": r.status, **json.loads(r.summary_json or "{}")} for r in rows]
 
