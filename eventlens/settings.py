@@ -349,6 +349,32 @@ class Settings(BaseSettings):
         "0.99 from 64; BENCHMARKS.md).",
     )
 
+    # --- matching (selfies and galleries; eventlens.match) -------------------------------------
+    match_min_confidence: float = Field(
+        0.91,
+        ge=0,
+        le=1,
+        description="Default threshold of a selfie match: a user is reported in a photo whose best face "
+        "for them reaches this confidence (embedding distance 0.45; docs/matching.md). Chosen on the "
+        "development people of `../shared/data/identities`: precision >= 0.99 with 1 and with 3 selfies "
+        "(BENCHMARKS.md, Selfie matching). Lower finds more photos and more strangers.",
+    )
+    match_definitely_confidence: float = Field(
+        0.98,
+        ge=0,
+        le=1,
+        description="Matches with at least this confidence are in the bucket `definitely` (distance "
+        "0.427; no false match among the development people).",
+    )
+    match_probably_confidence: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Matches with at least this confidence (and below `match_definitely_confidence`) are in "
+        "the bucket `probably` (distance 0.479; precision >= 0.95 on the development people), lower ones in "
+        "`ignore`.",
+    )
+
     # --- export --------------------------------------------------------------------------------
     link_mode: Literal["hardlink", "copy", "symlink"] = Field(
         "hardlink",
@@ -363,6 +389,15 @@ class Settings(BaseSettings):
     deliver: DeliverSettings = Field(
         default_factory=DeliverSettings, description="Enhanced copies and crops (`eventlens enhance`)."
     )
+
+    @model_validator(mode="after")
+    def _match_buckets_ordered(self) -> Settings:
+        if self.match_probably_confidence > self.match_definitely_confidence:
+            raise ValueError(
+                "match_probably_confidence must not be above match_definitely_confidence "
+                f"({self.match_probably_confidence} > {self.match_definitely_confidence})"
+            )
+        return self
 
     @field_validator("detector", "landmarker", "embedder", "eye_model")
     @classmethod
@@ -482,6 +517,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
 
 def _format_validation(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
-    )
+    def one(e: Any) -> str:
+        where, message = ".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message  # a model validator's error has no field
+
+    return "; ".join(one(e) for e in exc.errors())
