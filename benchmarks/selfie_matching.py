@@ -274,9 +274,10 @@ def guarded_cluster_distances(
 
 
 def variant(combine: str, clusters: str, exclusive: bool) -> Method:
-    """An alternative built from the library's parts: ``combine`` = ``mean`` (mean selfie embedding) or
-    ``min`` (the smallest distance over the selfies); ``clusters`` = ``none``, ``guarded`` (the library's
-    rule), ``whole`` (no face guard) or ``mean only`` (no selfie guard)."""
+    """An alternative built from the library's parts: ``combine`` = ``mean`` (mean selfie embedding),
+    ``min``, ``mean distance`` or ``median distance`` (of the distances to each selfie); ``clusters`` =
+    ``none``, ``guarded`` (the library's rule), ``whole`` (no face guard) or ``mean only`` (no selfie
+    guard)."""
 
     def method(event: Event, people: Sequence[str]) -> list[tuple[str, str, float]]:
         labels = None if clusters == "none" else event.clusters
@@ -290,9 +291,13 @@ def variant(combine: str, clusters: str, exclusive: bool) -> Method:
             )
         elif combine == "mean":
             distances = face_distances(selfies, event.embeddings, labels)
-        else:  # each selfie on its own, the nearest one counts
+        else:  # each selfie on its own: the nearest one counts, or the mean or median of the distances
+            reduce = {"min": np.min, "mean distance": np.mean, "median distance": np.median}[combine]
             distances = np.stack(
-                [face_distances(list(s[:, None, :]), event.embeddings, labels).min(0) for s in selfies]
+                [
+                    reduce(face_distances(list(s[:, None, :]), event.embeddings, labels), axis=0)
+                    for s in selfies
+                ]
             )
         keep = best_user_only(distances) if exclusive else None
         found = matches_from_distances(ids, distances, event.keys, 0.0, keep)
@@ -431,6 +436,8 @@ class Bench:
 
 VARIANTS: list[tuple[str, Method]] = [
     ("min over selfies, faces one by one", variant("min", "none", False)),
+    ("mean of the distances to the selfies, faces one by one", variant("mean distance", "none", False)),
+    ("median of the distances to the selfies, faces one by one", variant("median distance", "none", False)),
     ("mean selfie, faces one by one", variant("mean", "none", False)),
     ("mean selfie, each face to its best user", variant("mean", "none", True)),
     ("mean selfie + whole event clusters (no face guard) + best user", variant("mean", "whole", True)),
