@@ -612,6 +612,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
 
 def _format_validation(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
-    )
+    def one(e: Any) -> str:
+        where, message = ".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message  # a model validator's error has no field
+
+    return "; ".join(one(e) for e in exc.errors())
