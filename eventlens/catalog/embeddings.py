@@ -20,6 +20,7 @@ class FaceEmbeddings:
     face_ids: np.ndarray  # (n,) int64
     photo_sha256: list[str]
     embeddings: np.ndarray  # (n, d) float32
+    person_ids: np.ndarray  # (n,) int64: the face's person, -1 for none
 
     def __len__(self) -> int:
         return len(self.photo_sha256)
@@ -28,7 +29,7 @@ class FaceEmbeddings:
 def analysed_face_embeddings(conn: sa.Connection, embed_model: str) -> FaceEmbeddings:
     """Every face of an analysed photo that has an embedding of ``embed_model``, in face-id order."""
     rows = conn.execute(
-        sa.select(faces.c.id, faces.c.photo_sha256, faces.c.embedding)
+        sa.select(faces.c.id, faces.c.photo_sha256, faces.c.embedding, faces.c.person_id)
         .join(photos, photos.c.sha256 == faces.c.photo_sha256)
         .where(
             photos.c.status == "analyzed",
@@ -42,4 +43,5 @@ def analysed_face_embeddings(conn: sa.Connection, embed_model: str) -> FaceEmbed
         face_ids=np.array([r.id for r in rows], dtype=np.int64),
         photo_sha256=[r.photo_sha256 for r in rows],
         embeddings=np.stack(vectors) if vectors else np.zeros((0, 128), np.float32),
+        person_ids=np.array([-1 if r.person_id is None else r.person_id for r in rows], dtype=np.int64),
     )

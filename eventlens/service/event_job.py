@@ -317,7 +317,14 @@ def _match(ctx: JobContext) -> dict[str, int]:
         event.close()
     with ctx.engine.connect() as conn:
         users = _user_embeddings(conn, ctx.event_id, embed_model)
-    found = match_users(users, faces.photo_sha256, faces.embeddings, ctx.settings.match_min_confidence)
+    # the event's persons (clustered just before) reach a user's harder photos: docs/matching.md
+    found = match_users(
+        users,
+        faces.photo_sha256,
+        faces.embeddings,
+        ctx.settings.match_min_confidence,
+        face_clusters=faces.person_ids,
+    )
     ids_of: dict[str, list[str]] = {}
     for r in photo_rows:
         ids_of.setdefault(r.sha256, []).append(r.photo_id)
@@ -399,6 +406,8 @@ def run_event_job(ctx: JobContext) -> None:
     summary = _analyse(ctx, photos_total)
     _step(ctx, "selfies")
     _embed_selfies(ctx)
+    _step(ctx, "clustering")
+    _cluster(ctx)
     _step(ctx, "matching")
     counts = _match(ctx)
     counts.update(photos=photos_total, users=users_total, photos_new=int(summary["analyze"]["photos"]))
@@ -415,7 +424,8 @@ def run_event_job(ctx: JobContext) -> None:
 
 
 def _cluster(ctx: JobContext) -> None:
-    """Group the event's faces into persons (for the web UI), as the batch job does."""
+    """Group the event's faces into persons, as the batch job does: matching reaches a user's harder
+    photos through them, and the web UI shows them."""
     event = Event.open(ctx.data.event_dir(ctx.event_id), ctx.settings, command="serve")
     try:
         with event.run("cluster") as summary:

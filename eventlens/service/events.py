@@ -16,11 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from eventlens.errors import InputError, NotFoundError
+from eventlens.match.selfies import bucket
 from eventlens.service.db import DataDir, check_id, now_iso
 from eventlens.service.errors import Busy, Forbidden
 from eventlens.service.keys import ApiKey
 from eventlens.service.schemas import (
-    Bucket,
     CallbackState,
     ErrorItem,
     JobOut,
@@ -269,14 +269,6 @@ def job_view(engine: sa.Engine, job_id: str, key: ApiKey) -> JobOut:
     )
 
 
-def bucket_of(confidence: float, settings: Settings) -> Bucket:
-    if confidence >= settings.match_definitely_confidence:
-        return "definitely"
-    if confidence >= settings.match_probably_confidence:
-        return "probably"
-    return "ignore"
-
-
 def event_matches(
     conn: sa.Connection,
     event_id: str,
@@ -296,7 +288,7 @@ def event_matches(
             photo_id=r.photo_id,
             user_id=r.user_id,
             confidence=r.confidence,
-            bucket=bucket_of(r.confidence, settings),
+            bucket=bucket(r.confidence, settings),
         )
         for r in rows
     ]

@@ -30,11 +30,10 @@ from eventlens.backends.registry import create_eye_model
 from eventlens.catalog.arrays import from_blob, to_blob
 from eventlens.errors import InputError, NotFoundError
 from eventlens.match.confidence import confidence_of_distance
-from eventlens.match.selfies import largest_face
+from eventlens.match.selfies import bucket, largest_face
 from eventlens.match.vector_index import EmbeddingIndex
 from eventlens.service.db import DataDir, check_id, now_iso
 from eventlens.service.errors import Forbidden
-from eventlens.service.events import bucket_of
 from eventlens.service.keys import ApiKey
 from eventlens.service.schemas import (
     Box,
@@ -373,7 +372,7 @@ class Galleries:
                         person_id=person_id,
                         name=names.get(person_id),
                         confidence=round(confidence, 4),
-                        bucket=bucket_of(confidence, self.settings),
+                        bucket=bucket(confidence, self.settings),
                     )
                 )
                 if len(matches) == TOP_K:
