@@ -38,6 +38,7 @@ from eventlens.errors import InputError
 from eventlens.pipeline import Event, run_analyze, run_ingest
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
+from eventlens.summaries import RunSummary
 
 #: where the labels live in a source checkout
 DEFAULT_LABELS = Path(__file__).resolve().parents[2] / "tests" / "data" / "face_attributes" / "labels.csv"
@@ -298,7 +299,7 @@ def evaluate_attributes(
         raise InputError(f"none of the photos labelled in {labels_csv} is under {data_dir}")
     event = Event.open(work_dir / "catalog", settings.model_copy(update={"catalog_url": None}))
     try:
-        summary: dict[str, Any] = {"run_id": None}
+        summary = RunSummary()
         run_ingest(event, photos_dir, summary, progress)
         run_analyze(event, summary, progress, reanalyze=True)  # photos measured by other models: again
         found = _catalog_faces(event.engine)

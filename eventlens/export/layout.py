@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from eventlens.export.crops import CropJob, make_crop
 from eventlens.export.names import file_names
 from eventlens.export.safe_files import output_error, place, write_csv, write_json
 from eventlens.settings import Settings
+from eventlens.summaries import ExportSummary
 
 UNASSIGNED = "unassigned"
 CLUSTERS_DIR = "output_clusters"
@@ -59,23 +60,6 @@ ATTRIBUTE_COLUMNS = [
     "brightness",
     "expression",
 ]
-
-
-@dataclass
-class ExportSummary:
-    persons: int = 0
-    photos: int = 0
-    faces: int = 0
-    unassigned_faces: int = 0
-    photos_without_faces: int = 0
-    rejected: int = 0
-    links: int = 0
-    copies: int = 0
-    crops: int = 0
-    best: int = 0
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 @dataclass
