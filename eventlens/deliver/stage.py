@@ -72,7 +72,7 @@ def _load(conn: sa.Connection) -> dict[str, _Photo]:
         result[r.sha256] = _Photo(
             r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px, r.format or "JPEG"
         )
-    people = {p.id: p for p in queries.list_persons(conn)}
+    people = {p.id: p for p in queries.list_persons(conn).items}
     for f in queries.faces_of_photos(conn):
         if f.photo_sha256 in result:
             person = people.get(f.person_id) if f.person_id is not None else None

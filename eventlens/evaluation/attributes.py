@@ -197,7 +197,7 @@ def _catalog_faces(engine: sa.Engine) -> dict[str, list[queries.FaceView]]:
         of_photo: dict[str, list[queries.FaceView]] = {}
         for f in queries.faces_of_photos(conn):
             of_photo.setdefault(f.photo_sha256, []).append(f)
-        for p in queries.list_photos(conn, status=None):
+        for p in queries.list_photos(conn, status=None).items:
             for path in p.display_paths:
                 found[path] = of_photo.get(p.sha256, [])
     return found

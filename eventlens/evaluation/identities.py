@@ -174,7 +174,7 @@ def _labelled_photos(
     conn: sa.Connection, labels: dict[str, str], out: LabelledCatalog
 ) -> list[LabelledPhoto]:
     """One item per labelled photo, with its labelled face chosen among all its detected faces."""
-    info = {p.sha256: p for p in queries.list_photos(conn, status=None) if p.sha256 in labels}
+    info = {p.sha256: p for p in queries.list_photos(conn, status=None).items if p.sha256 in labels}
     boxes: dict[str, list[tuple[int, Box]]] = {}
     for f in sorted(queries.faces_of_photos(conn, labels), key=lambda face: face.id):
         boxes.setdefault(f.photo_sha256, []).append((f.id, f.box))

@@ -77,7 +77,7 @@ def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, PersonView]
     for r in queries.photos_on_disk(conn):
         assert r.width_px is not None and r.height_px is not None  # checked by photos_on_disk
         result[r.sha256] = _Photo(r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px)
-    people = {p.id: p for p in queries.list_persons(conn)}
+    people = {p.id: p for p in queries.list_persons(conn).items}
     for f in queries.faces_of_photos(conn):
         if f.photo_sha256 in result:
             result[f.photo_sha256].faces.append(
@@ -276,7 +276,7 @@ def export(
     summary = ExportSummary()
     with engine.connect() as conn:
         all_photos, people = _load(conn)
-        rejected = queries.rejections(conn)
+        rejected = queries.rejections(conn).items
         shown = {sha: p.rel_path for sha, p in all_photos.items()}
         curation = compute_curation(conn, shown, settings.curation, settings.eye_model)
     work = out_dir / ".eventlens"
