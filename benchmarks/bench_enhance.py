@@ -63,7 +63,7 @@ def _run(out: Path, workers: int, **deliver: Any) -> dict[str, Any]:
     finally:
         engine.dispose()
     return {
-        **summary.as_dict(),
+        **summary.model_dump(mode="json"),
         "wall_s": round(wall, 2),
         "photos_per_s": round(summary.photos / wall, 2),
         "load_before": [round(v, 2) for v in load_before],

@@ -598,6 +598,7 @@ def profile(event_photos: Path, args: argparse.Namespace, extra_env: dict[str, s
     from eventlens.analysis.stage import analyze  # noqa: PLC0415
     from eventlens.pipeline import Event, run_ingest  # noqa: PLC0415
     from eventlens.settings import Settings  # noqa: PLC0415
+    from eventlens.summaries import RunSummary  # noqa: PLC0415
 
     work = Path(tempfile.mkdtemp(prefix="eventlens-profile-"))
     try:
@@ -608,7 +609,7 @@ def profile(event_photos: Path, args: argparse.Namespace, extra_env: dict[str, s
         settings = Settings(workers=1)  # environment and defaults only: no eventlens.yaml
         event = Event.open(work / "out", settings)
         try:
-            run_ingest(event, photos_dir, {})
+            run_ingest(event, photos_dir, RunSummary())
             started = time.perf_counter()
             models = build_models(settings, load=True)
             load_s = time.perf_counter() - started

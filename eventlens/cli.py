@@ -42,6 +42,7 @@ from eventlens.evaluation.cli import eval_cmd
 from eventlens.progress import TerminalProgress
 from eventlens.service.cli import keys_group, serve_cmd, watch_cmd
 from eventlens.settings import Settings, load_settings
+from eventlens.summaries import RunSummary
 
 
 def _settings(config_file: Path | None, workers: int | None, **overrides: Any) -> Settings:
@@ -56,70 +57,70 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
-def _report(summary: dict[str, Any], quiet: bool, as_json: bool, out_dir: Path | None) -> None:
+def _report(summary: RunSummary, quiet: bool, as_json: bool, out_dir: Path | None) -> None:
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
+        click.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
     elif not quiet:
         click.echo(format_summary(summary, out_dir))
 
 
-def _note_detector(summary: dict[str, Any], settings: Settings) -> None:
+def _note_detector(summary: RunSummary, settings: Settings) -> None:
     """Name a fallback detector in the summary (``warnings``), so that it is never chosen silently."""
     if settings.detector_note is not None:
-        summary.setdefault("warnings", []).append(f"detector: {settings.detector_note}")
+        summary.warnings.append(f"detector: {settings.detector_note}")
 
 
-def format_summary(summary: dict[str, Any], out_dir: Path | None) -> str:
+def format_summary(summary: RunSummary, out_dir: Path | None) -> str:
     """The one-screen, human summary of a run."""
-    lines = [f"warning  {w}" for w in summary.get("warnings", ())]
-    ing, ana, clu, exp = (summary.get(k) for k in ("ingest", "analyze", "cluster", "export"))
+    lines = [f"warning  {w}" for w in summary.warnings]
+    ing, ana, clu, exp = summary.ingest, summary.analyze, summary.cluster, summary.export
     if ing:
         lines.append(
-            f"ingest   {ing['files']} files: {ing['new_photos']} new, {ing['unchanged']} unchanged, "
-            f"{ing['duplicates']} duplicates, {ing['rejected']} rejected"
-            + (f", {ing['skipped_system_files']} system files skipped" if ing["skipped_system_files"] else "")
+            f"ingest   {ing.files} files: {ing.new_photos} new, {ing.unchanged} unchanged, "
+            f"{ing.duplicates} duplicates, {ing.rejected} rejected"
+            + (f", {ing.skipped_system_files} system files skipped" if ing.skipped_system_files else "")
         )
-        for reason, count in sorted(ing["reasons"].items(), key=lambda kv: -kv[1]):
+        for reason, count in sorted(ing.reasons.items(), key=lambda kv: -kv[1]):
             lines.append(f"           {count:>5} x {reason}")
     if ana:
         lines.append(
-            f"analyze  {ana['photos']} photos, {ana['faces']} faces, {ana['rejected']} damaged; "
-            f"{ana['photos_per_s']:.1f} photos/s on {ana['workers']} workers"
+            f"analyze  {ana.photos} photos, {ana.faces} faces, {ana.rejected} damaged; "
+            f"{ana.photos_per_s:.1f} photos/s on {ana.workers} workers"
             + (
-                f"; {ana['stale']} photos were analysed with other settings (use --reanalyze)"
-                if ana["stale"]
+                f"; {ana.stale} photos were analysed with other settings (use --reanalyze)"
+                if ana.stale
                 else ""
             )
         )
     if clu:
         lines.append(
-            f"cluster  {clu['persons']} persons ({clu['new_persons']} new), "
-            f"{clu['assigned_faces']} faces assigned, {clu['unassigned_faces']} unassigned"
+            f"cluster  {clu.persons} persons ({clu.new_persons} new), "
+            f"{clu.assigned_faces} faces assigned, {clu.unassigned_faces} unassigned"
             + (
-                f"; {clu['faces_skipped_small']:,} faces too small to cluster (< cluster_min_face_px)"
-                if clu.get("faces_skipped_small")
+                f"; {clu.faces_skipped_small:,} faces too small to cluster (< cluster_min_face_px)"
+                if clu.faces_skipped_small
                 else ""
             )
         )
-    labels = summary.get("labels")
+    labels = summary.labels
     if labels:
-        unknown = labels["unknown_persons"]
+        unknown = labels.unknown_persons
         lines.append(
-            f"labels   {labels['updated']} persons labelled from {labels['file']}"
+            f"labels   {labels.updated} persons labelled from {labels.file}"
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
     if exp:
         lines.append(
-            f"export   {exp['persons']} person folders, {exp['photos']} photos "
-            f"({exp['photos_without_faces']} without faces), {exp['rejected']} in rejected.csv"
+            f"export   {exp.persons} person folders, {exp.photos} photos "
+            f"({exp.photos_without_faces} without faces), {exp.rejected} in rejected.csv"
         )
-        lines.append(f"score    {exp['photos']} photos ranked in photo_scores.csv, {exp['best']} in best/")
+        lines.append(f"score    {exp.photos} photos ranked in photo_scores.csv, {exp.best} in best/")
     if out_dir is not None and exp:
         lines.append(f"output   {out_dir.resolve()}")
-    if "wall_s" in summary:
-        lines.append(f"time     {summary['wall_s']:.1f} s")
-    if out_dir is not None and exp and exp["persons"]:
-        lines.append(next_step(out_dir, exp["persons"]))
+    if summary.wall_s is not None:
+        lines.append(f"time     {summary.wall_s:.1f} s")
+    if out_dir is not None and exp and exp.persons:
+        lines.append(next_step(out_dir, exp.persons))
     return "\n".join(lines)
 
 
@@ -191,7 +192,7 @@ def process_cmd(
     _report(summary, quiet, as_json, out_dir)
 
 
-def _stage_command(name: str, run: Callable[..., None], help_text: str, needs_photos: bool = False) -> None:
+def _stage_command(name: str, run: Callable[..., object], help_text: str, needs_photos: bool = False) -> None:
     def body(
         out_dir: Path,
         config_file: Path | None,
@@ -336,21 +337,19 @@ def enhance_cmd(
                 ratios,
                 progress=TerminalProgress(enabled=not quiet),
             )
-            summary["enhance"] = result.as_dict()
+            summary.enhance = result
     finally:
         event.close()
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
+        click.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
     elif not quiet:
-        e = summary["enhance"]
+        e = result
         click.echo(
-            f"enhance  {e['photos']} photos: {e['enhanced']} enhanced, {e['unchanged']} unchanged, "
-            f"{e['failed']} failed; {e['photos_per_s']:.1f} photos/s on {e['workers']} workers"
+            f"enhance  {e.photos} photos: {e.enhanced} enhanced, {e.unchanged} unchanged, "
+            f"{e.failed} failed; {e.photos_per_s:.1f} photos/s on {e.workers} workers"
         )
         if ratios:
-            click.echo(
-                f"crops    {e['crops']} crops ({e['crop_fallbacks']} fallbacks), {e['portraits']} portraits"
-            )
+            click.echo(f"crops    {e.crops} crops ({e.crop_fallbacks} fallbacks), {e.portraits} portraits")
         click.echo(f"output   {event.out_dir / 'enhanced'}")
 
 
@@ -388,16 +387,16 @@ def label_import_cmd(
     )
     try:
         with event.run("label") as summary:
-            pipeline.run_labels(event, summary, labels_file)
+            labels = pipeline.run_labels(event, summary, labels_file)
     finally:
         event.close()
-    labels = summary["labels"]
+    assert labels is not None  # a file was given
     if as_json:
-        click.echo(json.dumps(labels, indent=2))
+        click.echo(json.dumps(labels.model_dump(mode="json"), indent=2))
     elif not quiet:
-        click.echo(f"label    {labels['updated']} persons updated from {labels['file']}")
-        if labels["unknown_persons"]:
-            click.echo(f"         not in the catalog: {', '.join(labels['unknown_persons'])}")
+        click.echo(f"label    {labels.updated} persons updated from {labels.file}")
+        if labels.unknown_persons:
+            click.echo(f"         not in the catalog: {', '.join(labels.unknown_persons)}")
 
 
 @label_group.command("export")

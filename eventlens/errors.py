@@ -2,7 +2,8 @@
 
     EventlensError                 base class; never raised itself
     ├── InputError                 the user's input is unusable (missing folder, unreadable ZIP, bad option)
-    │   └── RejectedFile           one file cannot be processed; carries a one-line reason for rejected.csv
+    │   ├── RejectedFile           one file cannot be processed; carries a one-line reason for rejected.csv
+    │   └── BadCursorError         a paging cursor no listing of the catalog gave (or another listing's)
     ├── ConfigError                a setting or config file is invalid (also an unknown model name)
     ├── ModelError                 a face model is missing or failed to load
     │   └── ModelMismatchError     embeddings from different models were about to be compared
@@ -40,6 +41,10 @@ class RejectedFile(InputError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class BadCursorError(InputError):
+    """A page cursor (``after=``) that is not the ``next_cursor`` of a page of the same listing."""
 
 
 class ConfigError(EventlensError):

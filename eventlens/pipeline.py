@@ -1,7 +1,8 @@
 """The library API of the main job: each stage as a function of an :class:`Event` (an output folder and
 its catalog), and :func:`process` chaining them. The CLI is a thin layer over these functions.
 
-Each call is recorded in the catalog's ``runs`` table with its settings and summary; an interrupted run is
+Each call is recorded in the catalog's ``runs`` table with its settings and summary (a
+:class:`~eventlens.summaries.RunSummary`, which the ``run_*`` functions fill); an interrupted run is
 marked ``interrupted`` and the next call continues where it stopped. Every run that writes holds the output
 folder's lock (:mod:`eventlens.lock`): a second writer on the same folder gets a LockedError.
 """
@@ -17,7 +18,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -42,8 +43,18 @@ from eventlens.lock import OutputLock
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 from eventlens.storage import LocalStore
+from eventlens.summaries import (
+    AnalyzeSummary,
+    ClusterSummary,
+    ExportSummary,
+    IngestSummary,
+    LabelsSummary,
+    RunSummary,
+)
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _now() -> str:
@@ -98,12 +109,11 @@ class Event:
         return LocalStore(self.work_dir / "store")
 
     @contextmanager
-    def run(self, command: str) -> Iterator[dict[str, Any]]:
-        """Record a run (holding the output folder's lock); the caller fills the yielded dict with the
-        run's summary."""
+    def run(self, command: str) -> Iterator[RunSummary]:
+        """Record a run (holding the output folder's lock); the caller fills the yielded summary, stored in
+        ``runs.summary_json`` when the run ends."""
         if self.lock is None:
             self.lock = output_lock.acquire(self.work_dir, command)
-        summary: dict[str, Any] = {}
         with self.engine.begin() as conn:
             key = conn.execute(
                 runs.insert().values(
@@ -115,7 +125,7 @@ class Event:
             ).inserted_primary_key
             assert key is not None  # an INSERT always has one
             run_id = key[0]
-        summary["run_id"] = run_id
+        summary = RunSummary(run_id=run_id)
         status = "failed"
         try:
             yield summary
@@ -124,11 +134,12 @@ class Event:
             status = "interrupted"
             raise
         finally:
+            stored = json.dumps(summary.model_dump(mode="json"))
             with self.engine.begin() as conn:
                 conn.execute(
                     runs.update()
                     .where(runs.c.id == run_id)
-                    .values(status=status, finished_at=_now(), summary_json=json.dumps(summary, default=str))
+                    .values(status=status, finished_at=_now(), summary_json=stored)
                 )
 
     def close(self) -> None:
@@ -138,20 +149,20 @@ class Event:
             self.lock = None
 
 
-def _timed(summary: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
+def _timed(summary: RunSummary, name: str, fn: Callable[[], T]) -> T:
     started = time.perf_counter()
     result = fn()
-    summary.setdefault("stage_s", {})[name] = round(time.perf_counter() - started, 3)
+    summary.stage_s[name] = round(time.perf_counter() - started, 3)
     return result
 
 
 def run_ingest(
     event: Event,
     photos: Path,
-    summary: dict[str, Any],
+    summary: RunSummary,
     progress: Progress = SILENT,
     allow_shrink: bool = False,
-) -> None:
+) -> IngestSummary:
     """Ingest ``photos``; ``allow_shrink`` accepts a known source that lost most of its photos."""
     result = _timed(
         summary,
@@ -161,45 +172,48 @@ def run_ingest(
             photos,
             event.settings,
             event.store,
-            summary.get("run_id"),
+            summary.run_id,
             progress,
             exclude=event.out_dir,
             allow_shrink=allow_shrink,
         ),
     )
-    summary["ingest"] = result.as_dict()
+    summary.ingest = result
+    return result
 
 
 def run_analyze(
     event: Event,
-    summary: dict[str, Any],
+    summary: RunSummary,
     progress: Progress = SILENT,
     reanalyze: bool = False,
     pool: AnalysisPool | None = None,
-) -> None:
+) -> AnalyzeSummary:
     result = _timed(
         summary, "analyze", lambda: analyze(event.engine, event.settings, progress, reanalyze, pool=pool)
     )
-    summary["analyze"] = result.as_dict()
+    summary.analyze = result
+    return result
 
 
-def run_cluster(event: Event, summary: dict[str, Any], progress: Progress = SILENT) -> None:
+def run_cluster(event: Event, summary: RunSummary, progress: Progress = SILENT) -> ClusterSummary:
     progress.status("cluster", "grouping faces into persons…")
     # the embedding model's key is known without loading any model
     embed_model = create_embedder(event.settings.embedder, event.settings).info.key
     result = _timed(
-        summary, "cluster", lambda: cluster(event.engine, event.settings, embed_model, summary.get("run_id"))
+        summary, "cluster", lambda: cluster(event.engine, event.settings, embed_model, summary.run_id)
     )
-    summary["cluster"] = result.as_dict()
+    summary.cluster = result
+    return result
 
 
 def run_export(
-    event: Event, summary: dict[str, Any], pool: AnalysisPool | None = None, progress: Progress = SILENT
-) -> None:
+    event: Event, summary: RunSummary, pool: AnalysisPool | None = None, progress: Progress = SILENT
+) -> ExportSummary:
     progress.status("export", f"writing person folders, CSVs and face crops into {event.out_dir}…")
     executor = pool.executor if pool is not None else None
 
-    def run() -> Any:
+    def run() -> ExportSummary:
         try:
             return export(event.engine, event.out_dir, event.settings, executor)
         except BrokenProcessPool:  # a worker died making face crops: the export starts over, on threads
@@ -207,10 +221,11 @@ def run_export(
             return export(event.engine, event.out_dir, event.settings, None)
 
     result = _timed(summary, "export", run)
-    summary["export"] = result.as_dict()
+    summary.export = result
+    return result
 
 
-def run_labels(event: Event, summary: dict[str, Any], labels_file: Path | None = None) -> None:
+def run_labels(event: Event, summary: RunSummary, labels_file: Path | None = None) -> LabelsSummary | None:
     """Import person names and categories from ``labels_file``, or from ``OUT/cluster_labels.json`` if it
     exists; persons the file names that the catalog does not know are reported, not created.
 
@@ -218,25 +233,26 @@ def run_labels(event: Event, summary: dict[str, Any], labels_file: Path | None =
     (:mod:`eventlens.curate.corrections`): a name given with ``eventlens person rename`` is never erased.
     Of ``OUT/cluster_labels.json`` only the entries edited since eventlens last wrote or read it are
     applied, so that its stale entries never undo a later correction. Importing another file rewrites
-    ``OUT/cluster_labels.json`` from the catalog."""
+    ``OUT/cluster_labels.json`` from the catalog. None (and no ``summary.labels``) when there is no file."""
     out_file = event.out_dir / LABELS_FILE
     path = labels_file or out_file
     if labels_file is None and not path.is_file():
-        return
+        return None
     by = f"labels:{path.name}"
     if path.resolve() == out_file.resolve():
         result = import_out_file(event.engine, path, by)
     else:
         result = import_labels(event.engine, read_labels_file(path), by=by)
         write_labels_file(event.engine, out_file)
-    summary["labels"] = {
-        "file": str(path),
-        "updated": result.updated,
-        "changed": result.changed,
-        "unknown_persons": result.unknown_persons,
-    }
+    summary.labels = LabelsSummary(
+        file=str(path),
+        updated=result.updated,
+        changed=result.changed,
+        unknown_persons=result.unknown_persons,
+    )
     if result.unknown_persons:
         log.warning("%s names persons that do not exist: %s", path, ", ".join(result.unknown_persons))
+    return summary.labels
 
 
 def process(
@@ -246,12 +262,13 @@ def process(
     progress: Progress = SILENT,
     reanalyze: bool = False,
     allow_shrink: bool = False,
-) -> dict[str, Any]:
+) -> RunSummary:
     """The main job: ingest ``photos`` (folder or .zip), analyse, cluster, apply ``OUT/cluster_labels.json``
     when present, and export (person folders, CSVs, photo scores and best photos) into ``out_dir``.
 
     A known source that now holds no files or lost more than ``max_shrink_fraction`` of its photos is
-    refused (:class:`InputError`) before anything changes, unless ``allow_shrink``."""
+    refused (:class:`InputError`) before anything changes, unless ``allow_shrink``. Returns the run's
+    :class:`~eventlens.summaries.RunSummary`."""
     check_model_files(settings)  # one line naming the missing file, before anything starts
     event = Event.open(out_dir, settings, command="process")
     try:
@@ -266,7 +283,7 @@ def process(
                 run_cluster(event, summary, progress)
                 run_labels(event, summary)
                 run_export(event, summary, pool, progress)
-            summary["wall_s"] = round(time.perf_counter() - started, 3)
+            summary.wall_s = round(time.perf_counter() - started, 3)
         return summary
     finally:
         event.close()

@@ -599,7 +599,7 @@ def test_photo_scores_and_best_do_not_depend_on_the_number_of_workers(
         out = tmp_path / f"workers-{workers}"
         _write_labels(out, SIMPLE_LABELS)
         summary = pipeline.process(photos_root, out, make_settings(workers=workers))
-        assert summary["analyze"]["workers"] == workers
+        assert summary.analyze.workers == workers
         outputs.append(_curation_outputs(out))
     assert outputs[0] == outputs[1]
     assert len(outputs[0][1]["best"]) == len(CURATION_EVENT) - 1  # all eyes open now; one burst copy out

@@ -7,7 +7,6 @@ import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from testkit import (
@@ -34,11 +33,12 @@ from eventlens import pipeline
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import photo_paths, photos, runs
 from eventlens.settings import Settings
+from eventlens.summaries import RunSummary
 
-Run = Callable[..., dict[str, Any]]
+Run = Callable[..., RunSummary]
 
 
-def _process(event: SyntheticEvent, out: Path, settings: Settings) -> dict[str, Any]:
+def _process(event: SyntheticEvent, out: Path, settings: Settings) -> RunSummary:
     return pipeline.process(event.root, out, settings)
 
 
@@ -65,15 +65,15 @@ def test_first_run_summary(
     event: SyntheticEvent, tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> None:
     summary = _process(event, tmp_path / "out", make_settings())
-    ingest = summary["ingest"]
-    assert ingest["files"] == 12 - 1  # .DS_Store is skipped, not counted as a file
-    assert ingest["new_photos"] == EVENT_PHOTOS + 1  # + the truncated JPEG, which only analysis can reject
-    assert ingest["duplicates"] == 1 and ingest["rejected"] == 1 and ingest["skipped_system_files"] == 1
-    analyze = summary["analyze"]
-    assert analyze["photos"] == EVENT_PHOTOS + 1 and analyze["rejected"] == 1
-    assert analyze["faces"] == sum(len(ids) for ids in event.photos.values())
-    cluster = summary["cluster"]
-    assert (cluster["persons"], cluster["new_persons"], cluster["unassigned_faces"]) == (3, 3, 1)
+    ingest = summary.ingest
+    assert ingest.files == 12 - 1  # .DS_Store is skipped, not counted as a file
+    assert ingest.new_photos == EVENT_PHOTOS + 1  # + the truncated JPEG, which only analysis can reject
+    assert ingest.duplicates == 1 and ingest.rejected == 1 and ingest.skipped_system_files == 1
+    analyze = summary.analyze
+    assert analyze.photos == EVENT_PHOTOS + 1 and analyze.rejected == 1
+    assert analyze.faces == sum(len(ids) for ids in event.photos.values())
+    cluster = summary.cluster
+    assert (cluster.persons, cluster.new_persons, cluster.unassigned_faces) == (3, 3, 1)
 
 
 def test_rerunning_the_same_command_skips_everything_and_changes_nothing(
@@ -84,9 +84,9 @@ def test_rerunning_the_same_command_skips_everything_and_changes_nothing(
     _process(event, out, make_settings())
     first, inodes = snapshot(out), _inodes(out)
     again = _process(event, out, make_settings())
-    assert again["analyze"]["photos"] == 0
-    assert again["ingest"]["new_photos"] == 0 and again["ingest"]["unchanged"] == again["ingest"]["files"]
-    assert again["cluster"]["new_persons"] == 0
+    assert again.analyze.photos == 0
+    assert again.ingest.new_photos == 0 and again.ingest.unchanged == again.ingest.files
+    assert again.cluster.new_persons == 0
     assert snapshot(out) == first
     assert _inodes(out) == inodes  # still links to the same originals
     assert hash_tree(event.root) == inputs  # the originals are never modified
@@ -116,9 +116,9 @@ def test_new_photos_are_processed_alone_and_person_ids_stay_stable(
     event.add("day2/c3.png", [C], 13)
     event.add("day2/e1.png", [E], 14)
     summary = _process(event, out, make_settings())
-    assert summary["ingest"]["new_photos"] == 4 and summary["ingest"]["unchanged"] == 11
-    assert summary["analyze"]["photos"] == 4
-    assert summary["cluster"]["new_persons"] == 1
+    assert summary.ingest.new_photos == 4 and summary.ingest.unchanged == 11
+    assert summary.analyze.photos == 4
+    assert summary.cluster.new_persons == 1
     assert _identity_of_person(out, event) == {
         "person_001": A,
         "person_002": B,
@@ -184,8 +184,8 @@ def test_a_deleted_input_is_marked_missing_and_leaves_the_export(
     (event.root / "sub" / "p03.png").unlink()  # A and B
     (event.root / "p01.png").unlink()  # A, but an exact copy remains in sub/deeper/
     summary = _process(event, out, make_settings())
-    assert summary["ingest"]["missing"] == 2
-    assert summary["analyze"]["photos"] == 0
+    assert summary.ingest.missing == 2
+    assert summary.analyze.photos == 0
     assert folder_photos(out, "person_001") == {"p02.jpg", "sub/p04.png", "sub/deeper/p01_copy.png"}
     assert folder_photos(out, "person_002") == {"p02.jpg", "p05.jpg"}
     assert not (out / "person_001" / "p03.png").exists() and not (out / "person_002" / "p03.png").exists()
@@ -202,7 +202,7 @@ def test_a_deleted_input_is_marked_missing_and_leaves_the_export(
     # the file comes back: it is found again without a new analysis
     event.add("sub/p03.png", [B, A], 3)
     summary = _process(event, out, make_settings())
-    assert summary["analyze"]["photos"] == 0 and summary["ingest"]["missing"] == 0
+    assert summary.analyze.photos == 0 and summary.ingest.missing == 0
     assert "sub/p03.png" in folder_photos(out, "person_001")
 
 
@@ -215,7 +215,7 @@ def test_every_person_keeps_a_crop_when_its_representative_photo_is_deleted(
         (event.root / read_metadata(out / label)["representative_face"]["photo"]).unlink(missing_ok=True)
     summary = _process(event, out, make_settings())
     labels = person_folders(out)
-    assert summary["export"]["crops"] == len(labels)
+    assert summary.export.crops == len(labels)
     for label in labels:
         rep = read_metadata(out / label)["representative_face"]
         assert rep is not None and (event.root / rep["photo"]).exists()
@@ -229,7 +229,7 @@ def test_a_renamed_file_is_recognised_by_its_content(
     _process(event, out, make_settings())
     (event.root / "p06.png").rename(event.root / "renamed.png")
     summary = _process(event, out, make_settings())
-    assert summary["analyze"]["photos"] == 0
+    assert summary.analyze.photos == 0
     assert folder_photos(out, "person_003") == {"renamed.png", "sub/p04.png"}
 
 
@@ -239,8 +239,8 @@ def test_the_output_folder_inside_the_input_is_not_ingested(
     out = event.root / "sorted"
     _process(event, out, make_settings())
     summary = _process(event, out, make_settings())
-    assert summary["ingest"]["files"] == 11  # the person folders' links are not new input
-    assert summary["analyze"]["photos"] == 0
+    assert summary.ingest.files == 11  # the person folders' links are not new input
+    assert summary.analyze.photos == 0
 
 
 def test_runs_are_recorded(
@@ -255,8 +255,8 @@ def test_runs_are_recorded(
             n_photos = conn.execute(sa.select(sa.func.count()).select_from(photos)).scalar()
     finally:
         engine.dispose()
-    assert (row.id, row.command, row.status) == (first["run_id"], "process", "done")
-    assert json.loads(row.summary_json)["analyze"]["photos"] == first["analyze"]["photos"]
+    assert (row.id, row.command, row.status) == (first.run_id, "process", "done")
+    assert json.loads(row.summary_json)["analyze"]["photos"] == first.analyze.photos
     assert json.loads(row.settings_json)["detector"] == "fake"
     assert n_photos == EVENT_PHOTOS + 1
 
@@ -266,9 +266,9 @@ def test_the_worker_pool_gives_the_same_output(
 ) -> None:
     serial = _process(event, tmp_path / "serial", make_settings(workers=1))
     pooled = _process(event, tmp_path / "pooled", make_settings(workers=2))
-    assert pooled["analyze"]["workers"] == 2
-    assert pooled["analyze"]["photos"] == serial["analyze"]["photos"]
-    assert pooled["analyze"]["faces"] == serial["analyze"]["faces"]
+    assert pooled.analyze.workers == 2
+    assert pooled.analyze.photos == serial.analyze.photos
+    assert pooled.analyze.faces == serial.analyze.faces
     assert snapshot(tmp_path / "pooled") == snapshot(tmp_path / "serial")
 
 
@@ -285,8 +285,8 @@ def test_a_second_source_joins_the_same_event(
         z.writestr("phone/e2.png", encode(photo_array([E, A], 32), ".png"))
         z.writestr("phone/p01.png", (event.root / "p01.png").read_bytes())  # already known from the folder
     summary = pipeline.process(archive, out, make_settings())
-    assert summary["ingest"]["new_photos"] == 2 and summary["ingest"]["duplicates"] == 1
-    assert summary["analyze"]["photos"] == 2
+    assert summary.ingest.new_photos == 2 and summary.ingest.duplicates == 1
+    assert summary.analyze.photos == 2
     assert folder_photos(out, "person_001") == event.photos_of(A) | {"phone/e2.png"}
     assert folder_photos(out, "person_002") == event.photos_of(B)
     assert folder_photos(out, "person_003") == event.photos_of(C) - {"p06.png"}, (

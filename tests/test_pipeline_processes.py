@@ -386,5 +386,5 @@ def test_a_worker_dead_before_the_export_costs_nothing(
             pipeline.run_export(ev, summary, pool)
     finally:
         ev.close()
-    assert summary["export"]["crops"] > 0
+    assert summary.export is not None and summary.export.crops > 0
     assert snapshot(out) == snapshot(reference)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from eventlens.catalog.arrays import from_blob
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import faces
 from eventlens.settings import load_settings
+from eventlens.summaries import RunSummary
 
 pytestmark = pytest.mark.real_models
 
@@ -30,7 +30,7 @@ PHOTOS_PER_IDENTITY = 4
 class RealRun:
     root: Path
     out: Path
-    summary: dict[str, Any]
+    summary: RunSummary
     labelled_person: dict[str, str]  # photo -> person of its largest face
     faces: dict[tuple[str, int], tuple[np.ndarray, np.ndarray | None]]  # (sha, index) -> box, embedding
 
@@ -75,8 +75,8 @@ def real_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, model_
 
 
 def test_one_person_per_identity_and_no_wrong_merges(real_run: RealRun) -> None:
-    assert real_run.summary["ingest"]["new_photos"] == len(IDENTITIES) * PHOTOS_PER_IDENTITY
-    assert real_run.summary["ingest"]["rejected"] == 0
+    assert real_run.summary.ingest.new_photos == len(IDENTITIES) * PHOTOS_PER_IDENTITY
+    assert real_run.summary.ingest.rejected == 0
     assert set(real_run.labelled_person) == {
         f"{name}/{p.name}" for name in IDENTITIES for p in (real_run.root / name).iterdir()
     }, "every photo has a detected face"
@@ -110,7 +110,7 @@ def test_the_worker_pool_gives_the_same_faces(
 ) -> None:
     _link_inputs(shared_data, tmp_path / "photos", 2)
     pooled = _run(tmp_path / "photos", tmp_path / "out", model_cache_dir, workers=2)
-    assert pooled.summary["analyze"]["workers"] == 2
+    assert pooled.summary.analyze.workers == 2
     assert pooled.faces, "no faces found"
     assert set(pooled.faces) <= set(real_run.faces)
     for key, (box, embedding) in pooled.faces.items():

@@ -94,9 +94,9 @@ def test_an_interrupted_analysis_resumes_where_it_stopped(
     assert not (out / "summary.csv").exists()  # the interrupted run never reached the export
 
     summary = pipeline.process(event.root, out, make_settings())
-    assert summary["analyze"]["photos"] == pending  # only the remaining photos
-    assert summary["analyze"]["stale"] == 0  # the interrupted run's results are the fake model's
-    assert summary["ingest"]["new_photos"] == 0
+    assert summary.analyze.photos == pending  # only the remaining photos
+    assert summary.analyze.stale == 0  # the interrupted run's results are the fake model's
+    assert summary.ingest.new_photos == 0
     assert snapshot(out) == snapshot(reference)
     assert _run_statuses(out) == [("process", "interrupted"), ("process", "done")]
 
@@ -149,11 +149,11 @@ def test_embeddings_of_another_model_are_never_mixed(
     pipeline.process(event.root, out, make_settings())
     before = snapshot(out)
     summary = pipeline.process(event.root, out, make_settings(embedder="fake_v2"))
-    assert summary["analyze"]["photos"] == 0 and summary["analyze"]["stale"] == EVENT_PHOTOS
-    assert summary["cluster"]["faces_clustered"] == 0 and summary["cluster"]["faces_other_model"] == 10
+    assert summary.analyze.photos == 0 and summary.analyze.stale == EVENT_PHOTOS
+    assert summary.cluster.faces_clustered == 0 and summary.cluster.faces_other_model == 10
     assert snapshot(out) == before  # nothing compared across models, nothing changed
 
     summary = pipeline.process(event.root, out, make_settings(embedder="fake_v2"), reanalyze=True)
-    assert summary["analyze"]["photos"] == EVENT_PHOTOS and summary["analyze"]["stale"] == 0
-    assert summary["cluster"]["faces_clustered"] == 10 and summary["cluster"]["faces_other_model"] == 0
-    assert summary["cluster"]["persons"] == 3
+    assert summary.analyze.photos == EVENT_PHOTOS and summary.analyze.stale == 0
+    assert summary.cluster.faces_clustered == 10 and summary.cluster.faces_other_model == 0
+    assert summary.cluster.persons == 3

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,32 +24,12 @@ from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, photos
 from eventlens.detections import box_iou
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
+from eventlens.summaries import AnalyzeSummary
 
 _COMMIT_EVERY_PHOTOS = 16
 #: a re-detected face inherits the person of an old face it overlaps at least this much
 CARRY_OVER_IOU = 0.5
 _COMMIT_EVERY_S = 2.0
-
-
-@dataclass
-class AnalyzeSummary:
-    photos: int = 0
-    faces: int = 0
-    rejected: int = 0
-    stale: int = 0
-    workers: int = 1
-    wall_s: float = 0.0
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def photos_per_s(self) -> float:
-        return self.photos / self.wall_s if self.wall_s > 0 else 0.0
-
-    def as_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        d["photos_per_s"] = round(self.photos_per_s, 3)
-        d["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
-        return d
 
 
 def pipeline_key(models: Models, settings: Settings) -> str:

@@ -134,6 +134,25 @@ def _add_iris_dark(conn: sa.Connection) -> None:
     _add_columns(conn, "faces", dict.fromkeys(IRIS_DARK_COLUMNS, sa.Float()))
 
 
+#: indexes of version 5, on the sort keys of the read model's pages; and the ones they replace
+_LISTING_INDEXES = ("ix_faces_person_photo", "ix_photo_paths_shown", "ix_photo_paths_refused")
+_REPLACED_INDEXES = ("ix_faces_person",)
+
+
+def _add_listing_indexes(conn: sa.Connection) -> None:
+    """Indexes on the sort keys of the read model's pages (keyset pagination): a person's faces by photo
+    and face index (replacing ``ix_faces_person``, its prefix), present paths by path then sha256, refused
+    paths by path. A catalog created at version 1 since has them already."""
+    from eventlens.catalog import schema  # noqa: PLC0415
+
+    for table in (schema.faces, schema.photo_paths):
+        for index in table.indexes:
+            if index.name in _LISTING_INDEXES:
+                index.create(conn, checkfirst=True)
+    for name in _REPLACED_INDEXES:
+        conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))  # SQLite and PostgreSQL
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial catalog: runs, sources, photos, photo_paths, persons, faces", _v1_initial),
     (
@@ -150,6 +169,12 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         4,
         "add_corrections: corrections log, cannot-links, hidden persons, chosen representative",
         _add_corrections,
+    ),
+    (
+        5,
+        "add_listing_indexes: faces (person_id, photo_sha256, face_index), "
+        "photo_paths (rel_path, sha256) where ok, (rel_path) where rejected",
+        _add_listing_indexes,
     ),
 ]
 

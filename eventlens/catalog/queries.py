@@ -6,17 +6,22 @@ stages that write keep their own bookkeeping reads: ingest, analysis, and the cl
 the embeddings). Every function takes an open :class:`sqlalchemy.engine.Connection`
 (the caller owns the transaction, so one export sees one consistent catalog) and returns views::
 
-    list_persons(conn)               PersonView per person, by label (limit / offset)
+    list_persons(conn)               Page of PersonView, by label
     person(conn, label)              one PersonView, or NotFoundError
-    list_photos(conn)                PhotoView per shown photo, by display path (limit / offset)
+    list_photos(conn)                Page of PhotoView (shown photos), by display path then sha256
     photos_for_export(conn)          every analysed, shown photo (what export lays out)
     photos_on_disk(conn)             the same, whose files are still there
-    photos_of_person(conn, label)    the photos in which a person appears (limit / offset)
+    photos_of_person(conn, label)    Page of the photos in which a person appears
     photo(conn, sha256)              one PhotoView, or NotFoundError
     faces_of_photos(conn, shas)      FaceView per face of those photos (all photos: ``None``)
-    faces_of_person(conn, label)     the faces of one person (limit / offset)
+    faces_of_person(conn, label)     Page of the faces of one person, by photo sha256 then face index
     face(conn, face_id)              one FaceView, or NotFoundError
-    rejections(conn)                 RejectionView per rejected path, by path (limit / offset)
+    rejections(conn)                 Page of RejectionView (rejected paths), by path, reason, path id
+
+The functions that return a :class:`~eventlens.catalog.paging.Page` take ``limit`` (items per page; all
+items when None) and ``after`` (the ``next_cursor`` of the previous page): keyset pagination over a
+sort key that is unique per item and served by an index (see :mod:`eventlens.catalog.paging`); without
+either, the page is the whole listing (``.items``).
 
 A photo is *shown* when at least one of its files is still present in a source (a ``photo_paths`` row
 with status ``ok``); its *display path* is the smallest of those paths relative to their input root.
@@ -41,6 +46,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from eventlens.catalog.paging import Page, check_limit, decode_cursor, paginate
 from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos
 from eventlens.errors import NotFoundError
 
@@ -114,14 +120,13 @@ class RejectionView:
 # --- persons --------------------------------------------------------------------------------------
 
 
-def _shown_shas() -> sa.Select[Any]:
-    return sa.select(photo_paths.c.sha256).where(
-        photo_paths.c.status == "ok", photo_paths.c.sha256.is_not(None)
-    )
+def _is_shown(sha256: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """The photo ``sha256`` has a file still present in a source (an index probe per row)."""
+    return sa.exists().where(photo_paths.c.sha256 == sha256, photo_paths.c.status == "ok")
 
 
-def _person_counts() -> sa.Subquery:
-    return (
+def _person_counts(only: sa.Select[Any] | None) -> sa.Subquery:
+    query = (
         sa.select(
             faces.c.person_id,
             sa.func.count(sa.distinct(faces.c.photo_sha256)).label("photo_count"),
@@ -131,24 +136,28 @@ def _person_counts() -> sa.Subquery:
         .where(
             faces.c.person_id.is_not(None),
             photos.c.status == "analyzed",
-            photos.c.sha256.in_(_shown_shas()),
+            _is_shown(photos.c.sha256),
         )
-        .group_by(faces.c.person_id)
-        .subquery("counts")
     )
+    if only is not None:
+        query = query.where(faces.c.person_id.in_(only))
+    return query.group_by(faces.c.person_id).subquery("counts")
 
 
 _PERSON_COLUMNS = (persons.c.id, persons.c.label, persons.c.name, persons.c.category, persons.c.hidden)
 
 
-def _persons_query() -> sa.Select[Any]:
-    counts = _person_counts()
-    return sa.select(
+def _persons_query(only: sa.Select[Any] | None = None) -> sa.Select[Any]:
+    """Persons with their counts; only the persons of ``only`` (a select of ids) when given, whose faces
+    alone are counted."""
+    counts = _person_counts(only)
+    query = sa.select(
         *_PERSON_COLUMNS,
         persons.c.representative_face_id,
         sa.func.coalesce(counts.c.photo_count, 0).label("photo_count"),
         sa.func.coalesce(counts.c.face_count, 0).label("face_count"),
     ).outerjoin(counts, counts.c.person_id == persons.c.id)
+    return query if only is None else query.where(persons.c.id.in_(only))
 
 
 def _person_view(r: sa.Row[Any]) -> PersonView:
@@ -164,14 +173,29 @@ def _person_view(r: sa.Row[Any]) -> PersonView:
     )
 
 
-def list_persons(conn: sa.Connection, *, limit: int | None = None, offset: int = 0) -> list[PersonView]:
-    """Every person, by label (also persons left without faces in shown photos: counts 0)."""
-    query = _persons_query().order_by(persons.c.label).limit(limit).offset(offset)
-    return [_person_view(r) for r in conn.execute(query)]
+def _more(limit: int | None) -> int | None:
+    """Rows to fetch for a page of ``limit``: one more tells whether another page follows."""
+    return None if limit is None else limit + 1
+
+
+def list_persons(
+    conn: sa.Connection, *, limit: int | None = None, after: str | None = None
+) -> Page[PersonView]:
+    """Every person, by label (unique), also persons left without faces in shown photos (counts 0)."""
+    check_limit(limit)
+    only = None
+    if limit is not None or after is not None:
+        only = sa.select(persons.c.id).order_by(persons.c.label, persons.c.id).limit(_more(limit))
+        if after is not None:
+            label, person_id = decode_cursor(after, "persons", (str, int))
+            only = only.where(sa.tuple_(persons.c.label, persons.c.id) > sa.tuple_(label, person_id))
+    rows = conn.execute(_persons_query(only).order_by(persons.c.label, persons.c.id)).all()
+    items, cursor = paginate(rows, limit, "persons", lambda r: (r.label, r.id))
+    return Page([_person_view(r) for r in items], cursor)
 
 
 def person(conn: sa.Connection, label: str) -> PersonView:
-    row = conn.execute(_persons_query().where(persons.c.label == label)).first()
+    row = conn.execute(_persons_query(sa.select(persons.c.id).where(persons.c.label == label))).first()
     if row is None:
         raise NotFoundError(f"no person {label} in the catalog (list them in OUT/summary.csv)")
     return _person_view(row)
@@ -180,24 +204,69 @@ def person(conn: sa.Connection, label: str) -> PersonView:
 # --- photos ---------------------------------------------------------------------------------------
 
 
-def _display_paths() -> sa.Subquery:
-    return (
+_PHOTO_COLUMNS = tuple(c for c in photos.c if c.name not in ("analyzed_at", "added_run", "orientation"))
+#: the path a photo is shown by: the smallest of its present paths (the first such row on a tie)
+_DISPLAY = photo_paths.alias("display")
+_OTHER = photo_paths.alias("other")
+#: a photo's sort key in listings: its display path, then its sha256 (unique: one display row per photo)
+_PHOTO_ORDER = (_DISPLAY.c.rel_path, _DISPLAY.c.sha256)
+
+
+def _photos_query(status: str | None) -> sa.Select[Any]:
+    """Shown photos (with ``status``), each once, by display path then sha256.
+
+    Each photo is the present path row that no other present path of it precedes, so that a page walks
+    the index ``ix_photo_paths_shown`` from its cursor instead of grouping every path first."""
+    smaller = sa.exists().where(
+        _OTHER.c.sha256 == _DISPLAY.c.sha256,
+        _OTHER.c.status == "ok",
+        sa.tuple_(_OTHER.c.rel_path, _OTHER.c.id) < sa.tuple_(_DISPLAY.c.rel_path, _DISPLAY.c.id),
+    )
+    query = (
+        sa.select(*_PHOTO_COLUMNS, _DISPLAY.c.rel_path.label("display_path"))
+        .select_from(_DISPLAY)
+        .join(photos, photos.c.sha256 == _DISPLAY.c.sha256)
+        .where(_DISPLAY.c.status == "ok", ~smaller)
+    )
+    if status is not None:
+        # a probe of the photo's row per display row, not the index on status: SQLite (without ANALYZE
+        # statistics) would take that index for selective and sort every photo to find one page
+        checked = photos.alias("checked")
+        query = query.where(
+            sa.exists().where(checked.c.sha256 == _DISPLAY.c.sha256, checked.c.status == status)
+        )
+    return query.order_by(*_PHOTO_ORDER)
+
+
+def _every_photo_query(status: str | None) -> sa.Select[Any]:
+    """:func:`_photos_query` for the whole listing: grouping every present path once is faster than the
+    probes of each path when every photo is read (export)."""
+    shown = (
         sa.select(photo_paths.c.sha256, sa.func.min(photo_paths.c.rel_path).label("display_path"))
         .where(photo_paths.c.status == "ok", photo_paths.c.sha256.is_not(None))
         .group_by(photo_paths.c.sha256)
         .subquery("shown")
     )
-
-
-_PHOTO_COLUMNS = tuple(c for c in photos.c if c.name not in ("analyzed_at", "added_run", "orientation"))
-
-
-def _photos_query(status: str | None) -> tuple[sa.Select[Any], sa.Subquery]:
-    shown = _display_paths()
     query = sa.select(*_PHOTO_COLUMNS, shown.c.display_path).join(shown, shown.c.sha256 == photos.c.sha256)
     if status is not None:
         query = query.where(photos.c.status == status)
-    return query.order_by(shown.c.display_path, photos.c.sha256), shown
+    return query.order_by(shown.c.display_path, photos.c.sha256)
+
+
+def _photos_page(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    listing: str,
+    limit: int | None,
+    after: str | None,
+) -> Page[PhotoView]:
+    check_limit(limit)
+    if after is not None:
+        path, sha256 = decode_cursor(after, listing, (str, str))
+        query = query.where(sa.tuple_(*_PHOTO_ORDER) > sa.tuple_(path, sha256))
+    rows = conn.execute(query.limit(_more(limit))).all()
+    items, cursor = paginate(rows, limit, listing, lambda r: (r.display_path, r.sha256))
+    return Page(_photo_views(conn, items, every_photo=False), cursor)
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -245,18 +314,22 @@ def _photo_views(conn: sa.Connection, rows: Sequence[sa.Row[Any]], every_photo: 
 
 
 def list_photos(
-    conn: sa.Connection, *, status: str | None = "analyzed", limit: int | None = None, offset: int = 0
-) -> list[PhotoView]:
+    conn: sa.Connection,
+    *,
+    status: str | None = "analyzed",
+    limit: int | None = None,
+    after: str | None = None,
+) -> Page[PhotoView]:
     """Shown photos with ``status`` (any: ``None``), by display path then sha256."""
-    query, _shown = _photos_query(status)
-    rows = conn.execute(query.limit(limit).offset(offset)).all()
-    return _photo_views(conn, rows, every_photo=limit is None)
+    if limit is None and after is None:
+        rows = conn.execute(_every_photo_query(status)).all()
+        return Page(_photo_views(conn, rows, every_photo=True), None)
+    return _photos_page(conn, _photos_query(status), f"photos:{status}", limit, after)
 
 
 def photos_for_export(conn: sa.Connection) -> list[PhotoView]:
     """Every analysed, shown photo, by display path (the export also leaves out files gone since)."""
-    query, _shown = _photos_query("analyzed")
-    return _photo_views(conn, conn.execute(query).all(), every_photo=True)
+    return list_photos(conn).items
 
 
 def photos_on_disk(conn: sa.Connection) -> list[PhotoView]:
@@ -271,19 +344,20 @@ def photos_on_disk(conn: sa.Connection) -> list[PhotoView]:
 
 
 def photos_of_person(
-    conn: sa.Connection, label: str, *, limit: int | None = None, offset: int = 0
-) -> list[PhotoView]:
-    """Analysed, shown photos holding at least one face of person ``label``, by display path."""
+    conn: sa.Connection, label: str, *, limit: int | None = None, after: str | None = None
+) -> Page[PhotoView]:
+    """Analysed, shown photos holding at least one face of person ``label``, by display path then sha256."""
     pid = person(conn, label).id
-    query, _shown = _photos_query("analyzed")
-    query = query.where(photos.c.sha256.in_(sa.select(faces.c.photo_sha256).where(faces.c.person_id == pid)))
-    return _photo_views(conn, conn.execute(query.limit(limit).offset(offset)).all(), every_photo=False)
+    # the person's faces drive the query (one index probe per photo), not the walk of every photo
+    query = _photos_query("analyzed").where(
+        _DISPLAY.c.sha256.in_(sa.select(faces.c.photo_sha256).where(faces.c.person_id == pid))
+    )
+    return _photos_page(conn, query, f"photos_of_person:{label}", limit, after)
 
 
 def photo(conn: sa.Connection, sha256: str) -> PhotoView:
     """One shown photo of any status."""
-    query, _shown = _photos_query(None)
-    rows = conn.execute(query.where(photos.c.sha256 == sha256)).all()
+    rows = conn.execute(_photos_query(None).where(photos.c.sha256 == sha256)).all()
     if not rows:
         raise NotFoundError(f"no photo {sha256} in the catalog (photo_sha256 in OUT/face_data.csv)")
     return _photo_views(conn, rows, every_photo=False)[0]
@@ -340,16 +414,22 @@ def faces_of_photos(conn: sa.Connection, shas: Iterable[str] | None = None) -> l
 
 
 def faces_of_person(
-    conn: sa.Connection, label: str, *, limit: int | None = None, offset: int = 0
-) -> list[FaceView]:
-    """The faces of person ``label`` in shown, analysed photos, by photo sha256 then face index."""
+    conn: sa.Connection, label: str, *, limit: int | None = None, after: str | None = None
+) -> Page[FaceView]:
+    """The faces of person ``label`` in shown, analysed photos, by photo sha256 then face index (unique)."""
+    check_limit(limit)
     pid = person(conn, label).id
-    query = _faces_query().where(
-        faces.c.person_id == pid,
-        faces.c.photo_sha256.in_(sa.select(photos.c.sha256).where(photos.c.status == "analyzed")),
-        faces.c.photo_sha256.in_(_shown_shas()),
-    )
-    return [_face_view(r) for r in conn.execute(query.limit(limit).offset(offset))]
+    analyzed = sa.exists().where(photos.c.sha256 == faces.c.photo_sha256, photos.c.status == "analyzed")
+    query = _faces_query().where(faces.c.person_id == pid, analyzed, _is_shown(faces.c.photo_sha256))
+    listing = f"faces_of_person:{label}"
+    if after is not None:
+        sha256, face_index = decode_cursor(after, listing, (str, int))
+        query = query.where(
+            sa.tuple_(faces.c.photo_sha256, faces.c.face_index) > sa.tuple_(sha256, face_index)
+        )
+    rows = conn.execute(query.limit(_more(limit))).all()
+    items, cursor = paginate(rows, limit, listing, lambda r: (r.photo_sha256, r.face_index))
+    return Page([_face_view(r) for r in items], cursor)
 
 
 def face(conn: sa.Connection, face_id: int) -> FaceView:
@@ -366,24 +446,39 @@ def _or_rejected(reason: sa.Column[Any]) -> sa.ColumnElement[str]:
     return sa.func.coalesce(sa.func.nullif(reason, ""), "rejected")
 
 
-def rejections(conn: sa.Connection, *, limit: int | None = None, offset: int = 0) -> list[RejectionView]:
-    """Every rejected path, by path then reason: files the ingest refused, and present files of photos
-    the analysis rejected (a reason nobody gave reads ``rejected``)."""
+def rejections(
+    conn: sa.Connection, *, limit: int | None = None, after: str | None = None
+) -> Page[RejectionView]:
+    """Every rejected path, by path, reason, then path id (the same path in two sources is listed twice):
+    files the ingest refused, and present files of photos the analysis rejected (a reason nobody gave
+    reads ``rejected``)."""
+    check_limit(limit)
     refused = sa.select(
         photo_paths.c.rel_path.label("path"),
         _or_rejected(photo_paths.c.reason).label("reason"),
+        photo_paths.c.id.label("path_id"),
     ).where(photo_paths.c.status == "rejected")
     unreadable = (
         sa.select(
             photo_paths.c.rel_path.label("path"),
             _or_rejected(photos.c.reject_reason).label("reason"),
+            photo_paths.c.id.label("path_id"),
         )
         .join(photos, photos.c.sha256 == photo_paths.c.sha256)
         .where(photos.c.status == "rejected", photo_paths.c.status == "ok")
     )
+    if after is not None:
+        path, reason, path_id = decode_cursor(after, "rejections", (str, str, int))
+        refused = refused.where(photo_paths.c.rel_path >= path)  # the index range; the key filter below
+        unreadable = unreadable.where(photo_paths.c.rel_path >= path)
     both = sa.union_all(refused, unreadable).subquery("rejections")
-    query = sa.select(both.c.path, both.c.reason).order_by(both.c.path, both.c.reason)
-    return [RejectionView(r.path, r.reason) for r in conn.execute(query.limit(limit).offset(offset))]
+    order = (both.c.path, both.c.reason, both.c.path_id)
+    query = sa.select(*order).order_by(*order)
+    if after is not None:
+        query = query.where(sa.tuple_(*order) > sa.tuple_(path, reason, path_id))
+    rows = conn.execute(query.limit(_more(limit))).all()
+    items, cursor = paginate(rows, limit, "rejections", lambda r: (r.path, r.reason, r.path_id))
+    return Page([RejectionView(r.path, r.reason) for r in items], cursor)
 
 
 def face_counts(conn: sa.Connection) -> dict[str, int]:

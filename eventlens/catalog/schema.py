@@ -172,6 +172,19 @@ catalog_state = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-sa.Index("ix_faces_person", faces.c.person_id)
+# version 5 (add_listing_indexes): the sort keys of the read model's pages (eventlens.catalog.queries).
+# ix_faces_person_photo replaced ix_faces_person (person_id), a prefix of it. The two on photo_paths are
+# partial, so that they serve only the listings: a query naming a photo's sha256 keeps ix_photo_paths_sha
+sa.Index("ix_faces_person_photo", faces.c.person_id, faces.c.photo_sha256, faces.c.face_index)
 sa.Index("ix_photo_paths_sha", photo_paths.c.sha256)
+_OK = photo_paths.c.status == "ok"
+_REFUSED = photo_paths.c.status == "rejected"
+sa.Index(
+    "ix_photo_paths_shown",
+    photo_paths.c.rel_path,
+    photo_paths.c.sha256,
+    sqlite_where=_OK,
+    postgresql_where=_OK,
+)
+sa.Index("ix_photo_paths_refused", photo_paths.c.rel_path, sqlite_where=_REFUSED, postgresql_where=_REFUSED)
 sa.Index("ix_photos_status", photos.c.status)

@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,23 +34,7 @@ from eventlens.catalog.schema import face_not_person, faces, persons, photo_path
 from eventlens.cluster.matching import NONE, continue_persons
 from eventlens.cluster.partition import FREE, partition_faces
 from eventlens.settings import Settings
-
-
-@dataclass
-class ClusterSummary:
-    faces_clustered: int = 0
-    faces_skipped_small: int = 0
-    faces_other_model: int = 0
-    conflicts_split: int = 0
-    cannot_links_split: int = 0
-    persons: int = 0
-    new_persons: int = 0
-    removed_persons: int = 0
-    assigned_faces: int = 0
-    unassigned_faces: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+from eventlens.summaries import ClusterSummary
 
 
 @dataclass

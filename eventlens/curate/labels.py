@@ -141,7 +141,7 @@ def import_out_file(engine: sa.Engine, path: Path, by: str | None = None) -> Lab
 def export_labels(engine: sa.Engine) -> dict[str, dict[str, str | None]]:
     """Every person's label in the extended form (category ``other`` when none was given)."""
     with engine.connect() as conn:
-        return {p.label: {"name": p.name, "category": p.category} for p in queries.list_persons(conn)}
+        return {p.label: {"name": p.name, "category": p.category} for p in queries.list_persons(conn).items}
 
 
 def labels_json(engine: sa.Engine) -> str:

@@ -85,7 +85,7 @@ def compute_curation(
 
     Each photo's eyes are judged with the calibration of the eye model that measured them (recorded in
     its pipeline key); ``eye_model`` only serves photos whose key does not say."""
-    people = {p.id: p for p in queries.list_persons(conn)}
+    people = {p.id: p for p in queries.list_persons(conn).items}
     inputs: dict[str, PhotoInput] = {}
     taken: dict[str, datetime | None] = {}
     hashes: dict[str, int | None] = {}

@@ -36,6 +36,7 @@ from eventlens.deliver.files import output_name, write_new
 from eventlens.deliver.worker import CutJob, EnhanceJob, run_job
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
+from eventlens.summaries import EnhanceSummary
 
 ENHANCED_DIR = "enhanced"
 CROPS_DIR = "crops"
@@ -64,30 +65,6 @@ class _Photo:
     faces: list[_Face] = field(default_factory=list)
 
 
-@dataclass
-class EnhanceSummary:
-    photos: int = 0
-    enhanced: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    crops: int = 0
-    crop_fallbacks: int = 0
-    portraits: int = 0
-    workers: int = 1
-    wall_s: float = 0.0
-    cpu_s: float = 0.0  # CPU time of the per-photo work, summed over workers
-
-    @property
-    def photos_per_s(self) -> float:
-        return self.photos / self.wall_s if self.wall_s > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["photos_per_s"] = round(self.photos_per_s, 2)
-        d["cpu_s"] = round(self.cpu_s, 2)
-        return d
-
-
 def _load(conn: sa.Connection) -> dict[str, _Photo]:
     result: dict[str, _Photo] = {}
     for r in queries.photos_on_disk(conn):
@@ -95,7 +72,7 @@ def _load(conn: sa.Connection) -> dict[str, _Photo]:
         result[r.sha256] = _Photo(
             r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px, r.format or "JPEG"
         )
-    people = {p.id: p for p in queries.list_persons(conn)}
+    people = {p.id: p for p in queries.list_persons(conn).items}
     for f in queries.faces_of_photos(conn):
         if f.photo_sha256 in result:
             person = people.get(f.person_id) if f.person_id is not None else None
@@ -305,7 +282,7 @@ def enhance(
     meta = {
         "settings": values,
         "photos_choice": photos_choice,
-        "summary": summary.as_dict(),
+        "summary": summary.model_dump(mode="json"),
         "photos": entries,
     }
     _write_json(out_dir / ENHANCED_DIR / METADATA, meta)

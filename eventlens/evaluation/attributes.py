@@ -38,6 +38,7 @@ from eventlens.errors import InputError
 from eventlens.pipeline import Event, run_analyze, run_ingest
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
+from eventlens.summaries import RunSummary
 
 #: where the labels live in a source checkout
 DEFAULT_LABELS = Path(__file__).resolve().parents[2] / "tests" / "data" / "face_attributes" / "labels.csv"
@@ -196,7 +197,7 @@ def _catalog_faces(engine: sa.Engine) -> dict[str, list[queries.FaceView]]:
         of_photo: dict[str, list[queries.FaceView]] = {}
         for f in queries.faces_of_photos(conn):
             of_photo.setdefault(f.photo_sha256, []).append(f)
-        for p in queries.list_photos(conn, status=None):
+        for p in queries.list_photos(conn, status=None).items:
             for path in p.display_paths:
                 found[path] = of_photo.get(p.sha256, [])
     return found
@@ -298,7 +299,7 @@ def evaluate_attributes(
         raise InputError(f"none of the photos labelled in {labels_csv} is under {data_dir}")
     event = Event.open(work_dir / "catalog", settings.model_copy(update={"catalog_url": None}))
     try:
-        summary: dict[str, Any] = {"run_id": None}
+        summary = RunSummary()
         run_ingest(event, photos_dir, summary, progress)
         run_analyze(event, summary, progress, reanalyze=True)  # photos measured by other models: again
         found = _catalog_faces(event.engine)

@@ -26,12 +26,13 @@ import sqlalchemy as sa
 from eventlens.analysis.pool import build_models
 from eventlens.catalog import queries
 from eventlens.catalog.schema import faces, persons, photo_paths, sources
-from eventlens.cluster.stage import ClusterSummary, load_clusterable_faces
+from eventlens.cluster.stage import load_clusterable_faces
 from eventlens.evaluation.fresh_clusters import UNASSIGNED, drop_small_clusters, whispers_labels
 from eventlens.evaluation.metrics import ClusteringScores, score_clustering
 from eventlens.pipeline import Event, run_analyze, run_cluster, run_ingest
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
+from eventlens.summaries import ClusterSummary, RunSummary
 
 #: default sweep grid: Euclidean embedding-distance thresholds 0.45, 0.46, ..., 0.62
 DEFAULT_SWEEP_THRESHOLDS: tuple[float, ...] = tuple(round(0.45 + 0.01 * i, 2) for i in range(18))
@@ -88,7 +89,7 @@ def _reset_persons(engine: sa.Engine) -> None:
         conn.execute(persons.delete())
 
 
-def run_stages(event: Event, root: Path, progress: Progress = SILENT) -> dict[str, Any]:
+def run_stages(event: Event, root: Path, progress: Progress = SILENT) -> RunSummary:
     """Ingest ``root``, analyse what is new (or was analysed with other settings), and cluster afresh.
 
     Returns the run summary of :mod:`eventlens.pipeline` (``stage_s``, ``analyze.photos_per_s``, ...).
@@ -173,7 +174,7 @@ def _labelled_photos(
     conn: sa.Connection, labels: dict[str, str], out: LabelledCatalog
 ) -> list[LabelledPhoto]:
     """One item per labelled photo, with its labelled face chosen among all its detected faces."""
-    info = {p.sha256: p for p in queries.list_photos(conn, status=None) if p.sha256 in labels}
+    info = {p.sha256: p for p in queries.list_photos(conn, status=None).items if p.sha256 in labels}
     boxes: dict[str, list[tuple[int, Box]]] = {}
     for f in sorted(queries.faces_of_photos(conn, labels), key=lambda face: face.id):
         boxes.setdefault(f.photo_sha256, []).append((f.id, f.box))
@@ -298,7 +299,7 @@ class IdentityReport:
         }
 
 
-def _report(root: Path, settings: Settings, data: LabelledCatalog, run: dict[str, Any]) -> IdentityReport:
+def _report(root: Path, settings: Settings, data: LabelledCatalog, run: RunSummary) -> IdentityReport:
     if not data.photos:
         raise ValueError(f"no labelled photos under {root} (expected <root>/<label>/<file>)")
     return IdentityReport(
@@ -318,7 +319,7 @@ def _report(root: Path, settings: Settings, data: LabelledCatalog, run: dict[str
         faces=data.faces,
         duplicate_paths=data.duplicate_paths,
         label_conflicts=data.label_conflicts,
-        run={k: run[k] for k in ("stage_s", "analyze", "cluster") if k in run},
+        run=run.model_dump(mode="json", include={"stage_s", "analyze", "cluster"}),
     )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from eventlens.export.crops import CropJob, make_crop
 from eventlens.export.names import file_names
 from eventlens.export.safe_files import output_error, place, write_csv, write_json
 from eventlens.settings import Settings
+from eventlens.summaries import ExportSummary
 
 UNASSIGNED = "unassigned"
 CLUSTERS_DIR = "output_clusters"
@@ -62,23 +63,6 @@ ATTRIBUTE_COLUMNS = [
 
 
 @dataclass
-class ExportSummary:
-    persons: int = 0
-    photos: int = 0
-    faces: int = 0
-    unassigned_faces: int = 0
-    photos_without_faces: int = 0
-    rejected: int = 0
-    links: int = 0
-    copies: int = 0
-    crops: int = 0
-    best: int = 0
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass
 class _Photo:
     sha256: str
     rel_path: str
@@ -93,7 +77,7 @@ def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, PersonView]
     for r in queries.photos_on_disk(conn):
         assert r.width_px is not None and r.height_px is not None  # checked by photos_on_disk
         result[r.sha256] = _Photo(r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px)
-    people = {p.id: p for p in queries.list_persons(conn)}
+    people = {p.id: p for p in queries.list_persons(conn).items}
     for f in queries.faces_of_photos(conn):
         if f.photo_sha256 in result:
             result[f.photo_sha256].faces.append(
@@ -292,7 +276,7 @@ def export(
     summary = ExportSummary()
     with engine.connect() as conn:
         all_photos, people = _load(conn)
-        rejected = queries.rejections(conn)
+        rejected = queries.rejections(conn).items
         shown = {sha: p.rel_path for sha, p in all_photos.items()}
         curation = compute_curation(conn, shown, settings.curation, settings.eye_model)
     work = out_dir / ".eventlens"

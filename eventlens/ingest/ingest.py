@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import zipfile
 import zlib
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -37,25 +36,10 @@ from eventlens.ingest.sources import Candidate, display_text, iter_folder, iter_
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 from eventlens.storage import LocalStore, sha256_file
+from eventlens.summaries import IngestSummary
 
 _COMMIT_EVERY = 200
 _SIDECAR_SUFFIXES = {".xmp": "XMP sidecar", ".aae": "Apple edit sidecar", ".thm": "video thumbnail"}
-
-
-@dataclass
-class IngestSummary:
-    source: str
-    files: int = 0
-    new_photos: int = 0
-    unchanged: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    missing: int = 0
-    skipped_system_files: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _source_kind(path: Path) -> str:

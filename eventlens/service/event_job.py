@@ -34,6 +34,7 @@ from eventlens.service.metrics import ServiceMetrics
 from eventlens.service.schemas import CallbackBody, JobStatus
 from eventlens.service.tables import deliveries, event_photos, event_users, jobs, matches, selfies
 from eventlens.settings import Settings
+from eventlens.summaries import RunSummary
 
 log = logging.getLogger(__name__)
 _PROGRESS_EVERY_S = 1.0
@@ -117,6 +118,10 @@ class _JobProgress:
         return None
 
 
+def result_photos(summary: RunSummary) -> int:
+    return summary.analyze.photos if summary.analyze is not None else 0
+
+
 def _step(ctx: JobContext, step: str) -> None:
     ctx.check()
     ctx.set(step=step)
@@ -184,22 +189,22 @@ def _fetch(
             flush()
 
 
-def _analyse(ctx: JobContext, photos_total: int) -> dict[str, Any]:
+def _analyse(ctx: JobContext, photos_total: int) -> RunSummary:
     """Ingest the downloads folder into the event's catalog and analyse what is new there."""
     event = Event.open(ctx.data.event_dir(ctx.event_id), ctx.settings, command="serve")
     try:
         with event.run("serve") as summary:
             progress: Progress = _JobProgress(ctx, photos_total)
-            summary["ingest"] = ingest(
+            summary.ingest = ingest(
                 event.engine,
                 ctx.data.downloads(ctx.event_id),
                 ctx.settings,
                 event.store,
-                summary["run_id"],
+                summary.run_id,
                 allow_shrink=True,
-            ).as_dict()
+            )
             result = analyze(event.engine, ctx.settings, progress, pool=ctx.pool)
-            summary["analyze"] = result.as_dict()
+            summary.analyze = result
             ctx.metrics.faces_found.inc(result.faces)
         return summary
     finally:
@@ -410,7 +415,7 @@ def run_event_job(ctx: JobContext) -> None:
     _cluster(ctx)
     _step(ctx, "matching")
     counts = _match(ctx)
-    counts.update(photos=photos_total, users=users_total, photos_new=int(summary["analyze"]["photos"]))
+    counts.update(photos=photos_total, users=users_total, photos_new=result_photos(summary))
     with ctx.engine.connect() as conn:
         counts["errors"] = len(job_errors(conn, ctx.event_id))
     ctx.set(
@@ -443,7 +448,8 @@ def run_collection_job(ctx: JobContext, source: Path) -> None:
             progress = _CollectionProgress(ctx)
             _step(ctx, "ingesting")
             run_ingest(event, source, summary, progress)
-            ctx.set(photos_total=int(summary["ingest"]["new_photos"]) + int(summary["ingest"]["unchanged"]))
+            assert summary.ingest is not None
+            ctx.set(photos_total=summary.ingest.new_photos + summary.ingest.unchanged)
             _step(ctx, "analysing")
             run_analyze(event, summary, progress, pool=ctx.pool)
             _step(ctx, "clustering")
@@ -454,9 +460,9 @@ def run_collection_job(ctx: JobContext, source: Path) -> None:
     finally:
         event.close()
     counts = {
-        "photos": int(summary["analyze"]["photos"]),
-        "faces": int(summary["analyze"]["faces"]),
-        "persons": int(summary["cluster"].get("persons", 0)),
+        "photos": result_photos(summary),
+        "faces": summary.analyze.faces if summary.analyze else 0,
+        "persons": summary.cluster.persons if summary.cluster else 0,
     }
     ctx.set(status="done", step=None, finished_at=now_iso(), counts_json=json.dumps(counts))
 

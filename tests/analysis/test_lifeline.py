@@ -55,7 +55,7 @@ def test_a_script_without_a_main_guard_can_call_process(tmp_path: Path, model_ca
                 eye_model="fake", cache_dir={str(model_cache_dir)!r},
             )
             summary = process(Path({str(photos)!r}), Path({str(tmp_path / "out")!r}), settings)
-            workers, persons = summary["analyze"]["workers"], summary["cluster"]["persons"]
+            workers, persons = summary.analyze.workers, summary.cluster.persons
             sys.stdout.write(f"{{workers}} workers, {{persons}} persons\\n")
             """
         ),

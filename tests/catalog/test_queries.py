@@ -16,6 +16,7 @@ from testkit import EVENT_PHOTOS, EVENT_REJECTED, A, B, C, D, SyntheticEvent, bu
 from eventlens import pipeline
 from eventlens.catalog import queries
 from eventlens.catalog.db import default_url, open_catalog
+from eventlens.catalog.paging import Page
 from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos
 from eventlens.errors import NotFoundError
 
@@ -48,7 +49,7 @@ def event(catalog: tuple[SyntheticEvent, sa.Engine]) -> SyntheticEvent:
 
 
 def test_persons_with_counts_by_label(conn: sa.Connection, event: SyntheticEvent) -> None:
-    people = queries.list_persons(conn)
+    people = queries.list_persons(conn).items
     assert [p.label for p in people] == ["person_001", "person_002", "person_003"]
     # A in 4 photos, B in 3, C in 2, one face each per photo; D (one photo) is nobody
     expected = [len(event.photos_of(i)) for i in (A, B, C)]
@@ -62,17 +63,19 @@ def test_persons_with_counts_by_label(conn: sa.Connection, event: SyntheticEvent
 
 
 def test_hidden_persons_are_listed_with_their_flag(conn: sa.Connection) -> None:
-    assert not any(p.hidden for p in queries.list_persons(conn))
+    assert not any(p.hidden for p in queries.list_persons(conn).items)
     conn.execute(persons.update().where(persons.c.label == "person_002").values(hidden=True))  # rolled back
-    assert [p.label for p in queries.list_persons(conn) if p.hidden] == ["person_002"]
+    assert [p.label for p in queries.list_persons(conn).items if p.hidden] == ["person_002"]
     assert queries.person(conn, "person_002").hidden
 
 
 def test_person_pages_add_up_to_the_list(conn: sa.Connection) -> None:
     whole = queries.list_persons(conn)
-    pages = [queries.list_persons(conn, limit=2, offset=o) for o in (0, 2, 4)]
-    assert [len(p) for p in pages] == [2, 1, 0]
-    assert [p for page in pages for p in page] == whole
+    assert whole.next_cursor is None
+    first = queries.list_persons(conn, limit=2)
+    assert first.items == whole.items[:2] and first.next_cursor is not None
+    last = queries.list_persons(conn, limit=2, after=first.next_cursor)
+    assert last.items == whole.items[2:] and last.next_cursor is None  # no empty page after the last
 
 
 def test_unknown_person_photo_and_face_are_not_found(conn: sa.Connection) -> None:
@@ -97,25 +100,26 @@ def test_photos_for_export_by_display_path(conn: sa.Connection, event: Synthetic
     assert all(p.display_paths == (p.display_path,) for p in shown if p is not p01)
     assert all(p.size_bytes > 0 and (p.width_px, p.height_px) == (320, 240) for p in shown)
     assert all(p.phash is not None and len(p.phash) == 16 and p.sharpness is not None for p in shown)
-    assert queries.list_photos(conn) == shown
+    assert queries.list_photos(conn).items == shown
     assert queries.photo(conn, p01.sha256) == p01
 
 
 def test_photo_pages_add_up_to_the_list(conn: sa.Connection) -> None:
-    whole = queries.list_photos(conn)
-    pages = [queries.list_photos(conn, limit=3, offset=o) for o in range(0, 12, 3)]
-    assert [len(p) for p in pages] == [3, 3, 2, 0]
-    assert [p for page in pages for p in page] == whole
+    whole = queries.list_photos(conn).items
+    pages = [queries.list_photos(conn, limit=3)]
+    while pages[-1].next_cursor is not None:
+        pages.append(queries.list_photos(conn, limit=3, after=pages[-1].next_cursor))
+    assert [len(p.items) for p in pages] == [3, 3, 2]
+    assert [p for page in pages for p in page.items] == whole
 
 
 def test_photos_of_a_person(conn: sa.Connection, event: SyntheticEvent) -> None:
     for label, identity in zip(("person_001", "person_002", "person_003"), (A, B, C), strict=True):
-        photos = queries.photos_of_person(conn, label)
+        photos = queries.photos_of_person(conn, label).items
         assert [p.display_path for p in photos] == sorted(event.photos_of(identity))
-    assert (
-        queries.photos_of_person(conn, "person_001", limit=2, offset=1)
-        == (queries.photos_of_person(conn, "person_001")[1:3])
-    )
+    first = queries.photos_of_person(conn, "person_001", limit=1)
+    second = queries.photos_of_person(conn, "person_001", limit=2, after=first.next_cursor)
+    assert second.items == queries.photos_of_person(conn, "person_001").items[1:3]
 
 
 def test_faces_of_photos(conn: sa.Connection, event: SyntheticEvent) -> None:
@@ -157,12 +161,12 @@ def test_every_field_holds_its_own_column(conn: sa.Connection) -> None:
             else:
                 assert getattr(f, name) == row[name], name
     photo_rows = {r.sha256: r._mapping for r in conn.execute(sa.select(photos))}
-    for p in queries.list_photos(conn, status=None):
+    for p in queries.list_photos(conn, status=None).items:
         for name in (n.name for n in dataclasses.fields(p)):
             if not name.startswith("display_path"):
                 assert getattr(p, name) == photo_rows[p.sha256][name], name
     person_rows = {r.label: r._mapping for r in conn.execute(sa.select(persons))}
-    for person in queries.list_persons(conn):
+    for person in queries.list_persons(conn).items:
         row = person_rows[person.label]
         assert (person.id, person.name, person.representative_face_id) == (
             row["id"],
@@ -172,28 +176,30 @@ def test_every_field_holds_its_own_column(conn: sa.Connection) -> None:
 
 
 def test_faces_of_a_person_and_their_pages(conn: sa.Connection) -> None:
-    faces = queries.faces_of_person(conn, "person_001")
+    faces = queries.faces_of_person(conn, "person_001").items
     assert len(faces) == 4 and {f.person_label for f in faces} == {"person_001"}
-    pages = [queries.faces_of_person(conn, "person_001", limit=3, offset=o) for o in (0, 3)]
-    assert [f for page in pages for f in page] == faces
+    first = queries.faces_of_person(conn, "person_001", limit=3)
+    rest = queries.faces_of_person(conn, "person_001", limit=3, after=first.next_cursor)
+    assert first.items + rest.items == faces and rest.next_cursor is None
 
 
 def test_rejections_by_path(conn: sa.Connection) -> None:
-    rejected = queries.rejections(conn)
+    rejected = queries.rejections(conn).items
     assert [r.path for r in rejected] == sorted(EVENT_REJECTED)
     for r in rejected:
         assert EVENT_REJECTED[r.path] in r.reason
-    assert queries.rejections(conn, limit=1, offset=1) == rejected[1:]
+    first = queries.rejections(conn, limit=1)
+    assert queries.rejections(conn, after=first.next_cursor).items == rejected[1:]
 
 
 def test_a_photo_whose_files_vanished_leaves_every_view(conn: sa.Connection, event: SyntheticEvent) -> None:
     p06 = next(p for p in queries.photos_for_export(conn) if p.display_path == "p06.png")
     conn.execute(photo_paths.delete().where(photo_paths.c.sha256 == p06.sha256))  # rolled back after
-    assert p06.sha256 not in {p.sha256 for p in queries.list_photos(conn)}
+    assert p06.sha256 not in {p.sha256 for p in queries.list_photos(conn).items}
     c = queries.person(conn, "person_003")  # C was in sub/p04.png and p06.png
     assert (c.photo_count, c.face_count) == (1, 1)
-    assert [p.display_path for p in queries.photos_of_person(conn, "person_003")] == ["sub/p04.png"]
-    assert len(queries.faces_of_person(conn, "person_003")) == 1
+    assert [p.display_path for p in queries.photos_of_person(conn, "person_003").items] == ["sub/p04.png"]
+    assert len(queries.faces_of_person(conn, "person_003").items) == 1
     with pytest.raises(NotFoundError):
         queries.photo(conn, p06.sha256)
 
@@ -207,10 +213,10 @@ def test_no_view_holds_biometric_data(view: type) -> None:
 
 def test_views_hold_no_bytes_and_cannot_be_changed(conn: sa.Connection) -> None:
     views: list[object] = [
-        *queries.list_persons(conn),
-        *queries.list_photos(conn),
+        *queries.list_persons(conn).items,
+        *queries.list_photos(conn).items,
         *queries.faces_of_photos(conn),
-        *queries.rejections(conn),
+        *queries.rejections(conn).items,
     ]
     for v in views:
         values = [getattr(v, f.name) for f in dataclasses.fields(v)]  # type: ignore[arg-type]
@@ -223,10 +229,19 @@ def test_views_hold_no_bytes_and_cannot_be_changed(conn: sa.Connection) -> None:
 def test_every_view_serialises_with_pydantic(conn: sa.Connection) -> None:
     """What an API would do: pydantic dumps the dataclasses as they are, to JSON and back."""
     for view, items in [
-        (queries.PersonView, queries.list_persons(conn)),
-        (queries.PhotoView, queries.list_photos(conn)),
+        (queries.PersonView, queries.list_persons(conn).items),
+        (queries.PhotoView, queries.list_photos(conn).items),
         (queries.FaceView, queries.faces_of_photos(conn)),
-        (queries.RejectionView, queries.rejections(conn)),
+        (queries.RejectionView, queries.rejections(conn).items),
     ]:
         adapter = pydantic.TypeAdapter(list[view])  # type: ignore[valid-type]
         assert adapter.validate_json(adapter.dump_json(items)) == items
+
+
+def test_a_page_serialises_with_pydantic(conn: sa.Connection) -> None:
+    """A page is what an API returns for a listing: its items and the cursor of the next page."""
+    page = queries.list_persons(conn, limit=2)
+    adapter = pydantic.TypeAdapter(Page[queries.PersonView])
+    dumped = adapter.dump_python(page, mode="json")
+    assert set(dumped) == {"items", "next_cursor"} and dumped["next_cursor"] == page.next_cursor
+    assert adapter.validate_json(adapter.dump_json(page)) == page

@@ -49,7 +49,7 @@ def test_the_cluster_command_five_times_changes_nothing(
                 pipeline.run_export(ev, summary)
         finally:
             ev.close()
-        assert summary["cluster"]["new_persons"] == 0 and summary["cluster"]["removed_persons"] == 0
+        assert summary.cluster.new_persons == 0 and summary.cluster.removed_persons == 0
         assert {name: (out / name).read_bytes() for name in OUTPUTS} == first
 
 

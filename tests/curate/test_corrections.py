@@ -21,6 +21,7 @@ from eventlens.catalog.schema import face_not_person, faces, persons
 from eventlens.curate import corrections
 from eventlens.errors import InputError, NotFoundError
 from eventlens.settings import Settings
+from eventlens.summaries import RunSummary
 
 
 @pytest.fixture
@@ -119,7 +120,7 @@ def test_merge_pins_every_face_and_undo_restores_both_persons(opened: pipeline.E
     assert len(merged) == 5 and {f.assigned_by for f in merged} == {"user"}
     assert person(engine, "person_002").name == "Cleo"  # person_002 had none: it takes the other's
     # a re-cluster keeps them together (must-links)
-    pipeline.run_cluster(opened, {})
+    pipeline.run_cluster(opened, RunSummary())
     assert len(faces_of(engine, "person_002")) == 5 and person(engine, "person_003") is None
     corrections.undo(engine)
     assert state(engine) == named
@@ -145,12 +146,12 @@ def test_move_faces_to_a_person_and_to_a_new_person(opened: pipeline.Event) -> N
     assert "person_004 (new)" in created.summary
     assert [f.id for f in faces_of(engine, "person_004")] == [a_face.id]
     # both stay after a re-cluster: pinned
-    pipeline.run_cluster(opened, {})
+    pipeline.run_cluster(opened, RunSummary())
     assert [f.id for f in faces_of(engine, "person_004")] == [a_face.id]
     assert d_face.id in {f.id for f in faces_of(engine, "person_003")}
     corrections.undo(engine, steps=2)
     assert person(engine, "person_004") is None
-    pipeline.run_cluster(opened, {})
+    pipeline.run_cluster(opened, RunSummary())
     assert state(engine)["faces"] == initial["faces"]
     with pytest.raises(InputError, match="PHOTO_SHA256:FACE"):
         corrections.move_faces(engine, ["p01.png"], "person_001")
@@ -167,24 +168,24 @@ def test_not_this_person_is_a_cannot_link_the_cluster_stage_respects(opened: pip
     assert wrong.id not in {f.id for f in faces_of(engine, "person_001")}
     assert (wrong.id, person(engine, "person_001").id) in state(engine)["links"]
     for _ in range(2):  # the next cluster run, and the one after
-        summary: dict[str, Any] = {}
+        summary = RunSummary()
         pipeline.run_cluster(opened, summary)
-        assert summary["cluster"]["cannot_links_split"] == 1
+        assert summary.cluster.cannot_links_split == 1
         assert {f.id for f in faces_of(engine, "person_001")} == {f.id for f in a_faces[1:]}
         assert wrong.id in {f.id for f in unassigned(engine)}
     # a move to that person drops the cannot-link (the later fact wins)
     corrections.move_faces(engine, [ref(wrong)], "person_001")
     assert state(engine)["links"] == set()
     corrections.undo(engine, steps=2)
-    pipeline.run_cluster(opened, {})
+    pipeline.run_cluster(opened, RunSummary())
     assert state(engine) == initial
 
 
 def test_hide_leaves_the_person_out_of_the_export_but_keeps_its_faces(opened: pipeline.Event) -> None:
     engine, out = opened.engine, opened.out_dir
     corrections.hide(engine, "person_002")
-    pipeline.run_cluster(opened, {})
-    pipeline.run_export(opened, {})
+    pipeline.run_cluster(opened, RunSummary())
+    pipeline.run_export(opened, RunSummary())
     assert person_folders(out) == ["person_001", "person_003"]
     assert "person_002" not in {r["person"] for r in read_csv(out / "summary.csv")[1]}
     assert not (out / "output_clusters" / "person_002.jpg").exists()
@@ -194,7 +195,7 @@ def test_hide_leaves_the_person_out_of_the_export_but_keeps_its_faces(opened: pi
     }
     assert unassigned_photos == {"p07.png"}
     corrections.hide(engine, "person_002", hidden=False)
-    pipeline.run_export(opened, {})
+    pipeline.run_export(opened, RunSummary())
     assert person_folders(out) == ["person_001", "person_002", "person_003"]
     corrections.undo(engine, steps=2)
     assert person(engine, "person_002").hidden is False
@@ -207,13 +208,10 @@ def test_chosen_representative_is_kept_over_re_clustering(opened: pipeline.Event
     with pytest.raises(InputError, match="is person_002, not person_001; move it first"):
         corrections.set_representative(engine, "person_001", ref(faces_of(engine, "person_002")[0]))
     corrections.set_representative(engine, "person_001", ref(choice))
-    pipeline.run_cluster(
-        opened,
-        {},
-    )
-    pipeline.run_cluster(opened, {})
+    pipeline.run_cluster(opened, RunSummary())
+    pipeline.run_cluster(opened, RunSummary())
     assert person(engine, "person_001").representative_face_id == choice.id
-    pipeline.run_export(opened, {})
+    pipeline.run_export(opened, RunSummary())
     meta = json.loads((opened.out_dir / "person_001" / "metadata.json").read_text())
     assert (meta["representative_face"]["photo_sha256"], meta["representative_face"]["face"]) == (
         choice.photo_sha256,

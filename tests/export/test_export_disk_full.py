@@ -107,7 +107,7 @@ def test_a_full_disk_leaves_the_previous_export(
     out = tiny_disk / "out"
     settings = make_settings(catalog_url=f"sqlite:///{tmp_path / 'catalog.sqlite'}")
     summary = pipeline.process(event.root, out, settings)
-    assert summary["export"]["copies"] > 0 and summary["export"]["links"] == 0  # EXDEV: copied
+    assert summary.export.copies > 0 and summary.export.links == 0  # EXDEV: copied
     before = _state(out)
     filler = _fill(tiny_disk)
     with pytest.raises(OutputError) as failed:

@@ -7,7 +7,6 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -35,6 +34,7 @@ from eventlens.backends.fake import PALETTE
 from eventlens.errors import InputError
 from eventlens.export.layout import ATTRIBUTE_COLUMNS, _face_row, _Photo
 from eventlens.settings import Settings
+from eventlens.summaries import RunSummary
 
 FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
 SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category"]
@@ -68,7 +68,7 @@ def test_top_level_entries(processed: tuple[Path, dict]) -> None:
     assert entries >= CONTRACT_ENTRIES
     assert not {e for e in entries if e.startswith("person_")} - CONTRACT_ENTRIES, "no extra person folder"
     assert ".eventlens" in entries  # the catalog lives in OUT
-    assert summary["export"]["persons"] == 3
+    assert summary.export.persons == 3
 
 
 def test_persons_are_numbered_by_descending_photo_count(
@@ -96,7 +96,7 @@ def test_person_folders_hold_hard_links_of_the_originals(
             original = event.root / entry["photo"]
             assert exported.stat().st_ino == original.stat().st_ino, f"{exported} is not a hard link"
             assert hashlib.sha256(exported.read_bytes()).hexdigest() == entry["photo_sha256"]
-    assert summary["export"]["copies"] == 0 and summary["export"]["links"] >= 4 + 3 + 2 + 1
+    assert summary.export.copies == 0 and summary.export.links >= 4 + 3 + 2 + 1
 
 
 def test_metadata_json(event: SyntheticEvent, processed: tuple[Path, dict]) -> None:
@@ -165,9 +165,9 @@ def test_rejected_csv(processed: tuple[Path, dict]) -> None:
     assert {r["path"] for r in rows} == set(EVENT_REJECTED)
     for r in rows:
         assert EVENT_REJECTED[r["path"]] in r["reason"]
-    assert summary["export"]["rejected"] == len(rows)
-    assert summary["export"]["photos"] == EVENT_PHOTOS  # analysed photos, with or without faces
-    assert summary["ingest"]["skipped_system_files"] == 1  # .DS_Store, not a rejection
+    assert summary.export.rejected == len(rows)
+    assert summary.export.photos == EVENT_PHOTOS  # analysed photos, with or without faces
+    assert summary.ingest.skipped_system_files == 1  # .DS_Store, not a rejection
 
 
 def test_representative_crops(processed: tuple[Path, dict]) -> None:
@@ -236,7 +236,7 @@ def test_a_foreign_person_folder_stops_the_export_and_nothing_is_lost(
     # once the user moves the folder away, the same command completes
     (out / "person_001").rename(tmp_path / "moved")
     summary = pipeline.process(event.root, out, make_settings())
-    assert summary["analyze"]["photos"] == 0  # the failed run's analysis was kept
+    assert summary.analyze.photos == 0  # the failed run's analysis was kept
     assert person_folders(out) == ["person_001", "person_002", "person_003"]
 
 
@@ -257,7 +257,7 @@ def test_a_user_file_inside_a_person_folder_is_never_deleted(
     pipeline.process(event.root, out, make_settings())
 
 
-def _run(event: SyntheticEvent, out: Path, settings: Settings) -> dict[str, Any]:
+def _run(event: SyntheticEvent, out: Path, settings: Settings) -> RunSummary:
     return pipeline.process(event.root, out, settings)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +13,7 @@ from testkit import fake_settings, hash_tree, read_csv
 from eventlens import pipeline
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.catalog.schema import photo_paths, photos
+from eventlens.summaries import RunSummary
 
 #: file -> words its reason in rejected.csv must contain (the MANIFEST says what each file is)
 MUST_REJECT = {
@@ -53,7 +53,7 @@ class EdgeRun:
     inputs: list[str]
     before: dict[str, tuple[str, int]]
     after: dict[str, tuple[str, int]]
-    summary: dict[str, Any]
+    summary: RunSummary
     out: Path
     rejected: dict[str, str]
     status: dict[str, str]  # rel path -> photo status in the catalog (or the path's own status)
@@ -108,10 +108,10 @@ def test_every_file_is_processed_or_rejected_with_a_reason(edge_run: EdgeRun) ->
             assert "\n" not in edge_run.rejected[name]
         else:
             assert status == "analyzed", f"{name} is neither processed nor listed in rejected.csv ({status})"
-    ingest, export = edge_run.summary["ingest"], edge_run.summary["export"]
-    assert ingest["files"] == len(edge_run.inputs)
-    assert export["rejected"] == len(edge_run.rejected)
-    assert export["photos"] + len(edge_run.rejected) == len(edge_run.inputs)
+    ingest, export = edge_run.summary.ingest, edge_run.summary.export
+    assert ingest.files == len(edge_run.inputs)
+    assert export.rejected == len(edge_run.rejected)
+    assert export.photos + len(edge_run.rejected) == len(edge_run.inputs)
 
 
 @pytest.mark.parametrize("name", sorted(MUST_REJECT))
@@ -135,7 +135,8 @@ def test_sizes_are_recorded_as_displayed(edge_run: EdgeRun) -> None:
 
 
 def test_the_run_completes_every_stage(edge_run: EdgeRun) -> None:
-    assert {"ingest", "analyze", "cluster", "export"} <= set(edge_run.summary)
-    assert edge_run.summary["analyze"]["workers"] == 2
+    summary = edge_run.summary
+    assert None not in (summary.ingest, summary.analyze, summary.cluster, summary.export), summary
+    assert edge_run.summary.analyze.workers == 2
     for name in ("summary.csv", "face_data.csv", "rejected.csv"):
         assert (edge_run.out / name).is_file()

@@ -14,10 +14,11 @@ from testkit import A, B, write_photo
 from eventlens.catalog.db import open_catalog
 from eventlens.catalog.schema import photo_paths, photos
 from eventlens.errors import InputError
-from eventlens.ingest.ingest import IngestSummary, ingest
+from eventlens.ingest.ingest import ingest
 from eventlens.ingest.sources import is_system_clutter
 from eventlens.settings import Settings
 from eventlens.storage import LocalStore
+from eventlens.summaries import IngestSummary
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def test_allow_shrink_accepts_an_emptied_source(
     pipeline.process(event.root, out, make_settings())
     _empty(event.root)
     summary = pipeline.process(event.root, out, make_settings(), allow_shrink=True)
-    assert summary["ingest"]["files"] == 0 and summary["ingest"]["missing"] > 0
+    assert summary.ingest.files == 0 and summary.ingest.missing > 0
     assert person_folders(out) == []
 
 
@@ -93,7 +93,7 @@ def test_losing_more_than_max_shrink_fraction_is_refused(
             pipeline.process(root, out, make_settings())
     else:  # 10 % and exactly half (the default 0.5) are ordinary deletions
         summary = pipeline.process(root, out, make_settings())
-        assert summary["ingest"]["missing"] == removed
+        assert summary.ingest.missing == removed
 
 
 def test_max_shrink_fraction_is_a_setting(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
@@ -110,7 +110,7 @@ def test_a_new_source_is_never_refused(tmp_path: Path, make_settings: Callable[.
     empty = tmp_path / "empty"
     empty.mkdir()
     summary = pipeline.process(empty, tmp_path / "out", make_settings())
-    assert summary["ingest"]["files"] == 0
+    assert summary.ingest.files == 0
 
 
 @pytest.mark.parametrize("command", ["process", "ingest"])

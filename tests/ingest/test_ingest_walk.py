@@ -62,8 +62,8 @@ def test_a_name_that_is_not_utf8_goes_through_the_whole_job(
     before = hash_tree(event.root)
     out = tmp_path / "out"
     summary = pipeline.process(event.root, out, make_settings())
-    assert summary["ingest"]["new_photos"] == EVENT_PHOTOS + 2  # + the truncated JPEG (see testkit)
-    assert summary["analyze"]["faces"] >= 1
+    assert summary.ingest.new_photos == EVENT_PHOTOS + 2  # + the truncated JPEG (see testkit)
+    assert summary.analyze.faces >= 1
 
     _, faces_rows = read_csv(out / "face_data.csv")
     assert LATIN1_SHOWN in {r["photo"] for r in faces_rows}
@@ -75,8 +75,8 @@ def test_a_name_that_is_not_utf8_goes_through_the_whole_job(
 
     # a second run reads nothing again and keeps the photo
     again = pipeline.process(event.root, out, make_settings())
-    assert again["ingest"]["unchanged"] == again["ingest"]["files"]
-    assert again["analyze"]["photos"] == 0
+    assert again.ingest.unchanged == again.ingest.files
+    assert again.analyze.photos == 0
     assert (out / "person_001" / shown[0]["file"]).is_file()
 
 
@@ -220,8 +220,8 @@ def test_directory_symlinks_and_unreadable_folders_are_listed_in_rejected_csv(
     rejected = _rejected(out)
     assert rejected["linked/"] == "skipped: directory symlink" and "output/" not in rejected
     assert rejected["locked/"].startswith("skipped: permission denied (")
-    assert summary["ingest"]["reasons"]["skipped: directory symlink"] == 1
-    assert summary["ingest"]["reasons"]["skipped: permission denied"] == 1
+    assert summary.ingest.reasons["skipped: directory symlink"] == 1
+    assert summary.ingest.reasons["skipped: permission denied"] == 1
     photos_seen = {p["photo"] for p in read_metadata(out / "person_001")["photos"]}
     assert not any(p.startswith(("linked/", "locked/")) for p in photos_seen)
 

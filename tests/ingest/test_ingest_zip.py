@@ -29,6 +29,7 @@ from testkit import (
 from eventlens import pipeline
 from eventlens.errors import InputError
 from eventlens.settings import Settings
+from eventlens.summaries import RunSummary
 
 Member = tuple[str, bytes] | tuple[zipfile.ZipInfo, bytes]
 
@@ -71,7 +72,7 @@ def event_zip(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
     return _write_zip(tmp_path / "event.zip", members), photos
 
 
-def _process(source: Path, out: Path, settings: Settings) -> dict:
+def _process(source: Path, out: Path, settings: Settings) -> RunSummary:
     return pipeline.process(source, out, settings)
 
 
@@ -82,10 +83,10 @@ def test_zip_event(
     out = tmp_path / "out"
     before = archive.read_bytes()
     summary = _process(archive, out, make_settings())
-    ingest = summary["ingest"]
-    assert ingest["skipped_system_files"] == 3  # __MACOSX/, .DS_Store, ._ab.png: skipped silently
-    assert ingest["duplicates"] == 1 and ingest["new_photos"] == len(photos)
-    assert summary["analyze"]["photos"] == len(photos)  # the duplicate is analysed once
+    ingest = summary.ingest
+    assert ingest.skipped_system_files == 3  # __MACOSX/, .DS_Store, ._ab.png: skipped silently
+    assert ingest.duplicates == 1 and ingest.new_photos == len(photos)
+    assert summary.analyze.photos == len(photos)  # the duplicate is analysed once
     assert archive.read_bytes() == before
 
     _, rejected_rows = read_csv(out / "rejected.csv")
@@ -140,9 +141,9 @@ def test_rerunning_a_zip_extracts_nothing_new(
         p.relative_to(out) for p in (out / ".eventlens" / "store").rglob("*") if p.is_file()
     )
     summary = _process(archive, out, make_settings())
-    assert summary["analyze"]["photos"] == 0
-    assert summary["ingest"]["new_photos"] == 0, "a re-read ZIP must not report its photos as new"
-    assert summary["ingest"]["unchanged"] == len(photos) + 1
+    assert summary.analyze.photos == 0
+    assert summary.ingest.new_photos == 0, "a re-read ZIP must not report its photos as new"
+    assert summary.ingest.unchanged == len(photos) + 1
     store_after = sorted(p.relative_to(out) for p in (out / ".eventlens" / "store").rglob("*") if p.is_file())
     assert store_after == store_before
     assert len(store_before) == len(photos)  # rejected members are not kept in the store
@@ -176,7 +177,7 @@ def test_a_member_with_damaged_compressed_data_is_rejected(
     summary = _process(path, out, make_settings(min_faces=1))
     _, rows = read_csv(out / "rejected.csv")
     assert [(r["path"], "damaged ZIP member" in r["reason"]) for r in rows] == [("victim.png", True)]
-    assert summary["analyze"]["photos"] == 1
+    assert summary.analyze.photos == 1
 
 
 def test_crc_errors_are_rejected(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
@@ -231,6 +232,6 @@ def test_repeated_member_names_are_read_once(tmp_path: Path, make_settings: Call
     _, rows = read_csv(out / "rejected.csv")
     assert len(rows) == 2 and all("duplicate member name" in r["reason"] for r in rows)
     assert {r["path"].split(" ")[0] for r in rows} == {"a.png", "sub/c.png"}
-    assert summary["ingest"]["new_photos"] == 2  # one member of each name is read
+    assert summary.ingest.new_photos == 2  # one member of each name is read
     again = _process(path, out, make_settings(min_faces=1))
-    assert again["analyze"]["photos"] == 0 and again["ingest"]["new_photos"] == 0
+    assert again.analyze.photos == 0 and again.ingest.new_photos == 0
