@@ -129,7 +129,7 @@ def read_photos(out: Path, folder_name: str, labelled: bool) -> list[Photo]:
     engine = open_catalog(default_url(out))
     try:
         with engine.connect() as conn:
-            photos = queries.list_photos(conn, status=None)
+            photos = queries.list_photos(conn, status=None).items
             views = queries.faces_of_photos(conn)
             rows = conn.execute(
                 sa.select(faces_table.c.id, faces_table.c.embedding, faces_table.c.embed_model)
