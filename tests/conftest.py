@@ -80,3 +80,22 @@ def make_settings(model_cache_dir: Path) -> Callable[..., Settings]:
 def event(tmp_path: Path) -> SyntheticEvent:
     """A fresh copy of the standard synthetic event (see :func:`testkit.build_event`)."""
     return build_event(tmp_path / "photos")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium under Playwright (``tests/browser.py``), one per session.
+
+    Skipped with the reason when Chromium or Playwright is missing, except where
+    ``EVENTLENS_REQUIRE_BROWSER=1`` (``.ci/run`` sets it, after installing Chromium): there a missing
+    browser fails the tests.
+    """
+    from browser import launch_chromium, missing_browser  # noqa: PLC0415 - tests/browser.py
+
+    why = missing_browser()
+    if why is not None:
+        if os.environ.get("EVENTLENS_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests are required here but cannot run: {why}")
+        pytest.skip(why)
+    with launch_chromium() as chromium:
+        yield chromium
