@@ -45,10 +45,11 @@ from eventlens.settings import CaptionSettings, Settings
 PROMPT_VERSION = 1
 PROMPT = (
     "These photos show one person at an event (the same person in every photo; other people may be "
-    "visible too). Write a short, warm caption (one sentence, at most 30 words) about what this person is "
-    "doing and the mood, and up to 8 short lower-case tags (scene, activity, mood, clothing colours). Do not "
-    "guess names, age, ethnicity or other sensitive traits. Answer only with JSON: "
-    '{"caption": "...", "tags": ["..."]}.'
+    "visible too: the person is the one whose face is in the box given before each photo, as fractions "
+    "x1, y1, x2, y2 of the photo's width and height). Write a short, warm caption (one sentence, at most "
+    "30 words) about what this person is doing and the mood, and up to 8 short lower-case tags (scene, "
+    "activity, mood, clothing colours). Do not guess names, age, ethnicity or other sensitive traits. "
+    'Answer only with JSON: {"caption": "...", "tags": ["..."]}.'
 )
 MAX_RETRY_AFTER_S = 30.0
 #: under OUT/.eventlens
@@ -111,9 +112,16 @@ class CaptionReport:
 
 
 @dataclass(frozen=True)
+class PersonPhoto:
+    sha256: str
+    path: Path  # where the bytes can be read
+    face_box: tuple[float, float, float, float]  # the person's face, x1, y1, x2, y2 as fractions of the frame
+
+
+@dataclass(frozen=True)
 class PersonPhotos:
     label: str
-    photos: tuple[tuple[str, Path], ...]  # (sha256, local path), best first
+    photos: tuple[PersonPhoto, ...]  # best first
 
 
 def check_endpoint(
@@ -178,8 +186,15 @@ def downscaled_jpeg(path: Path, max_px: int, max_megapixels: float) -> bytes:
     return buf.getvalue()
 
 
-def cache_key(model: str, image_max_px: int, photo_hashes: Sequence[str]) -> str:
-    text = json.dumps([PROMPT_VERSION, model, PROMPT, image_max_px, list(photo_hashes)])
+def _box_text(photo: PersonPhoto, i: int) -> str:
+    x1, y1, x2, y2 = (round(v, 3) for v in photo.face_box)
+    return f"Photo {i}: the person's face is at ({x1}, {y1}, {x2}, {y2})."
+
+
+def cache_key(model: str, image_max_px: int, photos: Sequence[PersonPhoto]) -> str:
+    """What an answer depends on: model, prompt, image size, the photos and where the person is in them."""
+    texts = [_box_text(p, i) for i, p in enumerate(photos, start=1)]
+    text = json.dumps([PROMPT_VERSION, model, PROMPT, image_max_px, [p.sha256 for p in photos], texts])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -216,10 +231,11 @@ class _Client:
     def close(self) -> None:
         self.http.close()
 
-    def ask(self, images: Sequence[bytes]) -> dict[str, Any]:
+    def ask(self, photos: Sequence[PersonPhoto], images: Sequence[bytes]) -> dict[str, Any]:
         content: list[dict[str, Any]] = [{"type": "text", "text": PROMPT}]
-        for data in images:
+        for i, (photo, data) in enumerate(zip(photos, images, strict=True), start=1):
             url = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+            content.append({"type": "text", "text": _box_text(photo, i)})
             content.append({"type": "image_url", "image_url": {"url": url}})
         body = {
             "model": self.c.model,
@@ -284,7 +300,7 @@ def caption_persons(
             if not photos:
                 report.persons.append(PersonResult(person.label, "no_photos"))
                 continue
-            key = cache_key(c.model, c.image_max_px, [sha for sha, _ in photos])
+            key = cache_key(c.model, c.image_max_px, photos)
             cached = cache_dir / f"{key}.json"
             if cached.is_file():
                 report.cache_hits += 1
@@ -300,11 +316,9 @@ def caption_persons(
                 continue
             if client is None:
                 client = _Client(check_endpoint(c.endpoint_url, c, settings), c, report)
-            images = [
-                downscaled_jpeg(path, c.image_max_px, settings.max_image_megapixels) for _, path in photos
-            ]
+            images = [downscaled_jpeg(p.path, c.image_max_px, settings.max_image_megapixels) for p in photos]
             try:
-                answer = client.ask(images)
+                answer = client.ask(photos, images)
                 caption, tokens_in, tokens_out = _parse_answer(answer)
             except _CallFailed as exc:
                 report.persons.append(PersonResult(person.label, "failed", detail=str(exc)))

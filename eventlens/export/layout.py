@@ -36,7 +36,7 @@ from eventlens.catalog import queries
 from eventlens.catalog.queries import PersonView, RejectionView
 from eventlens.curate.stage import Curation, compute_curation, parse_time, write_curation
 from eventlens.deliver.llm_captions import CACHE_DIR as LLM_CACHE_DIR
-from eventlens.deliver.llm_captions import LlmCaption, PersonPhotos, caption_persons
+from eventlens.deliver.llm_captions import LlmCaption, PersonPhoto, PersonPhotos, caption_persons
 from eventlens.deliver.tags import FaceFacts, PersonTags, PhotoFacts, tags_for_persons
 from eventlens.export import swap
 from eventlens.export.crops import CropJob, make_crop
@@ -352,10 +352,19 @@ def _person_tags(
 
 def person_photos(all_photos: Mapping[str, _Photo], curation: Curation) -> list[PersonPhotos]:
     """Each person's best photos (``person_XXX/best/``'s order) with where to read them."""
-    return [
-        PersonPhotos(label, tuple((sha, all_photos[sha].local_path) for sha in shas if sha in all_photos))
-        for label, shas in sorted(curation.person_best.items())
-    ]
+    result = []
+    for label, shas in sorted(curation.person_best.items()):
+        photos = []
+        for sha in shas:
+            p = all_photos.get(sha)
+            face = next((f for f in p.faces if f["person"] == label), None) if p is not None else None
+            if p is None or face is None:
+                continue
+            x1, y1, x2, y2 = face["box"]
+            box = (x1 / p.width_px, y1 / p.height_px, x2 / p.width_px, y2 / p.height_px)
+            photos.append(PersonPhoto(sha, p.local_path, box))
+        result.append(PersonPhotos(label, tuple(photos)))
+    return result
 
 
 def _cached_llm_captions(
