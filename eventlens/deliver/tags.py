@@ -3,6 +3,7 @@
 Pure functions over small fact records (built by the export from the read model and the curation step), so
 the same facts always give the same tags. The vocabulary (``docs/delivery.md`` lists it):
 
+    photos:<n>           always: the number of photos they appear in
     smiling              at least half of the person's judged faces smile
     rarely-smiling       at most a tenth do (at least 5 judged faces)
     eyes-closed-in-burst in a burst (near-duplicate group) their eyes are closed in one photo, open in
@@ -94,7 +95,7 @@ def person_tags(label: str, photos: Sequence[PhotoFacts], display: Mapping[str, 
     own_faces = [f for p in mine for f in p.faces if f.person == label]
     judged = [f.smile for f in own_faces if f.smile is not None]
     smiles = sum(judged)
-    tags: list[str] = []
+    tags: list[str] = [f"photos:{len(mine)}"]
     if judged and _share(smiles, len(judged)) >= SMILING_MIN_SHARE:
         tags.append("smiling")
     elif len(judged) >= RARELY_SMILING_MIN_FACES and _share(smiles, len(judged)) <= RARELY_SMILING_MAX_SHARE:

@@ -29,7 +29,7 @@ def test_smiling_portrait_evening_with_companions() -> None:
     ]
     names = {"p1": "Ana", "p2": "Ben", "p3": "p3"}
     tags = person_tags("p1", photos, names)
-    assert tags.tags == ("smiling", "portrait", "evening", "with:Ben")
+    assert tags.tags == ("photos:3", "smiling", "portrait", "evening", "with:Ben")
     assert tags.caption == (
         "Ana appears in 3 photos, 1 of them alone, 1 in groups of 4 or more, mostly in the evening. "
         "Smiling in 2 of 3 judged faces. Most often with Ben (2 photos)."
@@ -48,14 +48,14 @@ def test_eyes_closed_in_a_burst_needs_closed_and_open_in_one_burst() -> None:
 def test_rarely_smiling_groups_and_no_time() -> None:
     photos = [_photo(i, _face("p"), _face("a"), _face("b"), _face("c")) for i in range(6)]
     tags = person_tags("p", photos, {"p": "p", "a": "a", "b": "b", "c": "c"})
-    assert tags.tags[:2] == ("rarely-smiling", "group-photos")
+    assert tags.tags[:3] == ("photos:6", "rarely-smiling", "group-photos")
     assert [t for t in tags.tags if t.startswith("with:")] == ["with:a", "with:b", "with:c"]
     assert "mostly" not in tags.caption
 
 
 def test_hidden_or_unknown_companions_are_not_named() -> None:
     photos = [_photo(i, _face("p"), _face("hidden")) for i in range(3)]
-    assert person_tags("p", photos, {"p": "p"}).tags == ()
+    assert person_tags("p", photos, {"p": "p"}).tags == ("photos:3",)
 
 
 def test_time_of_day_buckets() -> None:
