@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,8 @@ from eventlens.curate.stage import Curation, compute_curation, write_curation
 from eventlens.export import swap
 from eventlens.export.crops import CropJob, make_crop
 from eventlens.export.names import file_names
+from eventlens.export.parallel import map_jobs
+from eventlens.export.report import ReportFace, ReportInput, ReportPerson, ReportPhoto, write_report
 from eventlens.export.safe_files import output_error, place, write_csv, write_json
 from eventlens.settings import Settings
 from eventlens.summaries import ExportSummary
@@ -113,7 +115,8 @@ def _write_folder(
     settings: Settings,
     summary: ExportSummary,
     representative: dict[str, object] | None,
-) -> None:
+) -> dict[str, str]:
+    """Write one person (or the unassigned) folder; returns the file name of each photo (by sha256)."""
     folder.mkdir(parents=True)
     names = _file_names(items)
     entries = []
@@ -146,6 +149,7 @@ def _write_folder(
         "photos": entries,
     }
     write_json(folder / "metadata.json", meta)
+    return names
 
 
 def _face_row(p: _Photo, f: dict[str, Any], decisions: FaceDecisions | None) -> list[object]:
@@ -204,11 +208,7 @@ def _make_crops(
         )
         for photo, face in chosen.values()
     ]
-    if executor is not None:
-        paths = list(executor.map(make_crop, jobs, chunksize=4))
-    else:
-        with ThreadPoolExecutor(max_workers=settings.effective_workers) as pool:
-            paths = list(pool.map(make_crop, jobs))
+    paths = map_jobs(make_crop, jobs, executor, settings.effective_workers)
     return dict(zip(chosen, paths, strict=True))
 
 
@@ -220,10 +220,12 @@ def _write_persons(
     settings: Settings,
     summary: ExportSummary,
     executor: Executor | None = None,
-) -> list[list[object]]:
-    """Person folders, crops and unassigned; returns the rows of summary.csv."""
+) -> tuple[list[list[object]], dict[str, dict[str, str]]]:
+    """Person folders, crops and unassigned; returns the rows of summary.csv and the file names of the
+    photos in each folder (folder -> sha256 -> name)."""
     face_by_id = {f["id"]: (p, f) for p in all_photos.values() for f in p.faces}
     summary_rows: list[list[object]] = []
+    folder_names: dict[str, dict[str, str]] = {}
     (staging / CLUSTERS_DIR).mkdir()
     # hidden persons get no folder, crop or summary row; their faces stay theirs (not unassigned)
     ordered = [
@@ -253,15 +255,19 @@ def _write_persons(
                 "box": rf["box"],
                 "crop": f"../{CLUSTERS_DIR}/{crop_name}",
             }
-        _write_folder(staging / person.label, person.label, person, items, settings, summary, rep)
+        folder_names[person.label] = _write_folder(
+            staging / person.label, person.label, person, items, settings, summary, rep
+        )
         n_faces = sum(1 for p in items for f in p.faces if f["person"] == person.label)
         summary_rows.append(
             [person.label, person.name or "", len(items), n_faces, person.category or "other"]
         )
         summary.persons += 1
     if by_person.get(UNASSIGNED):
-        _write_folder(staging / UNASSIGNED, UNASSIGNED, None, by_person[UNASSIGNED], settings, summary, None)
-    return summary_rows
+        folder_names[UNASSIGNED] = _write_folder(
+            staging / UNASSIGNED, UNASSIGNED, None, by_person[UNASSIGNED], settings, summary, None
+        )
+    return summary_rows, folder_names
 
 
 def export(
@@ -288,7 +294,9 @@ def export(
             swap.clean_leftovers(work)
             try:
                 staging.mkdir()
-                _build(staging, all_photos, people, rejected, curation, settings, summary, executor)
+                _build(
+                    staging, all_photos, people, rejected, curation, settings, summary, executor, out_dir.name
+                )
                 swap.swap_in(staging, out_dir, work)
             finally:
                 swap.discard(staging, work)
@@ -308,10 +316,13 @@ def _build(
     settings: Settings,
     summary: ExportSummary,
     executor: Executor | None,
+    title: str,
 ) -> None:
-    """Write the whole export into the empty folder ``staging``."""
+    """Write the whole export into the empty folder ``staging`` (``title``: the event's, in report.html)."""
     by_person = _group_by_person(all_photos, summary)
-    summary_rows = _write_persons(staging, people, by_person, all_photos, settings, summary, executor)
+    summary_rows, folder_names = _write_persons(
+        staging, people, by_person, all_photos, settings, summary, executor
+    )
     face_rows = [
         _face_row(p, f, curation.decisions.get(f["id"]))
         for p in sorted(all_photos.values(), key=lambda x: x.rel_path)
@@ -332,3 +343,66 @@ def _build(
         file_name=lambda sha: all_names[sha],
     )
     summary.best = len(curation.best)
+    if settings.report_html:
+        data = _report_input(all_photos, people, by_person, folder_names, curation, rejected, summary, title)
+        summary.report_thumbnails = write_report(
+            staging, data, staging.parent, settings.max_image_megapixels, executor, settings.effective_workers
+        )
+
+
+def _report_input(
+    all_photos: dict[str, _Photo],
+    people: dict[int, PersonView],
+    by_person: dict[str, list[_Photo]],
+    folder_names: dict[str, dict[str, str]],
+    curation: Curation,
+    rejected: list[RejectionView],
+    summary: ExportSummary,
+    title: str,
+) -> ReportInput:
+    """What report.html shows: the exported persons, folders and files, as the rest of the export has
+    them (the same read of the catalog)."""
+    shown = {
+        sha: ReportPhoto(sha, p.rel_path, p.local_path, p.width_px, p.height_px)
+        for sha, p in all_photos.items()
+    }
+
+    def faces_of(label: str, folder: str, rep_face_id: int | None = None) -> list[ReportFace]:
+        names = folder_names[folder]
+        own = [(p, f) for p in by_person[folder] for f in p.faces if f["person"] == label]
+        own.sort(key=lambda pf: pf[1]["id"] != rep_face_id)  # stable: then by photo path, face index
+        return [
+            ReportFace(shown[p.sha256], f["face"], tuple(f["box"]), f"{folder}/{names[p.sha256]}")
+            for p, f in own
+        ]
+
+    listed = [p for p in sorted(people.values(), key=lambda r: r.label) if by_person.get(p.label)]
+    persons = []
+    for person in listed:
+        if person.hidden:
+            continue
+        faces = faces_of(person.label, person.label, person.representative_face_id)
+        names = folder_names[person.label]
+        best = [
+            (shown[sha], f"{person.label}/{names[sha]}") for sha in curation.person_best.get(person.label, [])
+        ]
+        persons.append(
+            ReportPerson(
+                label=person.label,
+                name=person.name,
+                category=person.category,
+                photo_count=len(by_person[person.label]),
+                face_count=len(faces),
+                faces=faces,
+                best=best,
+            )
+        )
+    return ReportInput(
+        title=f"{title} · eventlens report",
+        photos=summary.photos,
+        faces=summary.faces,
+        persons=persons,
+        unassigned=faces_of("", UNASSIGNED) if by_person.get(UNASSIGNED) else [],
+        hidden_persons=sum(p.hidden for p in listed),
+        rejected=rejected,
+    )
