@@ -294,9 +294,7 @@ def export(
             swap.clean_leftovers(work)
             try:
                 staging.mkdir()
-                _build(
-                    staging, all_photos, people, rejected, curation, settings, summary, executor, out_dir.name
-                )
+                _build(staging, all_photos, people, rejected, curation, settings, summary, executor)
                 swap.swap_in(staging, out_dir, work)
             finally:
                 swap.discard(staging, work)
@@ -316,9 +314,8 @@ def _build(
     settings: Settings,
     summary: ExportSummary,
     executor: Executor | None,
-    title: str,
 ) -> None:
-    """Write the whole export into the empty folder ``staging`` (``title``: the event's, in report.html)."""
+    """Write the whole export into the empty folder ``staging``."""
     by_person = _group_by_person(all_photos, summary)
     summary_rows, folder_names = _write_persons(
         staging, people, by_person, all_photos, settings, summary, executor
@@ -344,7 +341,7 @@ def _build(
     )
     summary.best = len(curation.best)
     if settings.report_html:
-        data = _report_input(all_photos, people, by_person, folder_names, curation, rejected, summary, title)
+        data = _report_input(all_photos, people, by_person, folder_names, curation, rejected, summary)
         summary.report_thumbnails = write_report(
             staging, data, staging.parent, settings.max_image_megapixels, executor, settings.effective_workers
         )
@@ -358,7 +355,6 @@ def _report_input(
     curation: Curation,
     rejected: list[RejectionView],
     summary: ExportSummary,
-    title: str,
 ) -> ReportInput:
     """What report.html shows: the exported persons, folders and files, as the rest of the export has
     them (the same read of the catalog)."""
@@ -398,7 +394,7 @@ def _report_input(
             )
         )
     return ReportInput(
-        title=f"{title} · eventlens report",
+        title="eventlens report",  # not the folder's name: a moved or copied OUT gives the same file
         photos=summary.photos,
         faces=summary.faces,
         persons=persons,
