@@ -345,6 +345,7 @@ def _build(
         summary.report_thumbnails = write_report(
             staging, data, staging.parent, settings.max_image_megapixels, executor, settings.effective_workers
         )
+        summary.report_html = True
 
 
 def _report_input(

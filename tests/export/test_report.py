@@ -17,6 +17,7 @@ from report_page import check_in_browser, local_links, read_report, resolve, til
 from testkit import EVENT_REJECTED, A, B, C, D, SyntheticEvent, encode, identity_at, photo_array, read_csv
 
 from eventlens import pipeline
+from eventlens.cli import next_step
 from eventlens.backends.fake import identity_of_color
 from eventlens.catalog.queries import RejectionView
 from eventlens.curate import corrections
@@ -34,7 +35,7 @@ from eventlens.export.report import (
 from eventlens.export.report_thumbs import FACE_TILE_PX, PHOTO_THUMB_PX, ensure_thumbnails, face_thumb_px
 from eventlens.imaging.thumbnails import thumbnail_path
 from eventlens.settings import Settings
-from eventlens.summaries import ExportSummary, RunSummary
+from eventlens.summaries import ExportSummary
 
 IDENTITY = {"person_001": A, "person_002": B, "person_003": C}
 
@@ -144,9 +145,12 @@ def test_report_is_part_of_the_swapped_export_and_can_be_turned_off(
     event: SyntheticEvent, tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> None:
     out = tmp_path / "out"
-    pipeline.process(event.root, out, make_settings(report_html=False))
+    off = pipeline.process(event.root, out, make_settings(report_html=False)).export
+    assert off is not None and not off.report_html and off.report_thumbnails == 0
     assert not (out / "report.html").exists() and not (out / ".eventlens" / "thumbs").exists()
-    _export(out, make_settings())
+    on = _export(out, make_settings())
+    assert on.report_html and on.report_thumbnails > 0
+    assert "report.html" in next_step(out, on.persons, on.report_html)
     manifest = json.loads((out / ".eventlens" / "export-manifest.json").read_text(encoding="utf-8"))
     assert "report.html" in manifest and (out / "report.html").is_file()
     _export(out, make_settings(report_html=False))
