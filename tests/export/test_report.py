@@ -17,9 +17,9 @@ from report_page import check_in_browser, local_links, read_report, resolve, til
 from testkit import EVENT_REJECTED, A, B, C, D, SyntheticEvent, encode, identity_at, photo_array, read_csv
 
 from eventlens import pipeline
-from eventlens.cli import next_step
 from eventlens.backends.fake import identity_of_color
 from eventlens.catalog.queries import RejectionView
+from eventlens.cli import next_step
 from eventlens.curate import corrections
 from eventlens.errors import InputError
 from eventlens.export.report import (
