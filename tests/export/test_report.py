@@ -141,6 +141,23 @@ def test_thumbnails_are_made_once_per_photo_and_size(
     assert {k: now[k] for k in made} == made
 
 
+def test_process_makes_the_thumbnails_on_its_worker_processes(
+    event: SyntheticEvent,
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a thumbnail was made in the main process")
+
+    # spawned workers import the real function; only this process has the stand-in
+    monkeypatch.setattr("eventlens.export.report_thumbs.ensure_thumbnail", not_here)
+    out = tmp_path / "out"
+    summary = pipeline.process(event.root, out, make_settings(workers=2)).export
+    assert summary is not None and summary.report_thumbnails == len(_thumbs(out)) > 0
+    assert len(read_report(out).images()) > 0
+
+
 def test_report_is_part_of_the_swapped_export_and_can_be_turned_off(
     event: SyntheticEvent, tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> None:
