@@ -286,7 +286,7 @@ def test_face_thumbnail_is_the_smallest_that_gives_the_tile_its_pixels() -> None
     assert face_thumb_px(30, 4000) == 1024  # tiny: the largest there is
 
 
-def test_a_photo_without_a_thumbnail_is_named_instead_of_a_broken_image(
+def test_render_names_a_photo_without_thumbnail_and_shows_tags_as_text(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     good, bad = tmp_path / "good.png", tmp_path / "bad.jpg"
@@ -307,7 +307,19 @@ def test_a_photo_without_a_thumbnail_is_named_instead_of_a_broken_image(
         "eventlens report",
         2,
         2,
-        [ReportPerson("person_001", "Ana", "main", 2, 2, faces, [(photos[0], "person_001/good.png")])],
+        [
+            ReportPerson(
+                "person_001",
+                "Ana",
+                "main",
+                2,
+                2,
+                faces,
+                [(photos[0], "person_001/good.png")],
+                tags=("smiling", "<b>group</b>"),
+                caption="Ana & friends",
+            )
+        ],
         [],
         0,
         [RejectionView("x.txt", "not an image")],
@@ -315,3 +327,6 @@ def test_a_photo_without_a_thumbnail_is_named_instead_of_a_broken_image(
     page_html = render_report(data, ".eventlens/thumbs", frozenset({(shas[good], 256), (shas[good], 512)}))
     assert page_html.count("<img ") == 2  # the good face and the good best photo
     assert "Ana (person_001) in bad.jpg (no thumbnail)" in page_html
+    # tags and caption (when the catalog has them) are shown, as text
+    assert "<li>smiling</li>" in page_html and "<li>&lt;b&gt;group&lt;/b&gt;</li>" in page_html
+    assert "Ana &amp; friends" in page_html
