@@ -9,6 +9,8 @@
     OUT/photo_scores.csv       every photo ranked, best first, with an explanation of its score
     OUT/best/                  the top photos (rank-prefixed links); OUT/person_001/best/ likewise
     OUT/rejected.csv           path,reason
+    OUT/report.html            all of it on one static page (:mod:`eventlens.export.report`; thumbnails in
+                               OUT/.eventlens/thumbs; setting ``report_html``)
 
 Everything is first built in a staging folder inside ``OUT/.eventlens`` and then swapped in
 (:mod:`eventlens.export.swap`, journalled: the next export finishes a swap that was killed), so an
