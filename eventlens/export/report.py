@@ -90,7 +90,9 @@ class _Tile:
     style: str = ""  # the face crop: size and offset of the thumbnail inside the square tile
 
 
-def face_region(box: tuple[float, float, float, float], width_px: int, height_px: int) -> tuple[float, ...]:
+def face_region(
+    box: tuple[float, float, float, float], width_px: int, height_px: int
+) -> tuple[float, float, float]:
     """The square of the photo a face tile shows, ``(left, top, side)`` in photo pixels: the face box's
     larger side times :data:`FACE_CONTEXT` (at most the photo's shorter side, never less than the face),
     centred on the face and moved inside the photo where it fits."""
@@ -105,7 +107,7 @@ def face_region(box: tuple[float, float, float, float], width_px: int, height_px
     return left, top, side
 
 
-def crop_style(region: tuple[float, ...], width_px: int) -> str:
+def crop_style(region: tuple[float, float, float], width_px: int) -> str:
     """CSS placing the whole photo's thumbnail inside a square tile so that the tile shows ``region``.
 
     Percentages of the tile, so any thumbnail size and tile size give the same crop: the image is
