@@ -3,7 +3,7 @@
     OUT/person_001/            photos in which person_001 appears (hard links, else copies) + metadata.json
     OUT/unassigned/            photos with faces that belong to no person + metadata.json
     OUT/output_clusters/       person_001.jpg ... one representative face crop per person
-    OUT/summary.csv            person,name,photos,faces,category
+    OUT/summary.csv            person,name,photos,faces,category,tags,caption
     OUT/face_data.csv          one row per face: photo,photo_sha256,face,x1,y1,x2,y2,det_score,person,
                                then the curation attributes (eyes_open, smile, pose, ...)
     OUT/photo_scores.csv       every photo ranked, best first, with an explanation of its score
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,10 @@ import sqlalchemy as sa
 from eventlens.attributes.decide import FaceDecisions
 from eventlens.catalog import queries
 from eventlens.catalog.queries import PersonView, RejectionView
-from eventlens.curate.stage import Curation, compute_curation, write_curation
+from eventlens.curate.stage import Curation, compute_curation, parse_time, write_curation
+from eventlens.deliver.llm_captions import CACHE_DIR as LLM_CACHE_DIR
+from eventlens.deliver.llm_captions import LlmCaption, PersonPhoto, PersonPhotos, caption_persons
+from eventlens.deliver.tags import FaceFacts, PersonTags, PhotoFacts, tags_for_persons
 from eventlens.export import swap
 from eventlens.export.crops import CropJob, make_crop
 from eventlens.export.names import file_names
@@ -48,7 +52,7 @@ from eventlens.summaries import ExportSummary
 UNASSIGNED = "unassigned"
 CLUSTERS_DIR = "output_clusters"
 CROP_CACHE = "face-crops"  # under OUT/.eventlens
-SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category"]
+SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category", "tags", "caption"]
 FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
 #: curation columns of face_data.csv, after the core columns (which stay first and unchanged)
 ATTRIBUTE_COLUMNS = [
@@ -73,6 +77,7 @@ class _Photo:
     local_path: Path
     width_px: int
     height_px: int
+    taken_at: str | None = None
     faces: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -80,7 +85,9 @@ def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, PersonView]
     result: dict[str, _Photo] = {}
     for r in queries.photos_on_disk(conn):
         assert r.width_px is not None and r.height_px is not None  # checked by photos_on_disk
-        result[r.sha256] = _Photo(r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px)
+        result[r.sha256] = _Photo(
+            r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px, r.taken_at
+        )
     people = {p.id: p for p in queries.list_persons(conn).items}
     for f in queries.faces_of_photos(conn):
         if f.photo_sha256 in result:
@@ -117,6 +124,8 @@ def _write_folder(
     settings: Settings,
     summary: ExportSummary,
     representative: dict[str, object] | None,
+    tags: PersonTags | None = None,
+    llm: LlmCaption | None = None,
 ) -> dict[str, str]:
     """Write one person (or the unassigned) folder; returns the file name of each photo (by sha256)."""
     folder.mkdir(parents=True)
@@ -148,6 +157,9 @@ def _write_folder(
         "photo_count": len(entries),
         "face_count": face_count,
         "representative_face": representative,
+        "tags": list(tags.tags) if tags is not None else [],
+        "caption": tags.caption if tags is not None else None,
+        **({"llm_caption": llm.caption, "llm_tags": llm.tags} if llm is not None else {}),
         "photos": entries,
     }
     write_json(folder / "metadata.json", meta)
@@ -221,6 +233,8 @@ def _write_persons(
     all_photos: dict[str, _Photo],
     settings: Settings,
     summary: ExportSummary,
+    tags: dict[str, PersonTags],
+    llm: dict[str, LlmCaption],
     executor: Executor | None = None,
 ) -> tuple[list[list[object]], dict[str, dict[str, str]]]:
     """Person folders, crops and unassigned; returns the rows of summary.csv and the file names of the
@@ -257,12 +271,29 @@ def _write_persons(
                 "box": rf["box"],
                 "crop": f"../{CLUSTERS_DIR}/{crop_name}",
             }
+        own_tags = tags.get(person.label)
         folder_names[person.label] = _write_folder(
-            staging / person.label, person.label, person, items, settings, summary, rep
+            staging / person.label,
+            person.label,
+            person,
+            items,
+            settings,
+            summary,
+            rep,
+            own_tags,
+            llm.get(person.label),
         )
         n_faces = sum(1 for p in items for f in p.faces if f["person"] == person.label)
         summary_rows.append(
-            [person.label, person.name or "", len(items), n_faces, person.category or "other"]
+            [
+                person.label,
+                person.name or "",
+                len(items),
+                n_faces,
+                person.category or "other",
+                ";".join(own_tags.tags) if own_tags else "",
+                own_tags.caption if own_tags else "",
+            ]
         )
         summary.persons += 1
     if by_person.get(UNASSIGNED):
@@ -307,6 +338,64 @@ def export(
     return summary
 
 
+def _person_tags(
+    all_photos: dict[str, _Photo], people: dict[int, PersonView], curation: Curation
+) -> dict[str, PersonTags]:
+    """Offline tags and caption of every shown person (:mod:`eventlens.deliver.tags`)."""
+    groups = {s.sha256: s.duplicate_group for s in curation.ranked}
+    facts = []
+    for p in all_photos.values():
+        faces = []
+        for f in p.faces:
+            d = curation.decisions.get(f["id"])
+            faces.append(
+                FaceFacts(f["person"], None if d is None else d.smile, None if d is None else d.eyes_open)
+            )
+        facts.append(PhotoFacts(p.sha256, parse_time(p.taken_at), groups.get(p.sha256, -1), tuple(faces)))
+    shown = {p.label: p.name or p.label for p in people.values() if not p.hidden}
+    return tags_for_persons(shown, facts)
+
+
+def person_photos(all_photos: Mapping[str, _Photo], curation: Curation) -> list[PersonPhotos]:
+    """Each person's best photos (``person_XXX/best/``'s order) with where to read them."""
+    result = []
+    for label, shas in sorted(curation.person_best.items()):
+        photos = []
+        for sha in shas:
+            p = all_photos.get(sha)
+            face = next((f for f in p.faces if f["person"] == label), None) if p is not None else None
+            if p is None or face is None:
+                continue
+            x1, y1, x2, y2 = face["box"]
+            box = (x1 / p.width_px, y1 / p.height_px, x2 / p.width_px, y2 / p.height_px)
+            photos.append(PersonPhoto(sha, p.local_path, box))
+        result.append(PersonPhotos(label, tuple(photos)))
+    return result
+
+
+def _cached_llm_captions(
+    cache_dir: Path, persons: list[PersonPhotos], settings: Settings
+) -> dict[str, LlmCaption]:
+    """The answers an ``eventlens captions --llm`` run got for these photos (no call is made here)."""
+    if not cache_dir.is_dir():
+        return {}
+    report = caption_persons(persons, cache_dir, settings, only_cached=True)
+    return {p.label: p.caption for p in report.persons if p.caption is not None}
+
+
+def load_for_captions(
+    engine: sa.Engine, out_dir: Path, settings: Settings
+) -> tuple[list[PersonPhotos], Path]:
+    """What ``eventlens captions`` needs: each shown person's best photos, and the LLM answer cache."""
+    with engine.connect() as conn:
+        all_photos, people = _load(conn)
+        shown = {sha: p.rel_path for sha, p in all_photos.items()}
+        curation = compute_curation(conn, shown, settings.curation, settings.eye_model)
+    visible = {p.label for p in people.values() if not p.hidden}
+    persons = [p for p in person_photos(all_photos, curation) if p.label in visible]
+    return persons, out_dir / ".eventlens" / LLM_CACHE_DIR
+
+
 def _build(
     staging: Path,
     all_photos: dict[str, _Photo],
@@ -319,8 +408,10 @@ def _build(
 ) -> None:
     """Write the whole export into the empty folder ``staging``."""
     by_person = _group_by_person(all_photos, summary)
+    tags = _person_tags(all_photos, people, curation)
+    llm = _cached_llm_captions(staging.parent / LLM_CACHE_DIR, person_photos(all_photos, curation), settings)
     summary_rows, folder_names = _write_persons(
-        staging, people, by_person, all_photos, settings, summary, executor
+        staging, people, by_person, all_photos, settings, summary, tags, llm, executor
     )
     face_rows = [
         _face_row(p, f, curation.decisions.get(f["id"]))
@@ -343,11 +434,24 @@ def _build(
     )
     summary.best = len(curation.best)
     if settings.report_html:
-        data = _report_input(all_photos, people, by_person, folder_names, curation, rejected, summary)
+        data = _report_input(
+            all_photos, people, by_person, folder_names, curation, rejected, summary, tags, llm
+        )
         summary.report_thumbnails = write_report(
             staging, data, staging.parent, settings.max_image_megapixels, executor, settings.effective_workers
         )
         summary.report_html = True
+
+
+def _merged_tags(offline: PersonTags | None, llm: LlmCaption | None) -> tuple[str, ...]:
+    own = list(offline.tags) if offline is not None else []
+    return tuple(dict.fromkeys(own + (list(llm.tags) if llm is not None else [])))
+
+
+def _caption(offline: PersonTags | None, llm: LlmCaption | None) -> str | None:
+    if llm is not None and llm.caption:
+        return llm.caption
+    return offline.caption if offline is not None else None
 
 
 def _report_input(
@@ -358,9 +462,12 @@ def _report_input(
     curation: Curation,
     rejected: list[RejectionView],
     summary: ExportSummary,
+    tags: dict[str, PersonTags],
+    llm: dict[str, LlmCaption],
 ) -> ReportInput:
     """What report.html shows: the exported persons, folders and files, as the rest of the export has
-    them (the same read of the catalog)."""
+    them (the same read of the catalog), with each person's tags and caption as in their metadata.json
+    (an ``eventlens captions --llm`` caption in place of the offline one, its tags added)."""
     shown = {
         sha: ReportPhoto(sha, p.rel_path, p.local_path, p.width_px, p.height_px)
         for sha, p in all_photos.items()
@@ -394,6 +501,8 @@ def _report_input(
                 face_count=len(faces),
                 faces=faces,
                 best=best,
+                tags=_merged_tags(tags.get(person.label), llm.get(person.label)),
+                caption=_caption(tags.get(person.label), llm.get(person.label)),
             )
         )
     return ReportInput(
