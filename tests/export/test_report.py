@@ -76,6 +76,9 @@ def test_every_person_is_a_strip_of_their_own_faces_with_counts_and_best_photos(
         text = " ".join(page.text[label].split())
         assert f"{row['photos']} photos" in text and f"{row['faces']} face" in text
         assert row["category"] in text
+        meta = json.loads((out / label / "metadata.json").read_text(encoding="utf-8"))
+        assert meta["tags"] and all(tag in text for tag in meta["tags"]), (meta["tags"], text)
+        assert " ".join(meta["caption"].split()) in text
         for img in faces:
             assert label in img.attrs["alt"]
             thumb = resolve(out, img.attrs["src"])
