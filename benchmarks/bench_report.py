@@ -35,9 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_enhance import processed_event
 from make_event import add_event_options, event_from_args
 
-from eventlens import pipeline
 from eventlens.analysis.pool import AnalysisPool
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.export.layout import export
@@ -57,14 +57,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
     return args
-
-
-def _processed(event_dir: Path, workers: int) -> Path:
-    out = event_dir.parent / f"{event_dir.name}-processed"
-    if not (out / ".eventlens" / "catalog.sqlite").is_file():
-        sys.stderr.write(f"processing the event once into {out} (real models) ...\n")
-        pipeline.process(event_dir / "photos", out, load_settings(workers=workers))
-    return out
 
 
 def _fresh_out(processed: Path, base: Path) -> Path:
@@ -164,7 +156,7 @@ def _markdown(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = _args(argv)
     event_dir, _manifest = event_from_args(args)
-    processed = _processed(event_dir, args.workers)
+    processed = processed_event(event_dir, args.workers)
     load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="eventlens-bench-report-") as tmp:
         settings = load_settings(workers=args.workers)
