@@ -43,7 +43,8 @@ TARGET_PHOTOS_PER_S = 4.0
 THUMB_PX = 360
 
 
-def _processed(event_dir: Path, workers: int) -> Path:
+def processed_event(event_dir: Path, workers: int) -> Path:
+    """The event's output folder with its catalog (``eventlens process`` run once, then cached)."""
     out = event_dir.parent / f"{event_dir.name}-processed"
     if not (out / ".eventlens" / "catalog.sqlite").is_file():
         sys.stderr.write(f"processing the event once into {out} (real models) ...\n")
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sheet", type=Path, default=Path("bench-out/enhance_contact_sheet.png"))
     args = p.parse_args(argv)
     event_dir, _manifest = event_from_args(args)
-    out = _processed(event_dir, args.workers)
+    out = processed_event(event_dir, args.workers)
     default = _run(out, args.workers)
     pairs = contact_sheet(out, event_dir / "photos", args.sheet)
     forced = _run(

@@ -120,16 +120,18 @@ def format_summary(summary: RunSummary, out_dir: Path | None) -> str:
     if summary.wall_s is not None:
         lines.append(f"time     {summary.wall_s:.1f} s")
     if out_dir is not None and exp and exp.persons:
-        lines.append(next_step(out_dir, exp.persons))
+        lines.append(next_step(out_dir, exp.persons, exp.report_html))
     return "\n".join(lines)
 
 
-def next_step(out_dir: Path, persons: int) -> str:
-    """What to do after an export: check the person folders, name and fix the people, export again."""
+def next_step(out_dir: Path, persons: int, report: bool = False) -> str:
+    """What to do after an export: check the persons (report.html, the person folders), name and fix
+    the people, export again."""
     out = out_dir.resolve()
     folders = "person_001" if persons == 1 else f"person_001 … person_{persons:03d}"
+    where = f"{out}/report.html (or {out}/{folders})" if report else f"{out}/{folders}"
     return (
-        f"next     check {out}/{folders}; name and fix people with `eventlens person rename person_001 "
+        f"next     check {where}; name and fix people with `eventlens person rename person_001 "
         f"NAME --out {out}` (also category, merge, move, not, hide, undo), then "
         f"`eventlens export --out {out}`"
     )

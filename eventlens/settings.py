@@ -426,6 +426,13 @@ class Settings(BaseSettings):
         description="How photos are placed in person folders; `hardlink` copies across file systems.",
     )
     face_crop_px: int = Field(256, ge=32, le=2048, description="Size of the representative face crops.")
+    report_html: bool = Field(
+        True,
+        description="Write `OUT/report.html` with every export: each person's faces, counts and best "
+        "photos, the unassigned faces and the rejected files on one static page, with thumbnails under "
+        "`OUT/.eventlens/thumbs` (made once per photo and size, on the worker processes of `process`, else "
+        "on threads). Off: no report and no thumbnails; a report.html of an earlier export is removed.",
+    )
 
     # --- service: downloads of photo and selfie URLs (eventlens/service/download.py) ------------
     download_allow_private: bool = Field(

@@ -101,6 +101,8 @@ class ExportSummary(BaseModel):
     copies: int = 0
     crops: int = 0
     best: int = 0
+    report_html: bool = False  # OUT/report.html was written (setting report_html)
+    report_thumbnails: int = 0  # thumbnails made for report.html (the others were in the cache)
 
 
 class EnhanceSummary(BaseModel):

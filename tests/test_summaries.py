@@ -56,6 +56,8 @@ SUB_KEYS = {
         "copies",
         "crops",
         "best",
+        "report_html",  # added with OUT/report.html (new keys go at the end)
+        "report_thumbnails",
     ],
 }
 

@@ -9,6 +9,8 @@
     OUT/photo_scores.csv       every photo ranked, best first, with an explanation of its score
     OUT/best/                  the top photos (rank-prefixed links); OUT/person_001/best/ likewise
     OUT/rejected.csv           path,reason
+    OUT/report.html            all of it on one static page (:mod:`eventlens.export.report`; thumbnails in
+                               OUT/.eventlens/thumbs; setting ``report_html``)
 
 Everything is first built in a staging folder inside ``OUT/.eventlens`` and then swapped in
 (:mod:`eventlens.export.swap`, journalled: the next export finishes a swap that was killed), so an
@@ -24,7 +26,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ from eventlens.deliver.tags import FaceFacts, PersonTags, PhotoFacts, tags_for_p
 from eventlens.export import swap
 from eventlens.export.crops import CropJob, make_crop
 from eventlens.export.names import file_names
+from eventlens.export.parallel import map_jobs
+from eventlens.export.report import ReportFace, ReportInput, ReportPerson, ReportPhoto, write_report
 from eventlens.export.safe_files import output_error, place, write_csv, write_json
 from eventlens.settings import Settings
 from eventlens.summaries import ExportSummary
@@ -122,7 +126,8 @@ def _write_folder(
     representative: dict[str, object] | None,
     tags: PersonTags | None = None,
     llm: LlmCaption | None = None,
-) -> None:
+) -> dict[str, str]:
+    """Write one person (or the unassigned) folder; returns the file name of each photo (by sha256)."""
     folder.mkdir(parents=True)
     names = _file_names(items)
     entries = []
@@ -158,6 +163,7 @@ def _write_folder(
         "photos": entries,
     }
     write_json(folder / "metadata.json", meta)
+    return names
 
 
 def _face_row(p: _Photo, f: dict[str, Any], decisions: FaceDecisions | None) -> list[object]:
@@ -216,11 +222,7 @@ def _make_crops(
         )
         for photo, face in chosen.values()
     ]
-    if executor is not None:
-        paths = list(executor.map(make_crop, jobs, chunksize=4))
-    else:
-        with ThreadPoolExecutor(max_workers=settings.effective_workers) as pool:
-            paths = list(pool.map(make_crop, jobs))
+    paths = map_jobs(make_crop, jobs, executor, settings.effective_workers)
     return dict(zip(chosen, paths, strict=True))
 
 
@@ -234,10 +236,12 @@ def _write_persons(
     tags: dict[str, PersonTags],
     llm: dict[str, LlmCaption],
     executor: Executor | None = None,
-) -> list[list[object]]:
-    """Person folders, crops and unassigned; returns the rows of summary.csv."""
+) -> tuple[list[list[object]], dict[str, dict[str, str]]]:
+    """Person folders, crops and unassigned; returns the rows of summary.csv and the file names of the
+    photos in each folder (folder -> sha256 -> name)."""
     face_by_id = {f["id"]: (p, f) for p in all_photos.values() for f in p.faces}
     summary_rows: list[list[object]] = []
+    folder_names: dict[str, dict[str, str]] = {}
     (staging / CLUSTERS_DIR).mkdir()
     # hidden persons get no folder, crop or summary row; their faces stay theirs (not unassigned)
     ordered = [
@@ -268,7 +272,7 @@ def _write_persons(
                 "crop": f"../{CLUSTERS_DIR}/{crop_name}",
             }
         own_tags = tags.get(person.label)
-        _write_folder(
+        folder_names[person.label] = _write_folder(
             staging / person.label,
             person.label,
             person,
@@ -293,8 +297,10 @@ def _write_persons(
         )
         summary.persons += 1
     if by_person.get(UNASSIGNED):
-        _write_folder(staging / UNASSIGNED, UNASSIGNED, None, by_person[UNASSIGNED], settings, summary, None)
-    return summary_rows
+        folder_names[UNASSIGNED] = _write_folder(
+            staging / UNASSIGNED, UNASSIGNED, None, by_person[UNASSIGNED], settings, summary, None
+        )
+    return summary_rows, folder_names
 
 
 def export(
@@ -404,7 +410,7 @@ def _build(
     by_person = _group_by_person(all_photos, summary)
     tags = _person_tags(all_photos, people, curation)
     llm = _cached_llm_captions(staging.parent / LLM_CACHE_DIR, person_photos(all_photos, curation), settings)
-    summary_rows = _write_persons(
+    summary_rows, folder_names = _write_persons(
         staging, people, by_person, all_photos, settings, summary, tags, llm, executor
     )
     face_rows = [
@@ -427,3 +433,84 @@ def _build(
         file_name=lambda sha: all_names[sha],
     )
     summary.best = len(curation.best)
+    if settings.report_html:
+        data = _report_input(
+            all_photos, people, by_person, folder_names, curation, rejected, summary, tags, llm
+        )
+        summary.report_thumbnails = write_report(
+            staging, data, staging.parent, settings.max_image_megapixels, executor, settings.effective_workers
+        )
+        summary.report_html = True
+
+
+def _merged_tags(offline: PersonTags | None, llm: LlmCaption | None) -> tuple[str, ...]:
+    own = list(offline.tags) if offline is not None else []
+    return tuple(dict.fromkeys(own + (list(llm.tags) if llm is not None else [])))
+
+
+def _caption(offline: PersonTags | None, llm: LlmCaption | None) -> str | None:
+    if llm is not None and llm.caption:
+        return llm.caption
+    return offline.caption if offline is not None else None
+
+
+def _report_input(
+    all_photos: dict[str, _Photo],
+    people: dict[int, PersonView],
+    by_person: dict[str, list[_Photo]],
+    folder_names: dict[str, dict[str, str]],
+    curation: Curation,
+    rejected: list[RejectionView],
+    summary: ExportSummary,
+    tags: dict[str, PersonTags],
+    llm: dict[str, LlmCaption],
+) -> ReportInput:
+    """What report.html shows: the exported persons, folders and files, as the rest of the export has
+    them (the same read of the catalog), with each person's tags and caption as in their metadata.json
+    (an ``eventlens captions --llm`` caption in place of the offline one, its tags added)."""
+    shown = {
+        sha: ReportPhoto(sha, p.rel_path, p.local_path, p.width_px, p.height_px)
+        for sha, p in all_photos.items()
+    }
+
+    def faces_of(label: str, folder: str, rep_face_id: int | None = None) -> list[ReportFace]:
+        names = folder_names[folder]
+        own = [(p, f) for p in by_person[folder] for f in p.faces if f["person"] == label]
+        own.sort(key=lambda pf: pf[1]["id"] != rep_face_id)  # stable: then by photo path, face index
+        return [
+            ReportFace(shown[p.sha256], f["face"], tuple(f["box"]), f"{folder}/{names[p.sha256]}")
+            for p, f in own
+        ]
+
+    listed = [p for p in sorted(people.values(), key=lambda r: r.label) if by_person.get(p.label)]
+    persons = []
+    for person in listed:
+        if person.hidden:
+            continue
+        faces = faces_of(person.label, person.label, person.representative_face_id)
+        names = folder_names[person.label]
+        best = [
+            (shown[sha], f"{person.label}/{names[sha]}") for sha in curation.person_best.get(person.label, [])
+        ]
+        persons.append(
+            ReportPerson(
+                label=person.label,
+                name=person.name,
+                category=person.category,
+                photo_count=len(by_person[person.label]),
+                face_count=len(faces),
+                faces=faces,
+                best=best,
+                tags=_merged_tags(tags.get(person.label), llm.get(person.label)),
+                caption=_caption(tags.get(person.label), llm.get(person.label)),
+            )
+        )
+    return ReportInput(
+        title="eventlens report",  # not the folder's name: a moved or copied OUT gives the same file
+        photos=summary.photos,
+        faces=summary.faces,
+        persons=persons,
+        unassigned=faces_of("", UNASSIGNED) if by_person.get(UNASSIGNED) else [],
+        hidden_persons=sum(p.hidden for p in listed),
+        rejected=rejected,
+    )

@@ -28,6 +28,7 @@ RESERVED_NAMES = frozenset(
         "face_data.csv",
         "photo_scores.csv",
         "rejected.csv",
+        "report.html",
         "cluster_labels.json",
         "output_clusters",
         "unassigned",

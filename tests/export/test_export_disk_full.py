@@ -36,11 +36,12 @@ def _state(out: Path) -> dict[str, str]:
 
 
 def _work_entries(out: Path) -> list[str]:
-    """What the export keeps in OUT/.eventlens besides the catalog: no staging, trash, journal or temp."""
+    """What the export keeps in OUT/.eventlens besides the catalog and the caches (face crops, thumbnails):
+    no staging, trash, journal or temp."""
     return sorted(
         p.name
         for p in (out / ".eventlens").iterdir()
-        if not p.name.startswith(("catalog.sqlite", "face-crops"))
+        if not p.name.startswith(("catalog.sqlite", "face-crops", "thumbs"))
     )
 
 
