@@ -41,9 +41,17 @@ from eventlens.settings import load_settings
 
 TARGET_PHOTOS_PER_S = 4.0
 THUMB_PX = 360
+#: a target band almost no photo is in: nearly every photo is corrected (the worst case)
+EVERY_PHOTO_CORRECTED = {
+    "photo_brightness_min": 0.62,
+    "photo_brightness_max": 0.66,
+    "face_brightness_min": 0.62,
+    "face_brightness_max": 0.66,
+}
 
 
-def _processed(event_dir: Path, workers: int) -> Path:
+def processed_event(event_dir: Path, workers: int) -> Path:
+    """The event's output folder with its catalog (``eventlens process`` run once, then cached)."""
     out = event_dir.parent / f"{event_dir.name}-processed"
     if not (out / ".eventlens" / "catalog.sqlite").is_file():
         sys.stderr.write(f"processing the event once into {out} (real models) ...\n")
@@ -116,17 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sheet", type=Path, default=Path("bench-out/enhance_contact_sheet.png"))
     args = p.parse_args(argv)
     event_dir, _manifest = event_from_args(args)
-    out = _processed(event_dir, args.workers)
+    out = processed_event(event_dir, args.workers)
     default = _run(out, args.workers)
     pairs = contact_sheet(out, event_dir / "photos", args.sheet)
-    forced = _run(
-        out,
-        args.workers,
-        photo_brightness_min=0.62,
-        photo_brightness_max=0.66,
-        face_brightness_min=0.62,
-        face_brightness_max=0.66,
-    )
+    forced = _run(out, args.workers, **EVERY_PHOTO_CORRECTED)
     lines = [
         f"## enhance: {default['photos']} photos of 12 MP, {args.workers} workers",
         "",
