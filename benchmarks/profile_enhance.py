@@ -5,7 +5,7 @@ Usage:
 
 The 240-photo 12 MP event and its catalog are those of ``bench_enhance.py`` (built and processed on first
 use). ``--profile-photos`` photos (evenly spaced over the event, by path) run through
-:func:`eventlens.deliver.worker.run_job` one after the other in this process under cProfile, with the
+:func:`eventlens.deliver.worker.run_job` one after the other in this process under cProfile (set up as a worker), with the
 target band of ``bench_enhance.py``'s "every photo corrected" pass (``--band every``, the default) or the
 default settings. Outputs go to a temporary folder. Printed: CPU seconds per photo of each step (the
 cumulative time of the function doing it: decode, the measures, the tone curve, the chroma smoothing,
@@ -29,7 +29,7 @@ from make_event import add_event_options, event_from_args
 
 from eventlens.catalog.db import default_url, open_catalog
 from eventlens.deliver.stage import chosen_faces, select_photos
-from eventlens.deliver.worker import EnhanceJob, run_job
+from eventlens.deliver.worker import EnhanceJob, init_worker, run_job
 from eventlens.settings import DeliverSettings, load_settings
 
 #: (step, file name ending, function name): what each line of the summary sums
@@ -39,7 +39,7 @@ STEPS = (
     ("  of which JPEG/PNG decoding (ImageFile.load)", "PIL/ImageFile.py", "load"),
     ("  of which ICC conversion to sRGB", "deliver/files.py", "_to_srgb"),
     ("  of which EXIF orientation (transpose)", "PIL/ImageOps.py", "exif_transpose"),
-    ("measure (reduced copy, before and after)", "deliver/correction.py", "measure"),
+    ("measure (reduced copy, before and after)", "deliver/correction.py", "measure_reduced"),
     ("plan (tone curve choice)", "deliver/correction.py", "plan"),
     ("noise estimate + denoise/sharpen choice", "deliver/correction.py", "finish"),
     ("focus measure at full resolution (all calls)", "deliver/correction.py", "focus"),
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     deliver = EVERY_PHOTO_CORRECTED if args.band == "every" else {}
     with tempfile.TemporaryDirectory(prefix="profile_enhance_") as tmp:
         jobs = _jobs(out, args.profile_photos, deliver, Path(tmp))
+        init_worker()  # as in the pool's workers
         load_before = os.getloadavg()
         profiler = cProfile.Profile(time.process_time)
         started = time.process_time()

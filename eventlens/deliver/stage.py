@@ -33,7 +33,7 @@ from eventlens.catalog import queries
 from eventlens.curate.stage import compute_curation
 from eventlens.deliver import crop_geometry as geo
 from eventlens.deliver.files import output_name, write_new
-from eventlens.deliver.worker import CutJob, EnhanceJob, run_job
+from eventlens.deliver.worker import CutJob, EnhanceJob, init_worker, run_job
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 from eventlens.summaries import EnhanceSummary
@@ -150,7 +150,9 @@ def _run_jobs(jobs: list[EnhanceJob], workers: int) -> Iterator[tuple[EnhanceJob
             yield job, run_job(job)
         return
     with worker_environment(huge_pages=False):
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker
+        )
         try:
             yield from zip(jobs, pool.map(run_job, jobs, chunksize=1), strict=True)
         finally:
