@@ -67,7 +67,17 @@ def _pixels(a: Path, b: Path) -> tuple[float, int, float]:
 
 def _run(src: Path, catalog_of: Path, out: Path, config: Path, workers: int) -> dict[str, Any]:
     copy_catalog(catalog_of, out)
-    args = ["enhance", "--photos", "all", "--out", str(out), "--workers", str(workers), "--config", str(config)]
+    args = [
+        "enhance",
+        "--photos",
+        "all",
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        "--config",
+        str(config),
+    ]
     eventlens(src, args)
     meta: dict[str, Any] = json.loads((out / "enhanced" / "metadata.json").read_text(encoding="utf-8"))
     return meta
@@ -108,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--band", choices=("every", "default"), default="every", help="target band (see above)")
     p.add_argument("--workers", type=int, default=2, help="enhance worker processes (default 2)")
     p.add_argument("--max-mean-diff", type=float, default=1.0, help="largest mean |pixel difference| allowed")
-    p.add_argument("--work", type=Path, help="folder for the sources and outputs (default: a temp dir, removed)")
+    p.add_argument(
+        "--work", type=Path, help="folder for the sources and outputs (default: a temp dir, removed)"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     event_dir, _manifest = event_from_args(args)
@@ -130,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     rows, problems = result["pixels"], result["problems"]
     means = [r[1] for r in rows]
-    statuses = {s: sum(e["status"] == s for e in metas["B"]["photos"]) for s in ("enhanced", "unchanged", "failed")}
+    statuses = {
+        s: sum(e["status"] == s for e in metas["B"]["photos"]) for s in ("enhanced", "unchanged", "failed")
+    }
     lines = [
         f"## enhance {args.rev_a} vs {args.rev_b}: {len(metas['B']['photos'])} photos, band {args.band!r}, "
         f"B: {statuses}",

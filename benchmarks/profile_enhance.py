@@ -5,12 +5,14 @@ Usage:
 
 The 240-photo 12 MP event and its catalog are those of ``bench_enhance.py`` (built and processed on first
 use). ``--profile-photos`` photos (evenly spaced over the event, by path) run through
-:func:`eventlens.deliver.worker.run_job` one after the other in this process under cProfile (set up as a worker), with the
-target band of ``bench_enhance.py``'s "every photo corrected" pass (``--band every``, the default) or the
-default settings. Outputs go to a temporary folder. Printed: CPU seconds per photo of each step (the
-cumulative time of the function doing it: decode, the measures, the tone curve, the chroma smoothing,
-the sharpening, encode, ...), then the 25 functions with the most own time. CPU time of one process,
-so it hardly depends on the machine's load (printed too).
+:func:`eventlens.deliver.worker.run_job` one after the other in this process (set up as a worker) under
+cProfile, with the target band of ``bench_enhance.py``'s "every photo corrected" pass (``--band every``,
+the default) or the default settings. Outputs go to a temporary folder. Printed: CPU seconds per photo
+of each step (the cumulative time of the function doing it: decode, the measures, the tone curve, the
+chroma smoothing, the sharpening, encode, ...), then the 25 functions with the most own time. CPU
+time of one process, so it hardly depends on the machine's load (printed too). The pool's workers run
+glibc's malloc on transparent huge pages (``eventlens.analysis.pool.worker_environment``); to profile
+the same, start this script with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` in its environment.
 """
 
 from __future__ import annotations

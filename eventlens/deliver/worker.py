@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+from PIL._imaging import set_blocks_max
 
 from eventlens.deliver import correction
 from eventlens.deliver.files import Original, copy_unchanged, read_photo, save_image
@@ -65,7 +66,7 @@ def _cut(image: Image.Image, scale: float, box: tuple[int, int, int, int]) -> Im
 
 def init_worker() -> None:
     """Start of a worker process: Pillow keeps freed memory blocks (:data:`PILLOW_BLOCKS_KEPT`)."""
-    Image.core.set_blocks_max(PILLOW_BLOCKS_KEPT)
+    set_blocks_max(PILLOW_BLOCKS_KEPT)
 
 
 def run_job(job: EnhanceJob) -> dict[str, Any]:
@@ -104,7 +105,10 @@ def _run(job: EnhanceJob) -> dict[str, Any]:
         image, used = kept.image, kept.correction
         boxes = [[v * full.scale for v in b] for b in job.face_boxes]
         after, _ = correction.measure_reduced(kept.small, image.width, boxes, False, kept.quality)
-        result["sharpness_full"] = {"before": round(sharp_before, 4), "after": round(kept.quality.sharpness, 4)}
+        result["sharpness_full"] = {
+            "before": round(sharp_before, 4),
+            "after": round(kept.quality.sharpness, 4),
+        }
     if job.enhanced_to is not None:
         if used.is_identity():
             copy_unchanged(job.source, job.enhanced_to)
