@@ -33,7 +33,7 @@ from eventlens.catalog import queries
 from eventlens.curate.stage import compute_curation
 from eventlens.deliver import crop_geometry as geo
 from eventlens.deliver.files import output_name, write_new
-from eventlens.deliver.worker import CutJob, EnhanceJob, run_job
+from eventlens.deliver.worker import CutJob, EnhanceJob, init_worker, run_job
 from eventlens.progress import SILENT, Progress
 from eventlens.settings import Settings
 from eventlens.summaries import EnhanceSummary
@@ -144,13 +144,18 @@ def plan_crops(
     ]
 
 
-def _run_jobs(jobs: list[EnhanceJob], workers: int) -> Iterator[tuple[EnhanceJob, dict[str, Any]]]:
+def _run_jobs(
+    jobs: list[EnhanceJob], workers: int, huge_pages: bool
+) -> Iterator[tuple[EnhanceJob, dict[str, Any]]]:
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             yield job, run_job(job)
         return
-    with worker_environment(huge_pages=False):
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    # huge pages: ~6 % less CPU here (fewer page faults on the full-size images; profile_enhance.py)
+    with worker_environment(huge_pages):
+        pool = cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker
+        )
         try:
             yield from zip(jobs, pool.map(run_job, jobs, chunksize=1), strict=True)
         finally:
@@ -257,7 +262,7 @@ def enhance(
     ordered = list(jobs.items())
     keys = {id(job): key for key, job in ordered}
     with progress.bar(len(ordered), "enhance") as bar:
-        for job, result in _run_jobs([job for _, job in ordered], summary.workers):
+        for job, result in _run_jobs([job for _, job in ordered], summary.workers, settings.huge_pages):
             results[keys[id(job)]] = result
             summary.cpu_s += result.get("cpu_s", 0.0)
             bar.advance()
