@@ -56,9 +56,11 @@ def test_thumbnails_are_made_once_and_never_again_for_unchanged_photos(
         served: set[str] = set()
         page.on(
             "response",
-            lambda r, served=served: served.add(r.url.split("/")[-1].split(".")[0])
-            if "/thumbs/" in r.url and r.status == 200
-            else None,
+            lambda r, served=served: (
+                served.add(r.url.split("/")[-1].split(".")[0])
+                if "/thumbs/" in r.url and r.status == 200
+                else None
+            ),
         )
         before = _thumbs_made(web_server)
         page.goto(f"/events/{fresh_event}")
