@@ -46,7 +46,9 @@ def engine(tmp_path: Path) -> sa.Engine:
 
 def _pairs(engine: sa.Engine, max_distance: float = 2.0) -> list[tuple[str, str]]:
     with engine.connect() as conn:
-        return [(s.label, s.other_label) for s in suggestions.merge_suggestions(conn, EMBED_MODEL, max_distance)]
+        return [
+            (s.label, s.other_label) for s in suggestions.merge_suggestions(conn, EMBED_MODEL, max_distance)
+        ]
 
 
 def test_suggestions_are_ordered_by_similarity_and_skip_pairs_sharing_a_photo(engine: sa.Engine) -> None:
