@@ -1,4 +1,4 @@
-"""Migration 6: a version-5 catalog gains ``person_not_person`` (person-pair cannot-links) and keeps its rows."""
+"""Migration 6: a version-5 catalog gains ``person_not_person`` (person-pair cannot-links), keeps its rows."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ in keyset pages that walk the whole listing once; unassigned faces; photo sizes;
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,11 +36,11 @@ def engine(tmp_path: Path) -> sa.Engine:
     return engine
 
 
-def _walk(conn: sa.Connection, **kw: object) -> list[str]:
+def _walk(conn: sa.Connection, **kw: Any) -> list[str]:
     labels: list[str] = []
     after = None
     while True:
-        page = queries.people_page(conn, limit=2, after=after, **kw)  # type: ignore[arg-type]
+        page = queries.people_page(conn, limit=2, after=after, **kw)
         labels += [p.label for p in page.items]
         if page.next_cursor is None:
             return labels
