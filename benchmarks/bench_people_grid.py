@@ -19,7 +19,10 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -99,18 +102,61 @@ def write_catalog(event_dir: Path, n_faces: int, n_persons: int, seed: int = 0) 
     return engine
 
 
+PASSWORD = "bench-password-1"
+
+
+@contextmanager
+def logged_in_client(data: Path, event_id: str, role: str = "editor", **settings: Any) -> Iterator[Any]:
+    """A TestClient of the app on ``data`` (in this process, no workers) with ``event_id`` registered in the
+    service's database and a user of ``role`` (name and password: the role, PASSWORD) logged in."""
+    from eventlens.service.users import create_user  # noqa: PLC0415
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from eventlens.service.app import create_app  # noqa: PLC0415
+    from eventlens.service.db import DataDir, now_iso, open_service_db  # noqa: PLC0415
+    from eventlens.service.tables import events  # noqa: PLC0415
+    from eventlens.settings import load_settings  # noqa: PLC0415
+
+    engine = open_service_db(DataDir(data))
+    now = now_iso()
+    with engine.begin() as conn:
+        if conn.execute(sa.select(events.c.event_id).where(events.c.event_id == event_id)).first() is None:
+            conn.execute(
+                events.insert().values(
+                    event_id=event_id,
+                    owner_key_id="bench",
+                    created_at=now,
+                    updated_at=now,
+                    updated_at_s=time.time(),
+                )
+            )
+    create_user(engine, role, PASSWORD, role)
+    engine.dispose()
+    app = create_app(data, load_settings(**settings), start_workers=False)
+    with TestClient(app) as client:
+        form = {"username": role, "password": PASSWORD, "next": "/"}
+        r = client.post("/login", data=form, follow_redirects=False)
+        assert r.status_code == 303, f"login failed: {r.status_code} {r.text[:200]}"
+        yield client
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=2000)
     parser.add_argument("--persons", type=int, default=250)
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    from bench_people_grid_app import grid_client  # noqa: PLC0415 - the app side, see that module
-
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         write_catalog(data / "events" / EVENT_ID, args.faces, args.persons).dispose()
-        with grid_client(data, EVENT_ID) as get:
+        with logged_in_client(data, EVENT_ID) as client:
+
+            def get(path: str) -> None:
+                response = client.get(path)
+                assert response.status_code == 200, (
+                    f"GET {path}: {response.status_code} {response.text[:300]}"
+                )
+
             for query in ("", "?sort=name", "?category=main&hidden=no"):
                 get(f"/events/{EVENT_ID}/people{query}")  # warm: templates compiled, caches filled
                 wall, cpu = [], []
