@@ -34,6 +34,8 @@ router = APIRouter(prefix="/events/{event_id}", tags=["web: people"])
 Viewer = Annotated[WebUser, Depends(require_role("viewer"))]
 Editor = Annotated[WebUser, Depends(require_role("editor"))]
 Checked = Depends(csrf_checked)
+#: the page a form came from (field ``next``), where its 303 goes back to
+Next = Annotated[str | None, Form()]
 #: suggestions shown per page
 SUGGESTIONS_SHOWN = 10
 #: recent corrections listed for undo
@@ -224,7 +226,7 @@ def merge_people(
     user: Editor,
     persons: Annotated[list[str], Form()],
     into: Annotated[str | None, Form()] = None,
-    next: Annotated[str | None, Form()] = None,  # noqa: A002 - the form field's name
+    next: Next = None,
 ) -> Response:
     """Merge the selected persons into ``into`` (default: the first selected)."""
     target = event_target(request, event_id)
@@ -246,7 +248,7 @@ def move_faces(
     user: Editor,
     faces: Annotated[list[str], Form()],
     to: Annotated[str, Form()],
-    next: Annotated[str | None, Form()] = None,  # noqa: A002
+    next: Next = None,
 ) -> Response:
     """Move the selected faces to person ``to``, or to a new person (``to=new``: a split)."""
     target = event_target(request, event_id)
@@ -264,7 +266,7 @@ def undo(
     event_id: str,
     user: Editor,
     correction_id: Annotated[int | None, Form()] = None,
-    next: Annotated[str | None, Form()] = None,  # noqa: A002
+    next: Next = None,
 ) -> Response:
     target = event_target(request, event_id)
     return _corrected(
@@ -283,7 +285,7 @@ def answer_suggestion(
     person: Annotated[str, Form()],
     other: Annotated[str, Form()],
     same: Annotated[str, Form()],
-    next: Annotated[str | None, Form()] = None,  # noqa: A002
+    next: Next = None,
 ) -> Response:
     """Answer "is this the same person?": ``same=yes`` merges, ``same=no`` records that they are two."""
     if same not in ("yes", "no"):
@@ -303,12 +305,26 @@ def apply_refit(
     request: Request,
     event_id: str,
     user: Editor,
-    next: Annotated[str | None, Form()] = None,  # noqa: A002
+    next: Next = None,
 ) -> Response:
     """Store the threshold re-fitted to the answers (the next re-cluster uses it)."""
     settings = _settings(request)
     report = refit.apply(event_target(request, event_id), settings, embed_model_key(settings))
     return _back(event_id, next, f"/events/{event_id}/suggestions", report.line())
+
+
+def _for_person(
+    request: Request,
+    event_id: str,
+    label: str,
+    user: WebUser,
+    next_url: str | None,
+    change: Callable[[corrections.Target, str], corrections.Correction],
+) -> RedirectResponse:
+    """``change(target, actor)`` of one person's page, answered by a 303 back to it."""
+    target = event_target(request, event_id)
+    fallback = _person_url(event_id, label)
+    return _corrected(event_id, next_url, fallback, lambda: change(target, _actor(user)))
 
 
 @router.post("/people/{label}/rename", dependencies=[Checked])
@@ -317,15 +333,11 @@ def rename(
     event_id: str,
     label: str,
     user: Editor,
+    next: Next = None,
     name: Annotated[str, Form()] = "",
-    next: Annotated[str | None, Form()] = None,  # noqa: A002
 ) -> Response:
-    target = event_target(request, event_id)
-    return _corrected(
-        event_id,
-        next,
-        _person_url(event_id, label),
-        lambda: corrections.rename(target, label, name, by=_actor(user)),
+    return _for_person(
+        request, event_id, label, user, next, lambda t, by: corrections.rename(t, label, name, by)
     )
 
 
@@ -336,14 +348,10 @@ def set_category(
     label: str,
     user: Editor,
     category: Annotated[str, Form()],
-    next: Annotated[str | None, Form()] = None,  # noqa: A002
+    next: Next = None,
 ) -> Response:
-    target = event_target(request, event_id)
-    return _corrected(
-        event_id,
-        next,
-        _person_url(event_id, label),
-        lambda: corrections.set_category(target, label, category, by=_actor(user)),
+    return _for_person(
+        request, event_id, label, user, next, lambda t, by: corrections.set_category(t, label, category, by)
     )
 
 
@@ -353,49 +361,29 @@ def hide(
     event_id: str,
     label: str,
     user: Editor,
+    next: Next = None,
     hidden: Annotated[str, Form()] = "yes",
-    next: Annotated[str | None, Form()] = None,  # noqa: A002
 ) -> Response:
-    target = event_target(request, event_id)
-    return _corrected(
-        event_id,
-        next,
-        _person_url(event_id, label),
-        lambda: corrections.hide(target, label, hidden=hidden == "yes", by=_actor(user)),
+    """``hidden=yes`` hides the person from the export, ``no`` shows it again."""
+    return _for_person(
+        request, event_id, label, user, next, lambda t, by: corrections.hide(t, label, hidden == "yes", by)
     )
 
 
 @router.post("/people/{label}/representative", dependencies=[Checked])
 def set_representative(
-    request: Request,
-    event_id: str,
-    label: str,
-    user: Editor,
-    face: Annotated[str, Form()],
-    next: Annotated[str | None, Form()] = None,  # noqa: A002
+    request: Request, event_id: str, label: str, user: Editor, face: Annotated[str, Form()], next: Next = None
 ) -> Response:
-    target = event_target(request, event_id)
-    return _corrected(
-        event_id,
-        next,
-        _person_url(event_id, label),
-        lambda: corrections.set_representative(target, label, face, by=_actor(user)),
+    return _for_person(
+        request, event_id, label, user, next, lambda t, by: corrections.set_representative(t, label, face, by)
     )
 
 
 @router.post("/people/{label}/not", dependencies=[Checked])
 def not_this_person(
-    request: Request,
-    event_id: str,
-    label: str,
-    user: Editor,
-    face: Annotated[str, Form()],
-    next: Annotated[str | None, Form()] = None,  # noqa: A002
+    request: Request, event_id: str, label: str, user: Editor, face: Annotated[str, Form()], next: Next = None
 ) -> Response:
-    target = event_target(request, event_id)
-    return _corrected(
-        event_id,
-        next,
-        _person_url(event_id, label),
-        lambda: corrections.not_person(target, face, label, by=_actor(user)),
+    """ "Not this person": a cannot-link between the face and the person."""
+    return _for_person(
+        request, event_id, label, user, next, lambda t, by: corrections.not_person(t, face, label, by)
     )
