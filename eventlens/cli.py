@@ -43,6 +43,7 @@ from eventlens.progress import TerminalProgress
 from eventlens.service.cli import keys_group, serve_cmd, watch_cmd
 from eventlens.settings import Settings, load_settings
 from eventlens.summaries import RunSummary
+from eventlens.web.cli import users_group
 
 
 def _settings(config_file: Path | None, workers: int | None, **overrides: Any) -> Settings:
@@ -734,6 +735,7 @@ def settings_cmd(config_file: Path | None) -> None:
 main.add_command(eval_cmd)
 main.add_command(serve_cmd)
 main.add_command(keys_group)
+main.add_command(users_group)
 main.add_command(watch_cmd)
 
 if __name__ == "__main__":

@@ -492,6 +492,38 @@ class Settings(BaseSettings):
         "files); 0 keeps them forever.",
     )
 
+    # --- web UI (eventlens serve, at /) ----------------------------------------------------------
+    ui_import_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders of this machine whose subfolders the web UI may import as an event "
+        "(anything else is refused); empty: only ZIP uploads.",
+    )
+    max_upload_mb: float = Field(
+        2000.0, gt=0, description="Largest ZIP a web UI upload may send (other requests: `max_request_mb`)."
+    )
+    web_session_ttl_s: float = Field(
+        43_200.0, gt=0, description="A web UI login lasts this long, then the user logs in again."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins of one user name within `login_window_s` before it is refused."
+    )
+    login_max_failures_per_client: int = Field(
+        20,
+        ge=1,
+        description="Failed logins from one client address within `login_window_s` before it is refused.",
+    )
+    login_window_s: float = Field(
+        300.0,
+        gt=0,
+        description="Window of the login rate limits; refused logins answer 429 with Retry-After.",
+    )
+    signed_url_ttl_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Photo and thumbnail URLs in web pages work without a session for at least this long, "
+        "and at most twice as long.",
+    )
+
     @model_validator(mode="after")
     def _match_buckets_ordered(self) -> Settings:
         if self.match_probably_confidence > self.match_definitely_confidence:

@@ -22,6 +22,7 @@ the embeddings). Every function takes an open :class:`sqlalchemy.engine.Connecti
     unassigned_faces(conn)           Page of the faces of shown photos without a person
     photo_sizes(conn, shas)          (width_px, height_px) as displayed, per analysed photo
     rejections(conn)                 Page of RejectionView (rejected paths), by path, reason, path id
+    catalog_counts(conn)             CatalogCounts: shown photos, their faces, persons (for a summary)
 
 The functions that return a :class:`~eventlens.catalog.paging.Page` take ``limit`` (items per page; all
 items when None) and ``after`` (the ``next_cursor`` of the previous page): keyset pagination over a
@@ -114,6 +115,14 @@ class FaceView:
     @property
     def box(self) -> tuple[float, float, float, float]:
         return (self.x1, self.y1, self.x2, self.y2)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogCounts:
+    photos: int  # shown photos, any status
+    analyzed: int  # of which analysed
+    faces: int  # faces in shown photos
+    persons: int  # persons not hidden
 
 
 @dataclass(frozen=True, slots=True)
@@ -603,3 +612,19 @@ def photo_states(conn: sa.Connection, shas: list[str]) -> dict[str, tuple[str, s
         ):
             out[r.sha256] = (r.status, r.reject_reason)
     return out
+
+
+def catalog_counts(conn: sa.Connection) -> CatalogCounts:
+    """How big the event is: a few COUNTs, cheap enough for a list of events."""
+    shown = sa.select(photos.c.sha256, photos.c.status).where(_is_shown(photos.c.sha256)).subquery()
+    by_status = {
+        r.status: int(r.n)
+        for r in conn.execute(sa.select(shown.c.status, sa.func.count().label("n")).group_by(shown.c.status))
+    }
+    n_faces = conn.execute(
+        sa.select(sa.func.count()).select_from(faces).join(shown, shown.c.sha256 == faces.c.photo_sha256)
+    ).scalar_one()
+    n_persons = conn.execute(
+        sa.select(sa.func.count()).select_from(persons).where(persons.c.hidden.is_(False))
+    ).scalar_one()
+    return CatalogCounts(sum(by_status.values()), by_status.get("analyzed", 0), int(n_faces), int(n_persons))

@@ -1,6 +1,7 @@
 """The FastAPI application of ``eventlens serve``: one data folder, one analysis pool, one job runner,
 one callback deliverer. Routes (:mod:`eventlens.service.routes`) are thin over
-:mod:`eventlens.service.events`; only the runner runs the pipeline.
+:mod:`eventlens.service.events`; only the runner runs the pipeline. The web UI (:mod:`eventlens.web`) is
+added at ``/``.
 """
 
 from __future__ import annotations
@@ -118,18 +119,22 @@ class Service:
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` (413), by Content-Length and while reading."""
+    """Refuse request bodies over ``max_bytes`` (413), by Content-Length and while reading; the paths of
+    ``larger`` (path -> (bytes, the setting's name)) have their own limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: dict[str, tuple[int, str]] | None = None
+    ) -> None:
+        self.app, self.max_bytes, self.larger = app, max_bytes, larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes, setting = self.larger.get(scope.get("path", ""), (self.max_bytes, "max_request_mb"))
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(self.max_bytes)(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await _too_large(max_bytes, setting)(scope, receive, send)
             return
         seen = 0
 
@@ -138,23 +143,23 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     raise _BodyTooLarge
             return message
 
         try:
             await self.app(scope, limited, send)
         except _BodyTooLarge:
-            await _too_large(self.max_bytes)(scope, receive, send)
+            await _too_large(max_bytes, setting)(scope, receive, send)
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-def _too_large(max_bytes: int) -> JSONResponse:
+def _too_large(max_bytes: int, setting: str) -> JSONResponse:
     return JSONResponse(
-        {"detail": f"request body larger than {max_bytes / 1e6:.0f} MB (max_request_mb)"}, status_code=413
+        {"detail": f"request body larger than {max_bytes / 1e6:.0f} MB ({setting})"}, status_code=413
     )
 
 
@@ -184,6 +189,7 @@ def create_app(data_dir: Path, settings: Settings, start_workers: bool = True) -
     """The app; with ``start_workers`` (always, except in tests of the HTTP layer alone) its lifespan starts
     the analysis pool, the job runner and the callback deliverer, and stops them on shutdown."""
     from eventlens.service import gallery_routes, routes  # noqa: PLC0415 - they import this module
+    from eventlens.web import UPLOAD_PATH, add_web  # noqa: PLC0415 - the web UI imports this module
 
     data = DataDir(data_dir.resolve())
     service = Service(data, settings, open_service_db(data), ServiceMetrics())
@@ -218,7 +224,12 @@ def create_app(data_dir: Path, settings: Settings, start_workers: bool = True) -
         )
         return response
 
-    app.add_middleware(BodyLimit, max_bytes=int(settings.max_request_mb * 1e6))
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=int(settings.max_request_mb * 1e6),
+        larger={UPLOAD_PATH: (int(settings.max_upload_mb * 1e6), "max_upload_mb")},
+    )
     routes.add_routes(app)
     gallery_routes.add_gallery_routes(app)
+    add_web(app)
     return app

@@ -52,6 +52,10 @@ class DataDir:
     def selfies(self, event_id: str) -> Path:
         return self.event_dir(event_id) / ".eventlens" / "selfies"
 
+    def uploads(self, event_id: str) -> Path:
+        """ZIPs uploaded through the web UI for the event (a collection job's source); deleted with it."""
+        return self.root / "uploads" / check_id("event_id", event_id)
+
 
 def open_service_db(data: DataDir) -> sa.Engine:
     data.root.mkdir(parents=True, exist_ok=True)

@@ -313,9 +313,10 @@ def delete_event(engine: sa.Engine, data: DataDir, event_id: str) -> dict[str, i
         ):
             deleted[name] = conn.execute(table.delete().where(table.c.event_id == event_id)).rowcount
     del job_ids
-    folder = data.event_dir(event_id)
-    files = sum(1 for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
-    if folder.exists():
-        shutil.rmtree(folder)
+    files = 0
+    for folder in (data.event_dir(event_id), data.uploads(event_id)):
+        if folder.exists():
+            files += sum(1 for p in folder.rglob("*") if p.is_file())
+            shutil.rmtree(folder)
     deleted["files"] = files
     return deleted

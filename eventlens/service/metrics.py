@@ -57,6 +57,11 @@ class ServiceMetrics:
         self.gallery_searches = Counter(
             "eventlens_gallery_searches", "Gallery searches answered.", registry=self.registry
         )
+        self.thumbnails_made = Counter(
+            "eventlens_thumbnails_made",
+            "Thumbnails made for the web UI (a cached one is never made again).",
+            registry=self.registry,
+        )
 
     def count_jobs_with(self, count_jobs: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_JobsCollector(count_jobs))

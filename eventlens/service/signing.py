@@ -48,7 +48,12 @@ def callback_secret(settings: Settings, data_root: Path) -> bytes:
     readable by the owner only)."""
     if settings.callback_secret is not None:
         return settings.callback_secret.get_secret_value().encode()
-    path = data_root / SECRET_FILE
+    return stored_secret(data_root / SECRET_FILE)
+
+
+def stored_secret(path: Path) -> bytes:
+    """The random secret kept in ``path``, made on first use (readable by the owner only)."""
+    data_root = path.parent
     if not path.exists():
         data_root.mkdir(parents=True, exist_ok=True)
         try:

@@ -1,8 +1,8 @@
 """Tables of the service catalog (``DATA/service.sqlite``, SQLAlchemy Core): API keys, jobs, what each
-event was asked for (photos and users by the caller's ids), selfie embeddings, match results and callback
-deliveries. The photos, faces and persons of an event live in the event's own catalog
-(``DATA/events/<event_id>/.eventlens/catalog.sqlite``), the same catalog the batch job writes, so that every
-stage and the read model work on a service event unchanged.
+event was asked for (photos and users by the caller's ids), selfie embeddings, match results, callback
+deliveries, and the web UI's users and sessions. The photos, faces and persons of an event live in the
+event's own catalog (``DATA/events/<event_id>/.eventlens/catalog.sqlite``), the same catalog the batch job
+writes, so that every stage and the read model work on a service event unchanged.
 
 Times are ISO-8601 UTC text, except ``*_at_s`` columns (unix seconds, for scheduling).
 """
@@ -162,4 +162,29 @@ recognition_persons = sa.Table(
     metadata,
     sa.Column("recognition_id", sa.Integer, primary_key=True),
     sa.Column("person_id", sa.String(128), primary_key=True, index=True),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2id
+    sa.Column("role", sa.String(10), nullable=False),  # viewer | editor | admin
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("password_changed_at", sa.String(40), nullable=False),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column(
+        "token_hash", sa.String(64), primary_key=True
+    ),  # SHA-256 of the cookie's token, never the token
+    sa.Column("username", sa.String(64), index=True),  # a user's login ...
+    sa.Column("key_id", sa.String(16), index=True),  # ... or an API key's (dies with the key)
+    sa.Column("role", sa.String(10), nullable=False),  # a key's role; a user's is read from users
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("expires_at_s", sa.Float, nullable=False),
 )
