@@ -13,9 +13,6 @@ from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
-from eventlens.web.auth import WebUser, csrf_checked, require_role
-from eventlens.web.event_access import event_engine, event_target
-from eventlens.web.templating import render
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -28,6 +25,9 @@ from eventlens.errors import InputError, NotFoundError
 from eventlens.pipeline import embed_model_key
 from eventlens.settings import Settings
 from eventlens.web import people_views as views
+from eventlens.web.auth import WebUser, csrf_checked, require_role
+from eventlens.web.event_access import event_engine, event_target
+from eventlens.web.templating import render
 
 router = APIRouter(prefix="/events/{event_id}", tags=["web: people"])
 
