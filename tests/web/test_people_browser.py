@@ -16,7 +16,7 @@ from browser import screenshot, serious_axe_violations
 
 from eventlens import pipeline
 from eventlens.catalog.db import default_url, open_catalog
-from eventlens.catalog.schema import faces, persons
+from eventlens.catalog.schema import faces, person_not_person, persons
 from eventlens.settings import load_settings
 from eventlens.summaries import RunSummary
 
@@ -140,7 +140,20 @@ def test_answer_merge_suggestions_yes_and_no(
     no_pair = (page.locator("section.card").first.get_attribute("data-pair") or "").split("/")
     page.keyboard.press("n")
     page.locator(".notice", has_text="is not the same person").wait_for()
+    notice = page.locator(".notice").inner_text()
+    assert f"{no_pair[0]} is not the same person as {no_pair[1]}" in notice
+    page.reload()
     assert page.locator(f'section.card[data-pair="{"/".join(no_pair)}"]').count() == 0
+    engine = open_catalog(default_url(event_dir))
+    try:
+        with engine.connect() as conn:
+            ids = dict(conn.execute(sa.select(persons.c.label, persons.c.id)).all())
+            pairs = set(
+                conn.execute(sa.select(person_not_person.c.person_id, person_not_person.c.other_id)).all()
+            )
+    finally:
+        engine.dispose()
+    assert tuple(sorted((ids[no_pair[0]], ids[no_pair[1]]))) in {tuple(p) for p in pairs}
     assert {yes_pair[0], no_pair[0], no_pair[1]} <= set(_state(event_dir))
 
 
