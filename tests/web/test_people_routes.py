@@ -134,3 +134,30 @@ def test_a_viewer_sees_no_edit_controls_and_cannot_post(data: Path, model_cache_
         )
         assert r.status_code == 403
     assert _faces_of(data, "person_001")  # unchanged catalog, person still there
+
+
+def _post_paths() -> list[str]:
+    from eventlens.web.people_routes import router  # noqa: PLC0415
+
+    paths = [r.path for r in router.routes if "POST" in getattr(r, "methods", set())]
+    assert len(paths) >= 10
+    return [p.replace("{event_id}", EVENT).replace("{label}", "person_001") for p in paths]
+
+
+def test_every_change_needs_a_session_and_the_csrf_token(editor: Any, data: Path) -> None:
+    form = {"name": "X", "category": "main", "face": "00:0", "faces": "00:0", "to": "new", "persons": "1"}
+    form |= {"person": "person_001", "other": "person_002", "same": "no"}
+    token = editor.headers.pop("X-CSRF-Token")
+    for path in _post_paths():
+        r = editor.post(path, data=form, follow_redirects=False)
+        assert r.status_code == 403, (path, r.status_code)  # a session, no token
+        r = editor.post(path, data={**form, "csrf_token": "wrong"}, follow_redirects=False)
+        assert r.status_code == 403, (path, r.status_code)
+    editor.cookies.clear()
+    for path in _post_paths():
+        r = editor.post(path, data={**form, "csrf_token": token}, follow_redirects=False)
+        assert r.status_code in (303, 401, 403), (path, r.status_code)
+        assert "/login" in r.headers.get("location", "/login"), (path, r.headers)
+    engine = _engine(data)
+    assert corrections.history(engine) == []  # nothing changed
+    engine.dispose()
