@@ -3,7 +3,7 @@
 Pages read through :mod:`eventlens.web.people_views` (over the read model); every change goes through the
 corrections write path (:mod:`eventlens.curate.corrections`, :mod:`eventlens.cluster.suggestions`), as the
 CLI's ``eventlens person ...`` does, recorded as ``web:<user>`` and undoable. Each form is a plain POST
-answered by a 303 redirect to the page it came from (htmx swaps only the page's ``#content`` from the
+answered by a 303 redirect to the page it came from (htmx swaps only the page's ``#people-content`` from the
 same response); a correction that makes no sense comes back as a notice on that page.
 """
 

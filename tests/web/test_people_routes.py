@@ -119,6 +119,8 @@ def test_corrections_through_the_forms(editor: Any, data: Path) -> None:
     assert "Not+changed" in where or "Not%20changed" in where
     page = editor.get(f"/events/{EVENT}/people/history").text
     assert "undone by" in page
+    where = _post(editor, "/people/refit")
+    assert "not+enough" in where or "not%20enough" in where  # no answered suggestions yet
 
 
 def test_a_viewer_sees_no_edit_controls_and_cannot_post(data: Path, model_cache_dir: Path) -> None:
