@@ -38,6 +38,14 @@ def _state(event_dir: Path) -> dict[str, tuple[str | None, str | None, bool, fro
         engine.dispose()
 
 
+def _shot(page: Any, name: str) -> None:
+    """A screenshot once every face window's thumbnail has loaded (lazy ones too)."""
+    page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=120_000)
+    assert page.evaluate("Array.from(document.images).every(i => i.naturalWidth > 0)"), "a thumbnail failed"
+    screenshot(page, name)
+
+
 def _face_tiles(page: Any) -> Any:
     return page.locator("#faces li.tile")
 
@@ -57,7 +65,7 @@ def test_people_corrections_in_the_browser_survive_a_re_cluster(
     assert grid.count() >= 3, "the groups event should have at least three persons"
     first_img = grid.first.locator("img")
     assert re.match(r"Face of \S+", first_img.get_attribute("alt") or "")
-    screenshot(page, "people-grid")
+    _shot(page, "people-grid")
     assert serious_axe_violations(page) == []
     labels = [grid.nth(i).get_attribute("data-label") for i in range(grid.count())]
     a, b, c = labels[0], labels[1], labels[2]
@@ -67,7 +75,7 @@ def test_people_corrections_in_the_browser_survive_a_re_cluster(
     page.get_by_label("Name").fill("Guest of honour")
     page.get_by_role("button", name="Rename").click()
     page.get_by_role("heading", level=1, name="Guest of honour").wait_for()
-    screenshot(page, "person")
+    _shot(page, "person")
     assert serious_axe_violations(page) == []
 
     # merge b and c from the grid: select both, merge into the first selected
@@ -130,7 +138,7 @@ def test_answer_merge_suggestions_yes_and_no(
     page.goto(f"/events/{fresh_event}/suggestions")
     cards = page.locator("section.card")
     assert cards.count() >= 2, "the groups event should give at least two merge suggestions"
-    screenshot(page, "suggestions")
+    _shot(page, "suggestions")
     assert serious_axe_violations(page) == []
     yes_pair = (cards.first.get_attribute("data-pair") or "").split("/")
     cards.first.get_by_role("button", name="Yes, the same person").click()
