@@ -631,6 +631,102 @@ def _undo(engine: Any, steps: int, correction_id: int | None) -> Any:
     return corrections.undo(engine, steps, correction_id)
 
 
+def _open_for_suggestions(out_dir: Path, config_file: Path | None, command: str) -> pipeline.Event:
+    return pipeline.Event.open(out_dir, _settings(config_file, None), create=False, command=command)
+
+
+@person_group.command("suggestions")
+@click.option("--limit", type=int, default=20, show_default=True, help="Show at most N pairs.")
+@common_options
+def person_suggestions_cmd(
+    limit: int,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """List merge suggestions: pairs of persons that may be one person, most similar first (answer them
+    with `eventlens person answer`)."""
+    from eventlens.cluster.suggestions import merge_suggestions  # noqa: PLC0415
+
+    _setup_logging(verbose)
+    event = _open_for_suggestions(out_dir, config_file, "person suggestions")
+    try:
+        with event.engine.connect() as conn:
+            found = merge_suggestions(
+                conn,
+                pipeline.embed_model_key(event.settings),
+                event.settings.suggestions_max_distance,
+                limit,
+            )
+    finally:
+        event.close()
+    if as_json:
+        rows = [{"person": s.label, "other": s.other_label, **s.evidence()} for s in found]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for s in found:
+        click.echo(f"{s.label}\t{s.other_label}\t{s.distance:.3f}\t{s.min_distance:.3f}")
+
+
+@person_group.command("answer")
+@click.argument("person")
+@click.argument("other")
+@click.option("--same/--different", required=True, help="The same person (merge OTHER into PERSON) or not.")
+@common_options
+def person_answer_cmd(
+    person: str,
+    other: str,
+    same: bool,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Answer the merge suggestion PERSON/OTHER: --same merges them, --different records that they are two
+    people (clustering keeps them apart; `person undo` reverts either)."""
+    from eventlens.cluster.suggestions import answer  # noqa: PLC0415
+
+    _setup_logging(verbose)
+    key = pipeline.embed_model_key(_settings(config_file, None))
+    _correct("answer", out_dir, config_file, as_json, quiet, lambda e: answer(e, key, person, other, same))
+
+
+@person_group.command("refit")
+@click.option(
+    "--apply", "store", is_flag=True, help="Store the re-fitted threshold for the next cluster run."
+)
+@common_options
+def person_refit_cmd(
+    store: bool,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Re-fit the event's clustering threshold to the answered merge suggestions: prints the old and new
+    threshold and how many persons it would change; --apply stores it (run `eventlens cluster` next)."""
+    from eventlens.cluster import refit  # noqa: PLC0415
+
+    _setup_logging(verbose)
+    event = _open_for_suggestions(out_dir, config_file, "person refit")
+    try:
+        key = pipeline.embed_model_key(event.settings)
+        report = (refit.apply if store else refit.fit)(event.engine, event.settings, key)
+    finally:
+        event.close()
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    elif not quiet:
+        click.echo(report.line())
+
+
 @person_group.command("history")
 @click.option("--limit", type=int, help="Show only the newest N corrections.")
 @common_options

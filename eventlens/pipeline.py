@@ -196,10 +196,15 @@ def run_analyze(
     return result
 
 
+def embed_model_key(settings: Settings) -> str:
+    """The key of the embedding model ``settings`` select (known without loading any model): what the
+    catalog's embeddings are compared under."""
+    return create_embedder(settings.embedder, settings).info.key
+
+
 def run_cluster(event: Event, summary: RunSummary, progress: Progress = SILENT) -> ClusterSummary:
     progress.status("cluster", "grouping faces into persons…")
-    # the embedding model's key is known without loading any model
-    embed_model = create_embedder(event.settings.embedder, event.settings).info.key
+    embed_model = embed_model_key(event.settings)
     result = _timed(
         summary, "cluster", lambda: cluster(event.engine, event.settings, embed_model, summary.run_id)
     )

@@ -393,6 +393,27 @@ class Settings(BaseSettings):
         "smaller faces' embeddings link different people (pairwise precision 0.97 at 40 px, 0.98 at 48, "
         "0.99 from 64; BENCHMARKS.md).",
     )
+    suggestions_max_distance: float = Field(
+        0.75,
+        gt=0,
+        lt=2,
+        description="Merge suggestions (`eventlens person suggestions`, the web UI) pair persons whose "
+        "closest faces (mean of the 3 smallest cross distances, as `cluster_max_distance`) are nearer "
+        "than this. Higher suggests more pairs, most of them different people.",
+    )
+    refit_min_answers: int = Field(
+        6,
+        ge=1,
+        description="Answered merge suggestions needed before the event's clustering threshold is re-fitted "
+        "to them (eventlens.cluster.refit); fewer answers leave it alone.",
+    )
+    refit_max_change: float = Field(
+        0.06,
+        ge=0,
+        lt=1,
+        description="A re-fitted clustering threshold stays within `cluster_max_distance` plus or minus "
+        "this, however the answers fall.",
+    )
 
     # --- matching (selfies and galleries; eventlens.match) -------------------------------------
     match_min_confidence: float = Field(

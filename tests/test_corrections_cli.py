@@ -155,3 +155,41 @@ def test_errors_are_one_line_and_a_correction_takes_the_lock(
         held.release()
     missing = CliRunner().invoke(main, ["person", "history", "--out", str(tmp_path / "nope")], env=env)
     assert missing.exit_code == 2 and "holds no eventlens catalog" in missing.stderr
+
+
+def test_answered_suggestions_and_merges_survive_a_full_re_cluster(
+    event: SyntheticEvent, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """B and C (person_002, person_003) are the one pair not sharing a photo: the only suggestion. "No" keeps
+    them apart even at a threshold that joins them; "yes" merges them for good; both are undone by undo."""
+    out = tmp_path / "out"
+    env = {**env, "EVENTLENS_SUGGESTIONS_MAX_DISTANCE": "1.99"}
+    loose = "1.6"  # a threshold at which B's and C's faces link
+    run(env, "process", str(event.root), "--out", str(out), "-q")
+    listed = json.loads(run(env, "person", "suggestions", "--out", str(out), "--json").stdout)
+    assert [(s["person"], s["other"]) for s in listed] == [("person_002", "person_003")]
+    answered = run(env, "person", "answer", "person_002", "person_003", "--different", "--out", str(out))
+    assert "not_same: person_002 is not the same person as person_003" in answered.stdout
+    assert json.loads(run(env, "person", "suggestions", "--out", str(out), "--json").stdout) == []
+    run(env, "cluster", "--out", str(out), "-q", EVENTLENS_CLUSTER_MAX_DISTANCE=loose)
+    run(env, "export", "--out", str(out), "-q")
+    assert folder_photos(out, "person_002") == event.photos_of(B)
+    assert folder_photos(out, "person_003") == event.photos_of(C)
+    # the control: without the answer, that threshold makes B and C one person
+    run(env, "person", "undo", "--out", str(out), "-q")
+    run(env, "cluster", "--out", str(out), "-q", EVENTLENS_CLUSTER_MAX_DISTANCE=loose)
+    run(env, "export", "--out", str(out), "-q")
+    assert "person_003" not in person_folders(out)
+    run(env, "cluster", "--out", str(out), "-q")  # back at the default threshold: two persons again
+    run(env, "export", "--out", str(out), "-q")
+    assert person_folders(out) == ["person_001", "person_002", "person_003"]
+    pair = json.loads(run(env, "person", "suggestions", "--out", str(out), "--json").stdout)
+    assert len(pair) == 1
+    a, b = pair[0]["person"], pair[0]["other"]
+    run(env, "person", "answer", a, b, "--same", "--out", str(out), "-q")
+    run(env, "cluster", "--out", str(out), "-q")
+    run(env, "export", "--out", str(out), "-q")
+    assert folder_photos(out, a) == event.photos_of(B) | event.photos_of(C)
+    assert json.loads(run(env, "person", "suggestions", "--out", str(out), "--json").stdout) == []
+    refit = run(env, "person", "refit", "--out", str(out)).stdout
+    assert "refit: 1 answered suggestions, not enough" in refit  # the undone "no" does not count

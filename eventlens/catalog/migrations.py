@@ -20,7 +20,14 @@ Migration = Callable[[sa.Connection], None]
 
 
 #: tables added after version 1 (version 1 does not create them)
-_LATER_TABLES = {"schema_migrations", "persons", "corrections", "face_not_person", "catalog_state"}
+_LATER_TABLES = {
+    "schema_migrations",
+    "persons",
+    "corrections",
+    "face_not_person",
+    "catalog_state",
+    "person_not_person",
+}
 
 
 def _v1_persons() -> sa.Table:
@@ -153,6 +160,13 @@ def _add_listing_indexes(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))  # SQLite and PostgreSQL
 
 
+def _add_person_cannot_links(conn: sa.Connection) -> None:
+    """Person-pair cannot-links: a merge suggestion answered "not the same person"."""
+    from eventlens.catalog import schema  # noqa: PLC0415
+
+    schema.person_not_person.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial catalog: runs, sources, photos, photo_paths, persons, faces", _v1_initial),
     (
@@ -175,6 +189,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "add_listing_indexes: faces (person_id, photo_sha256, face_index), "
         "photo_paths (rel_path, sha256) where ok, (rel_path) where rejected",
         _add_listing_indexes,
+    ),
+    (
+        6,
+        "add_person_cannot_links: person_not_person (merge suggestions answered no)",
+        _add_person_cannot_links,
     ),
 ]
 

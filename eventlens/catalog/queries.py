@@ -8,6 +8,8 @@ the embeddings). Every function takes an open :class:`sqlalchemy.engine.Connecti
 
     list_persons(conn)               Page of PersonView, by label
     person(conn, label)              one PersonView, or NotFoundError
+    people_page(conn, sort=...)      Page of PersonView by photos, name or label; filtered by category,
+                                     hidden (the web UI's people grid)
     list_photos(conn)                Page of PhotoView (shown photos), by display path then sha256
     photos_for_export(conn)          every analysed, shown photo (what export lays out)
     photos_on_disk(conn)             the same, whose files are still there
@@ -16,6 +18,9 @@ the embeddings). Every function takes an open :class:`sqlalchemy.engine.Connecti
     faces_of_photos(conn, shas)      FaceView per face of those photos (all photos: ``None``)
     faces_of_person(conn, label)     Page of the faces of one person, by photo sha256 then face index
     face(conn, face_id)              one FaceView, or NotFoundError
+    faces_by_ids(conn, ids)          FaceView per face id that exists
+    unassigned_faces(conn)           Page of the faces of shown photos without a person
+    photo_sizes(conn, shas)          (width_px, height_px) as displayed, per analysed photo
     rejections(conn)                 Page of RejectionView (rejected paths), by path, reason, path id
     catalog_counts(conn)             CatalogCounts: shown photos, their faces, persons (for a summary)
 
@@ -49,7 +54,7 @@ import sqlalchemy as sa
 
 from eventlens.catalog.paging import Page, check_limit, decode_cursor, paginate
 from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos
-from eventlens.errors import NotFoundError
+from eventlens.errors import InputError, NotFoundError
 
 #: shas per ``IN (...)`` (far below SQLite's limit on bound parameters)
 _CHUNK = 500
@@ -200,6 +205,61 @@ def list_persons(
             only = only.where(sa.tuple_(persons.c.label, persons.c.id) > sa.tuple_(label, person_id))
     rows = conn.execute(_persons_query(only).order_by(persons.c.label, persons.c.id)).all()
     items, cursor = paginate(rows, limit, "persons", lambda r: (r.label, r.id))
+    return Page([_person_view(r) for r in items], cursor)
+
+
+#: sort orders of :func:`people_page`: most photos first, by name (unnamed last), by label
+PERSON_SORTS = ("photos", "name", "label")
+
+
+def people_page(
+    conn: sa.Connection,
+    *,
+    sort: str = "photos",
+    category: str | None = None,
+    hidden: bool | None = None,
+    limit: int | None = None,
+    after: str | None = None,
+) -> Page[PersonView]:
+    """Persons sorted by ``sort`` (:data:`PERSON_SORTS`; names ignoring ASCII case; ties by label, then id),
+    only those of ``category``
+    (``other`` includes persons without one) and of ``hidden`` when given; keyset pages."""
+    check_limit(limit)
+    if sort not in PERSON_SORTS:
+        raise InputError(f"sort {sort!r} is unknown; use one of {', '.join(PERSON_SORTS)}")
+    listed = _persons_query().subquery("listed")
+    keys: tuple[sa.ColumnElement[Any], ...]
+    types: tuple[type[str] | type[int], ...]
+    if sort == "photos":
+        keys, types = (-listed.c.photo_count, listed.c.label, listed.c.id), (int, str, int)
+    elif sort == "name":
+        unnamed = sa.case((listed.c.name.is_(None), 1), else_=0)
+        name = sa.func.lower(sa.func.coalesce(listed.c.name, ""))  # the cursor holds what SQL computed
+        keys, types = (unnamed, name, listed.c.label, listed.c.id), (int, str, str, int)
+    else:
+        keys, types = (listed.c.label, listed.c.id), (str, int)
+    first = keys[1] if sort == "name" else keys[0]  # the key column computed in SQL, for the cursor
+    query = sa.select(listed, first.label("sort_key")).order_by(*keys)
+    if category is not None:
+        if category == DEFAULT_CATEGORY:
+            query = query.where(sa.or_(listed.c.category.is_(None), listed.c.category == category))
+        else:
+            query = query.where(listed.c.category == category)
+    if hidden is not None:
+        query = query.where(listed.c.hidden == hidden)
+    listing = f"people:{sort}"
+    if after is not None:
+        query = query.where(sa.tuple_(*keys) > sa.tuple_(*decode_cursor(after, listing, types)))
+    rows = conn.execute(query.limit(_more(limit))).all()
+
+    def key(r: sa.Row[Any]) -> tuple[str | int, ...]:
+        if sort == "photos":
+            return (int(r.sort_key), r.label, r.id)
+        if sort == "name":
+            return (int(r.name is None), r.sort_key, r.label, r.id)
+        return (r.label, r.id)
+
+    items, cursor = paginate(rows, limit, listing, key)
     return Page([_person_view(r) for r in items], cursor)
 
 
@@ -439,6 +499,45 @@ def faces_of_person(
     rows = conn.execute(query.limit(_more(limit))).all()
     items, cursor = paginate(rows, limit, listing, lambda r: (r.photo_sha256, r.face_index))
     return Page([_face_view(r) for r in items], cursor)
+
+
+def faces_by_ids(conn: sa.Connection, ids: Iterable[int]) -> dict[int, FaceView]:
+    """The faces of ``ids`` that exist, by id."""
+    wanted = sorted(set(ids))
+    return {
+        r.id: _face_view(r)
+        for chunk in _chunks(wanted)
+        for r in conn.execute(_faces_query().where(faces.c.id.in_(chunk)))
+    }
+
+
+def unassigned_faces(
+    conn: sa.Connection, *, limit: int | None = None, after: str | None = None
+) -> Page[FaceView]:
+    """Faces of shown, analysed photos that no person has, by photo sha256 then face index (unique)."""
+    check_limit(limit)
+    analyzed = sa.exists().where(photos.c.sha256 == faces.c.photo_sha256, photos.c.status == "analyzed")
+    query = _faces_query().where(faces.c.person_id.is_(None), analyzed, _is_shown(faces.c.photo_sha256))
+    if after is not None:
+        sha256, face_index = decode_cursor(after, "unassigned_faces", (str, int))
+        query = query.where(
+            sa.tuple_(faces.c.photo_sha256, faces.c.face_index) > sa.tuple_(sha256, face_index)
+        )
+    rows = conn.execute(query.limit(_more(limit))).all()
+    items, cursor = paginate(rows, limit, "unassigned_faces", lambda r: (r.photo_sha256, r.face_index))
+    return Page([_face_view(r) for r in items], cursor)
+
+
+def photo_sizes(conn: sa.Connection, shas: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """(width_px, height_px) as displayed (EXIF orientation applied) of the analysed photos of ``shas``."""
+    wanted = sorted(set(shas))
+    out: dict[str, tuple[int, int]] = {}
+    for chunk in _chunks(wanted):
+        query = sa.select(photos.c.sha256, photos.c.width_px, photos.c.height_px).where(
+            photos.c.sha256.in_(chunk), photos.c.width_px.is_not(None), photos.c.height_px.is_not(None)
+        )
+        out.update({r.sha256: (int(r.width_px), int(r.height_px)) for r in conn.execute(query)})
+    return out
 
 
 def face(conn: sa.Connection, face_id: int) -> FaceView:

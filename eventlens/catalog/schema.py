@@ -164,6 +164,17 @@ face_not_person = sa.Table(
     sa.Column("correction_id", sa.Integer),
 )
 
+#: version 6: a user said persons ``person_id`` and ``other_id`` are not the same person (a merge suggestion
+#: answered "no"); stored once per pair with ``person_id < other_id``. Clustering keeps the two apart and
+#: merge suggestions leave the pair out (eventlens.cluster.suggestions)
+person_not_person = sa.Table(
+    "person_not_person",
+    metadata,
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("other_id", sa.Integer, sa.ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+    sa.CheckConstraint("person_id < other_id", name="ck_person_not_person_order"),
+)
+
 #: small named values of the catalog (e.g. the labels file as last written, for a three-way import)
 catalog_state = sa.Table(
     "catalog_state",

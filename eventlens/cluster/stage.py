@@ -14,7 +14,11 @@
    A representative face a user chose is kept while the face stays with its person. A person a user
    moved a face out of (``eventlens person move``) keeps its other faces: they are pinned to it for the
    partition, so that the moved face's pin cannot pull the whole person along; and a person a user moved
-   a face into also continues the cluster of its own earlier faces.
+   a face into also continues the cluster of its own earlier faces. Two persons a user said are not the
+   same person (``person_not_person``, a merge suggestion answered no) keep their faces the same way, so
+   the partition never joins them.
+   The threshold is ``cluster_max_distance``, or the event's re-fitted one (:mod:`eventlens.cluster.refit`)
+   while the setting is still the value it was fitted from.
 3. New clusters of at least ``min_faces`` faces become new persons, numbered after the highest existing
    number in order of descending photo count, so a first run numbers persons by photo count and later runs
    never renumber. Smaller clusters stay unassigned.
@@ -22,6 +26,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +35,15 @@ import numpy as np
 import sqlalchemy as sa
 
 from eventlens.catalog.arrays import from_blob
-from eventlens.catalog.schema import face_not_person, faces, persons, photo_paths, photos
+from eventlens.catalog.schema import (
+    catalog_state,
+    face_not_person,
+    faces,
+    person_not_person,
+    persons,
+    photo_paths,
+    photos,
+)
 from eventlens.cluster.matching import NONE, continue_persons
 from eventlens.cluster.partition import FREE, partition_faces
 from eventlens.settings import Settings
@@ -44,6 +57,27 @@ class _Faces:
     embeddings: np.ndarray
     person: np.ndarray  # existing person id, or -1
     fixed: np.ndarray  # assigned by a user
+
+
+#: ``catalog_state`` key of the event's re-fitted clustering threshold (JSON, see :func:`event_max_distance`)
+REFIT_STATE_KEY = "cluster_max_distance_refit"
+
+
+def stored_refit(conn: sa.Connection) -> dict[str, float] | None:
+    """The event's re-fitted threshold as stored: ``{"threshold": ..., "base": ...}``, or None."""
+    value = conn.execute(
+        sa.select(catalog_state.c.value).where(catalog_state.c.key == REFIT_STATE_KEY)
+    ).scalar()
+    return None if value is None else dict(json.loads(value))
+
+
+def event_max_distance(conn: sa.Connection, settings: Settings) -> float:
+    """The threshold this event clusters at: the re-fitted one while ``cluster_max_distance`` is still the
+    value it was fitted from (``base``), else the setting (a changed setting is the user's choice)."""
+    refit = stored_refit(conn)
+    if refit is not None and abs(refit["base"] - settings.cluster_max_distance) < 1e-9:
+        return float(refit["threshold"])
+    return settings.cluster_max_distance
 
 
 def label_for(number: int) -> str:
@@ -121,11 +155,14 @@ def _pins(data: _Faces, max_person_id: int) -> np.ndarray:
 
 
 def _anchor(conn: sa.Connection, data: _Faces, pins: np.ndarray) -> np.ndarray:
-    """A person a user moved a face out of (the pinned face has a cannot-link to it) keeps its faces: they
-    are pinned to it for this partition, so that the moved face's pin does not pull them along."""
+    """A person a user moved a face out of (the pinned face has a cannot-link to it), or said is not the
+    same person as another, keeps its faces: they are pinned to it for this partition, so that the moved
+    face's pin does not pull them along and two persons said apart are never joined."""
     fixed_ids = set(data.ids[data.fixed].tolist())
     links = conn.execute(sa.select(face_not_person.c.face_id, face_not_person.c.person_id)).all()
     anchored = {p for f, p in links if f in fixed_ids}
+    for pair in conn.execute(sa.select(person_not_person.c.person_id, person_not_person.c.other_id)):
+        anchored.update(pair)
     if not anchored:
         return pins
     linked = set(map(tuple, links))
@@ -170,7 +207,7 @@ def cluster(
         summary.faces_clustered = n
         pins = _anchor(conn, data, _pins(data, max(existing, default=0)))
         labels, summary.conflicts_split = partition_faces(
-            data.embeddings, data.photo, settings.cluster_max_distance, pins
+            data.embeddings, data.photo, event_max_distance(conn, settings), pins
         )
         groups: dict[int, list[int]] = defaultdict(list)
         for idx, lab in enumerate(labels):
@@ -236,6 +273,18 @@ def cluster(
         summary.assigned_faces = sum(1 for p in face_person.values() if p is not None)
         summary.unassigned_faces = n - summary.assigned_faces
     return summary
+
+
+def preview_partition(
+    conn: sa.Connection, settings: Settings, embed_model: str, max_distance: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the cluster stage's partition would be at ``max_distance``, without writing: the faces' ids,
+    their current person ids (-1: none) and their cluster labels."""
+    data = load_clusterable_faces(conn, embed_model, settings.cluster_min_face_px, ClusterSummary())
+    top = conn.execute(sa.select(sa.func.max(persons.c.id))).scalar() or 0
+    pins = _anchor(conn, data, _pins(data, top))
+    labels, _ = partition_faces(data.embeddings, data.photo, max_distance, pins)
+    return data.ids, data.person, labels
 
 
 def _respect_cannot_links(conn: sa.Connection, data: _Faces, face_person: dict[int, int | None]) -> int:

@@ -11,6 +11,8 @@ the state before it) and returns that :class:`Correction`; :func:`undo` reverts 
     move_faces(target, faces, to)                faces pinned to a person, or to a new one (to=NEW), and
                                                  cannot-linked to the person they leave
     not_person(target, face, person)             a cannot-link: the face never gets that person again
+    not_same_person(target, person, other)       a person-pair cannot-link (a merge suggestion answered
+                                                 no): clustering keeps the two apart
     set_representative(target, person, face)     the face shown for the person, kept over re-clustering
     undo(target, steps=1, correction_id=None)    revert corrections, newest first; recorded itself
 
@@ -34,7 +36,7 @@ from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 
-from eventlens.catalog.schema import corrections, face_not_person, faces, persons
+from eventlens.catalog.schema import corrections, face_not_person, faces, person_not_person, persons
 from eventlens.errors import InputError, NotFoundError
 
 CATEGORIES = ("main", "important", "other")
@@ -193,6 +195,7 @@ class _Before:
     deleted: dict[int, dict[str, Any]] = field(default_factory=dict)  # persons it deleted, their rows
     faces: dict[int, dict[str, Any]] = field(default_factory=dict)  # face id -> person_id, assigned_by
     links: dict[tuple[int, int], bool] = field(default_factory=dict)  # (face, person) -> existed
+    pairs: dict[tuple[int, int], bool] = field(default_factory=dict)  # (person, other) -> existed
 
     def person(self, conn: sa.Connection, pid: int) -> None:
         if pid not in self.persons and pid not in self.created:
@@ -206,6 +209,10 @@ class _Before:
         if (face_id, person_id) not in self.links:
             self.links[(face_id, person_id)] = _has_link(conn, face_id, person_id)
 
+    def pair(self, conn: sa.Connection, pair: tuple[int, int]) -> None:
+        if pair not in self.pairs:
+            self.pairs[pair] = _has_pair(conn, pair)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "persons": [self.persons[k] for k in sorted(self.persons)],
@@ -213,6 +220,7 @@ class _Before:
             "deleted": [self.deleted[k] for k in sorted(self.deleted)],
             "faces": [{"id": k, **v} for k, v in sorted(self.faces.items())],
             "links": [[f, p, existed] for (f, p), existed in sorted(self.links.items())],
+            "pairs": [[a, b, existed] for (a, b), existed in sorted(self.pairs.items())],
         }
 
 
@@ -221,6 +229,35 @@ def _has_link(conn: sa.Connection, face_id: int, person_id: int) -> bool:
         face_not_person.c.face_id == face_id, face_not_person.c.person_id == person_id
     )
     return conn.execute(query).first() is not None
+
+
+def person_pair(a: int, b: int) -> tuple[int, int]:
+    """A person pair in the order ``person_not_person`` stores it (smaller id first)."""
+    return (a, b) if a < b else (b, a)
+
+
+def _has_pair(conn: sa.Connection, pair: tuple[int, int]) -> bool:
+    query = sa.select(person_not_person.c.person_id).where(
+        person_not_person.c.person_id == pair[0], person_not_person.c.other_id == pair[1]
+    )
+    return conn.execute(query).first() is not None
+
+
+def _set_pair(conn: sa.Connection, before: _Before, pair: tuple[int, int], present: bool) -> None:
+    before.pair(conn, pair)
+    where = (person_not_person.c.person_id == pair[0]) & (person_not_person.c.other_id == pair[1])
+    conn.execute(person_not_person.delete().where(where))
+    if present:
+        conn.execute(person_not_person.insert().values(person_id=pair[0], other_id=pair[1]))
+
+
+def _pairs_of(conn: sa.Connection, person_id: int) -> list[tuple[int, int]]:
+    rows = conn.execute(
+        sa.select(person_not_person.c.person_id, person_not_person.c.other_id).where(
+            (person_not_person.c.person_id == person_id) | (person_not_person.c.other_id == person_id)
+        )
+    ).all()
+    return [(int(a), int(b)) for a, b in rows]
 
 
 def _record(
@@ -313,11 +350,17 @@ def _faces_of(conn: sa.Connection, person_id: int) -> list[AnyRow]:
 
 
 def merge(
-    target: Target, person: str | int, others: Sequence[str | int], by: str | None = None
+    target: Target,
+    person: str | int,
+    others: Sequence[str | int],
+    by: str | None = None,
+    suggestion: dict[str, float] | None = None,
 ) -> Correction:
     """Merge ``others`` into ``person``: every face of them all is pinned to ``person`` (a must-link, so a
     re-cluster keeps them together); ``person`` keeps its name and category, or takes the first other's;
-    cannot-links of the others apply to ``person``; the others are deleted."""
+    cannot-links of the others (face and person-pair ones) apply to ``person``, a "not the same person"
+    between the merged persons is dropped; the others are deleted. ``suggestion`` (a merge suggestion
+    answered yes: its distances) is recorded with the correction, for :mod:`eventlens.cluster.refit`."""
     if not others:
         raise InputError("name at least one person to merge into the first")
     with writing(target) as conn:
@@ -344,6 +387,13 @@ def merge(
                 _set_link(conn, before, face_id, r.id, False)
                 if face_id not in members:
                     _set_link(conn, before, face_id, into.id, True)
+        merged = {into.id, *(r.id for r in rows)}
+        for r in [into, *rows]:
+            for pair in _pairs_of(conn, r.id):
+                _set_pair(conn, before, pair, False)
+                other = pair[1] if pair[0] == r.id else pair[0]
+                if other not in merged:
+                    _set_pair(conn, before, person_pair(into.id, other), True)
         if fill:
             conn.execute(persons.update().where(persons.c.id == into.id).values(**fill))
         for r in rows:
@@ -352,7 +402,9 @@ def merge(
             conn.execute(persons.delete().where(persons.c.id == r.id))
         labels = ", ".join(r.label for r in rows)
         summary = f"{labels} merged into {into.label} ({len(members)} faces)"
-        return _record(conn, "merge", summary, before, by, into=into.label, others=[r.label for r in rows])
+        extra: dict[str, Any] = {} if suggestion is None else {"suggestion": suggestion}
+        others_labels = [r.label for r in rows]
+        return _record(conn, "merge", summary, before, by, into=into.label, others=others_labels, **extra)
 
 
 def move_faces(target: Target, face_refs: Sequence[str], to: str | int, by: str | None = None) -> Correction:
@@ -398,6 +450,27 @@ def not_person(target: Target, face_ref: str, person: str | int, by: str | None 
         _set_link(conn, before, face.id, row.id, True)
         summary = f"face {face_name(face)} is not {row.label}"
         return _record(conn, "not", summary, before, by, face=face_name(face), person=row.label)
+
+
+def not_same_person(
+    target: Target,
+    person: str | int,
+    other: str | int,
+    by: str | None = None,
+    suggestion: dict[str, float] | None = None,
+) -> Correction:
+    """Record that ``person`` and ``other`` are two people (a person-pair cannot-link, e.g. a merge
+    suggestion answered no): clustering never joins them and the pair is not suggested again. ``suggestion``
+    (the pair's distances when it was suggested) is recorded for :mod:`eventlens.cluster.refit`."""
+    with writing(target) as conn:
+        a, b = find_person(conn, person), find_person(conn, other)
+        if a.id == b.id:
+            raise InputError(f"{a.label} is one person; name two different persons")
+        before = _Before()
+        _set_pair(conn, before, person_pair(a.id, b.id), True)
+        summary = f"{a.label} is not the same person as {b.label}"
+        extra: dict[str, Any] = {} if suggestion is None else {"suggestion": suggestion}
+        return _record(conn, "not_same", summary, before, by, person=a.label, other=b.label, **extra)
 
 
 def set_representative(target: Target, person: str | int, face_ref: str, by: str | None = None) -> Correction:
@@ -492,6 +565,9 @@ def _revert(conn: sa.Connection, before: _Before, state: dict[str, Any], cid: in
         face_there = conn.execute(sa.select(faces.c.id).where(faces.c.id == face_id)).first() is not None
         if face_there and exists(person_id):
             _set_link(conn, before, face_id, person_id, existed)
+    for person_id, other_id, existed in state.get("pairs", []):  # none before version 6
+        if exists(person_id) and exists(other_id):
+            _set_pair(conn, before, (person_id, other_id), existed)
     for pid in state["created"]:
         if exists(pid):
             row = conn.execute(sa.select(persons).where(persons.c.id == pid)).one()

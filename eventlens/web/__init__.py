@@ -26,6 +26,7 @@ ROUTERS: tuple[str, ...] = (
     "auth",
     "events_routes",
     "photos_routes",
+    "people_routes",
 )
 #: the one route that takes large bodies (ZIP uploads, ``max_upload_mb``)
 UPLOAD_PATH = "/events/upload"
