@@ -21,11 +21,12 @@ import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from eventlens.catalog.queries import CatalogCounts, catalog_counts
+from eventlens.catalog.paging import Page
+from eventlens.catalog.queries import CatalogCounts, PhotoView, catalog_counts, list_photos
 from eventlens.errors import EventlensError, InputError
 from eventlens.service.app import Service
 from eventlens.service.db import check_id
@@ -35,11 +36,13 @@ from eventlens.service.keys import ApiKey
 from eventlens.service.routes import service_of
 from eventlens.web.auth import WebUser, admin, csrf_checked, editor, viewer
 from eventlens.web.event_access import EventInfo, event_engine, event_info, list_events
+from eventlens.web.photo_alt import photo_alts
 from eventlens.web.templating import render
 
 router = APIRouter(tags=["web"], include_in_schema=False)
 #: the owner of events made in the web UI (the API's events belong to an API key)
 WEB_OWNER = "web"
+PHOTOS_PER_PAGE = 60
 
 
 def _counts(request: Request, info: EventInfo) -> CatalogCounts | None:
@@ -151,9 +154,26 @@ def import_folder(
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)
-def event_page(request: Request, event_id: str, user: Annotated[WebUser, viewer]) -> Response:
+def event_page(
+    request: Request,
+    event_id: str,
+    user: Annotated[WebUser, viewer],
+    after: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """The event: counts, its latest job, and its photos (a page of thumbnails)."""
     info = event_info(request, event_id)
-    return render(request, "event.html", event=info, counts=_counts(request, info))
+    photos: Page[PhotoView] | None = None
+    alts: dict[str, str] = {}
+    if info.has_catalog:
+        with event_engine(request, event_id).connect() as conn:
+            try:
+                photos = list_photos(conn, limit=PHOTOS_PER_PAGE, after=after)
+            except InputError:
+                raise HTTPException(404, "this page of photos does not exist (a stale link?)") from None
+            alts = photo_alts(conn, photos.items)
+    return render(
+        request, "event.html", event=info, counts=_counts(request, info), photos=photos, alts=alts
+    )
 
 
 @router.get("/events/{event_id}/progress", response_class=HTMLResponse)

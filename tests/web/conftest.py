@@ -8,6 +8,9 @@
     login         ``login(page_or_client, role) -> csrf_token``: logs in as admin, editor or viewer
     fresh_event   a copy of ``groups`` under a new id, for a test that changes people
     import_root   the server's ``ui_import_roots`` folder (tests put folders of photos there)
+    make_client   ``make_client(**settings)``: an in-process TestClient (fake backend, no workers) on an
+                  empty data folder with users admin / editor / viewer (password ``PASSWORD``), for fast
+                  tests of routes that need no processed event
 
 Everything on 127.0.0.1; the server is stopped at the end of the session.
 """
@@ -27,7 +30,10 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
+from testkit import fake_settings
 
+from eventlens.service import users
 from eventlens.service.db import DataDir, now_iso, open_service_db
 from eventlens.service.events import submit_collection
 from eventlens.service.keys import ApiKey
@@ -39,6 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
 from servers import ServiceProcess  # noqa: E402 - tests/service/servers.py
 
 EVENT_ID = "groups"
+#: the password of every user of ``make_client``'s apps
+PASSWORD = "correct-horse-1"
+ROLES = ("viewer", "editor", "admin")
 PASSWORDS = {"admin": "admin-password-1", "editor": "editor-password-1", "viewer": "viewer-password-1"}
 _CSRF = re.compile(r'<meta name="csrf-token" content="([^"]*)"')
 
@@ -195,3 +204,38 @@ def fresh_event(web_data: WebData) -> Iterator[str]:
             conn.execute(events.delete().where(events.c.event_id == event_id))
         engine.dispose()
         shutil.rmtree(data.event_dir(event_id), ignore_errors=True)
+
+
+Client = Callable[..., Any]
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, model_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    """``make_client(**settings)``: a TestClient of an app on a new data folder with one user per role.
+    Passwords are hashed with argon2id at its lowest cost here (the tests check logic, not hash cost)."""
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from eventlens.service.app import create_app  # noqa: PLC0415
+
+    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    opened: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        root = tmp_path / f"data{len(opened)}"
+        app = create_app(root, fake_settings(model_cache_dir, **overrides), start_workers=False)
+        for role in ROLES:
+            create_user(app.state.service.engine, role, PASSWORD, role)
+        client = TestClient(app, follow_redirects=False)
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.close()
+
+
+def client_login(client: Any, role: str, password: str = PASSWORD) -> str:
+    """Log an in-process client in (``make_client``); returns the CSRF token."""
+    r = client.post("/login", data={"username": role, "password": password, "next": "/"})
+    assert r.status_code == 303, f"login as {role} failed: {r.status_code}"
+    return csrf_of(client.get("/").text)

@@ -7,25 +7,18 @@ from __future__ import annotations
 import importlib
 import re
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
+from conftest import PASSWORD, Client
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from testkit import fake_settings
 
-from eventlens.service import users
-from eventlens.service.app import create_app
 from eventlens.service.keys import create_key, revoke_key
-from eventlens.service.users import create_user, delete_user, set_password
+from eventlens.service.users import delete_user, set_password
 from eventlens.web import ROUTERS
 from eventlens.web.auth import COOKIE, csrf_checked
 
-PASSWORD = "correct-horse-1"
-ROLES = ("viewer", "editor", "admin")
 _CSRF = re.compile(r'<meta name="csrf-token" content="([^"]*)"')
 #: routes anyone may post to (logging in), and routes every logged-in role may use
 _PUBLIC = {("POST", "/login")}
@@ -52,30 +45,6 @@ def _changing() -> list[tuple[str, str]]:
 def _fill(path: str) -> str:
     """A concrete URL for a route path (placeholders get plausible values)."""
     return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: "1" if m.group(1).endswith("_px") else "groups", path)
-
-
-Client = Callable[..., TestClient]
-
-
-@pytest.fixture
-def make_client(tmp_path: Path, model_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    """``make_client(**settings)``: a TestClient of an app on a new data folder with one user per role.
-    Passwords are hashed with argon2id at its lowest cost here (the tests check logic, not hash cost)."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    opened: list[TestClient] = []
-
-    def make(**overrides: Any) -> TestClient:
-        root = tmp_path / f"data{len(opened)}"
-        app = create_app(root, fake_settings(model_cache_dir, **overrides), start_workers=False)
-        for role in ROLES:
-            create_user(app.state.service.engine, role, PASSWORD, role)
-        client = TestClient(app, follow_redirects=False)
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.close()
 
 
 def _login(client: TestClient, username: str, password: str = PASSWORD) -> Any:
