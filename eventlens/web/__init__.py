@@ -26,6 +26,10 @@ ROUTERS: tuple[str, ...] = (
     "auth",
     "events_routes",
     "photos_routes",
+    "search_routes",
+    "best_routes",
+    "photo_view_routes",
+    "export_routes",
 )
 #: the one route that takes large bodies (ZIP uploads, ``max_upload_mb``)
 UPLOAD_PATH = "/events/upload"
