@@ -20,7 +20,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from eventlens.catalog.db import open_catalog
-from eventlens.catalog.schema import FACE_MEASUREMENT_COLUMNS, faces, persons, photo_paths, photos, runs, sources
+from eventlens.catalog.schema import (
+    FACE_MEASUREMENT_COLUMNS,
+    faces,
+    persons,
+    photo_paths,
+    photos,
+    runs,
+    sources,
+)
 
 CATEGORIES = ("main", "important", "other", None)
 NAMES = ("Ada", "Bruno", "Chloé", "Dmitri", "Eun-ji", "Farah", "Gustav", "Hana", "Ines", "Jonas")
@@ -67,7 +75,9 @@ def build_catalog(folder: Path, n_photos: int = 10_000, seed: int = 7) -> str:
                 command="synthetic", started_at="2024-06-16T00:00:00", status="done", settings_json="{}"
             )
         ).inserted_primary_key[0]
-        source_id = conn.execute(sa.insert(sources).values(kind="folder", uri=str(folder))).inserted_primary_key[0]
+        source_id = conn.execute(
+            sa.insert(sources).values(kind="folder", uri=str(folder))
+        ).inserted_primary_key[0]
         conn.execute(
             sa.insert(persons),
             [
@@ -87,10 +97,8 @@ def build_catalog(folder: Path, n_photos: int = 10_000, seed: int = 7) -> str:
         for i in range(n_photos):
             sha = hashlib.sha256(f"{seed}:{i}".encode()).hexdigest()
             taken = start + timedelta(seconds=i * 3 + rng.randint(0, 2))
-            if i % 50 == 7:  # a few near-duplicate bursts: same hash as the photo before, seconds apart
-                phash = photo_rows[-1]["phash"]
-            else:
-                phash = f"{rng.getrandbits(64):016x}"
+            # a few near-duplicate bursts: the same hash as the photo before, seconds apart
+            phash = photo_rows[-1]["phash"] if i % 50 == 7 else f"{rng.getrandbits(64):016x}"
             photo_rows.append(
                 {
                     "sha256": sha,
@@ -112,7 +120,9 @@ def build_catalog(folder: Path, n_photos: int = 10_000, seed: int = 7) -> str:
                     "phash": phash,
                 }
             )
-            path_rows.append({"source_id": source_id, "rel_path": f"day/IMG_{i:05d}.jpg", "sha256": sha, "status": "ok"})
+            path_rows.append(
+                {"source_id": source_id, "rel_path": f"day/IMG_{i:05d}.jpg", "sha256": sha, "status": "ok"}
+            )
             n_faces = rng.choice((0, 1, 1, 1, 2, 2, 3, 3, 4, 6, 12))
             for k in range(n_faces):
                 x1 = rng.uniform(0, 3600)
@@ -142,7 +152,9 @@ def build_catalog(folder: Path, n_photos: int = 10_000, seed: int = 7) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("folder", type=Path)
     parser.add_argument("--photos", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)

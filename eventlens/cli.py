@@ -31,12 +31,12 @@ from typing import Any
 import click
 
 from eventlens import pipeline
+from eventlens.catalog import queries
 from eventlens.cli_common import (
     common_options,
     fail,
     fail_cleanly,
 )
-from eventlens.catalog import queries
 from eventlens.curate import corrections
 from eventlens.errors import InputError
 from eventlens.evaluation.cli import eval_cmd

@@ -249,7 +249,7 @@ def _photos_query(status: str | None) -> sa.Select[Any]:
 
 def photos_listing_query(status: str | None) -> sa.Select[Any]:
     """The query behind :func:`list_photos` (columns of :class:`PhotoView` but ``display_paths``), for
-    listings that add filters to it (:mod:`eventlens.catalog.search`); its key is :func:`photo_order_after`."""
+    listings that add filters to it (:mod:`eventlens.catalog.search`); see :func:`photo_order_after`."""
     return _photos_query(status)
 
 

@@ -97,7 +97,9 @@ def _query(q: PhotoQuery) -> sa.Select[Any]:
     if q.person is not None:
         wanted = q.person.strip()
         query = query.where(
-            _has_person(sha, sa.or_(persons.c.label == wanted, sa.func.lower(persons.c.name) == wanted.lower()))
+            _has_person(
+                sha, sa.or_(persons.c.label == wanted, sa.func.lower(persons.c.name) == wanted.lower())
+            )
         )
     if q.category is not None:
         query = query.where(_has_person(sha, sa.func.coalesce(persons.c.category, "other") == q.category))
@@ -154,7 +156,7 @@ def search_photos(
     query = _query(q)
     if after is not None:
         path, sha256 = decode_cursor(after, LISTING, (str, str))
-        query = query.where(queries.photo_order_after(path, sha256))
+        query = query.where(queries.photo_order_after(str(path), str(sha256)))
     kept: list[sa.Row[Any]] = []
     more = False
     batch = None if limit is None else (limit + 1 if not q.needs_facts else max(_BATCH, limit + 1))

@@ -65,7 +65,9 @@ def catalog_fingerprint(conn: sa.Connection) -> tuple[object, ...]:
             sa.select(sa.func.max(runs.c.id)).scalar_subquery(),
             sa.select(sa.func.max(runs.c.finished_at)).scalar_subquery(),
             sa.select(sa.func.max(corrections.c.id)).scalar_subquery(),
-            sa.select(sa.func.count()).select_from(corrections).where(corrections.c.undone_by.is_not(None))
+            sa.select(sa.func.count())
+            .select_from(corrections)
+            .where(corrections.c.undone_by.is_not(None))
             .scalar_subquery(),
             sa.select(sa.func.count()).select_from(photos).scalar_subquery(),
             sa.select(sa.func.count()).select_from(faces).scalar_subquery(),

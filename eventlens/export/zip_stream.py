@@ -19,7 +19,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -97,7 +97,7 @@ def layout_members(root: Path, choice: ZipChoice) -> list[tuple[str, Path]]:
 def zip_chunks(members: Iterable[tuple[str, Path]]) -> Iterator[bytes]:
     """A ZIP of ``members`` ((name, file) pairs), chunk by chunk (each at most about READ_CHUNK_BYTES)."""
     sink = _Sink()
-    with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:  # type: ignore[arg-type]
+    with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:  # type: ignore[call-overload]
         for name, path in members:
             size = path.stat().st_size
             info = zipfile.ZipInfo.from_file(path, name)
@@ -128,7 +128,7 @@ def check_persons(persons: Sequence[str], known: Iterable[str]) -> tuple[str, ..
 
 def export_zip(
     engine: sa.Engine, work_dir: Path, settings: Settings, choice: ZipChoice = ZipChoice()
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """The export of the catalog behind ``engine`` as ZIP chunks; the layout is built in a private folder
     under ``work_dir`` (on the catalog's file system, for hard links) that is removed afterwards.
 

@@ -19,7 +19,7 @@ def event_curation(request: Request, engine: sa.Engine) -> EventCuration:
 
 
 def alt_text(display_path: str, labels: tuple[str, ...] | list[str], names: dict[str, str]) -> str:
-    """"Photo <file name> with <people>" (names, else labels), as :mod:`eventlens.web.photo_alt` says it."""
+    """ "Photo <file name> with <people>" (names, else labels), as :mod:`eventlens.web.photo_alt` says it."""
     who = sorted({names.get(label, label) for label in labels})
     name = PurePosixPath(display_path).name
     return f"Photo {name} with {', '.join(who)}" if who else f"Photo {name}, nobody recognised"

@@ -59,7 +59,9 @@ def photo_page(request: Request, event_id: str, sha256: str, user: Annotated[Web
     group = []
     if score is not None:
         group = [
-            s for s in cur.curation.ranked if s.duplicate_group == score.duplicate_group and s.sha256 != sha256
+            s
+            for s in cur.curation.ranked
+            if s.duplicate_group == score.duplicate_group and s.sha256 != sha256
         ]
     labels = [f.person_label for f in face_views if f.person_label]
     return render(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -12,8 +11,8 @@ from testkit import load_benchmark
 from eventlens.catalog import queries
 from eventlens.catalog.db import open_catalog
 from eventlens.catalog.search import PhotoFacts, PhotoQuery, search_photos
-from eventlens.errors import BadCursorError, InputError
 from eventlens.curate.facts import CurationCache, event_curation
+from eventlens.errors import BadCursorError, InputError
 from eventlens.settings import load_settings
 
 
@@ -40,7 +39,10 @@ def _expected(conn: sa.Connection, q: PhotoQuery, facts: dict[str, PhotoFacts]) 
         who = [people[f.person_id] for f in fs if f.person_id is not None]
         day = date.fromisoformat(p.taken_at[:10]) if p.taken_at else None
         ok = (
-            (q.person is None or any(w.label == q.person or (w.name or "").lower() == q.person.lower() for w in who))
+            (
+                q.person is None
+                or any(w.label == q.person or (w.name or "").lower() == q.person.lower() for w in who)
+            )
             and (q.category is None or any(w.category == q.category for w in who))
             and (q.taken_from is None or (day is not None and day >= q.taken_from))
             and (q.taken_to is None or (day is not None and day <= q.taken_to))
@@ -126,7 +128,8 @@ def test_curation_cache_recomputes_only_after_a_change(engine: sa.Engine) -> Non
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO corrections (at, by, action, payload_json) VALUES ('2024-01-01', 'test', 'rename', '{}')"
+                "INSERT INTO corrections (at, by, action, payload_json) "
+                "VALUES ('2024-01-01', 'test', 'rename', '{}')"
             )
         )
     assert cache.get(engine, settings) is not first

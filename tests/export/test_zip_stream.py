@@ -33,7 +33,9 @@ def _zip_files(data: bytes) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def processed(event: SyntheticEvent, tmp_path: Path, make_settings: Callable[..., Settings]) -> pipeline.Event:
+def processed(
+    event: SyntheticEvent, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> pipeline.Event:
     out = tmp_path / "out"
     settings = make_settings()
     pipeline.process(event.root, out, settings)
@@ -42,8 +44,8 @@ def processed(event: SyntheticEvent, tmp_path: Path, make_settings: Callable[...
     opened.close()
 
 
-def _stream(ev: pipeline.Event, choice: ZipChoice = ZipChoice()) -> bytes:
-    return b"".join(export_zip(ev.engine, ev.work_dir, ev.settings, choice))
+def _stream(ev: pipeline.Event, choice: ZipChoice | None = None) -> bytes:
+    return b"".join(export_zip(ev.engine, ev.work_dir, ev.settings, choice or ZipChoice()))
 
 
 def test_zip_has_the_folder_exports_paths_and_bytes(processed: pipeline.Event) -> None:
@@ -107,10 +109,14 @@ def test_cli_zip_equals_the_folder_export(
     }
     out = tmp_path / "out"
     runner = CliRunner()
-    done = runner.invoke(main, ["process", str(event.root), "--out", str(out), "--workers", "1", "-q"], env=env)
+    done = runner.invoke(
+        main, ["process", str(event.root), "--out", str(out), "--workers", "1", "-q"], env=env
+    )
     assert done.exit_code == 0, done.output
     zip_file = tmp_path / "event.zip"
-    made = runner.invoke(main, ["export", "--out", str(out), "--zip", str(zip_file), "--workers", "1"], env=env)
+    made = runner.invoke(
+        main, ["export", "--out", str(out), "--zip", str(zip_file), "--workers", "1"], env=env
+    )
     assert made.exit_code == 0, made.output
     assert _zip_files(zip_file.read_bytes()) == _folder_files(out)
     wrong = runner.invoke(main, ["export", "--out", str(out), "--person", "person_001"], env=env)

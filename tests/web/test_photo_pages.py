@@ -100,15 +100,15 @@ def test_zip_export_has_the_layout_of_the_folder_export(
     meta = json.loads(got[f"{persons[0]}/metadata.json"])
     assert {f"{persons[0]}/{e['file']}" for e in meta["photos"]} <= set(got)
 
-    chosen = web_client.get(
-        f"/events/{EVENT_ID}/export.zip", params={"person": persons[0], "photos": "best"}
-    )
+    chosen = web_client.get(f"/events/{EVENT_ID}/export.zip", params={"person": persons[0], "photos": "best"})
     with zipfile.ZipFile(io.BytesIO(chosen.content)) as zf:
         names = set(zf.namelist())
     assert {n.split("/")[0] for n in names if "/" in n} <= {persons[0], "output_clusters"}
     assert any(n.startswith(f"{persons[0]}/best/") for n in names)
     assert not any(n.startswith(f"{persons[0]}/") and n.count("/") == 1 and n.endswith(".jpg") for n in names)
-    assert web_client.get(f"/events/{EVENT_ID}/export.zip", params={"person": "person_999"}).status_code == 400
+    assert (
+        web_client.get(f"/events/{EVENT_ID}/export.zip", params={"person": "person_999"}).status_code == 400
+    )
     assert not list((web_data.data.event_dir(EVENT_ID) / ".eventlens").glob("zip-export-*"))
 
 
