@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import random
 from datetime import datetime, timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,23 @@ def _measurements(rng: random.Random) -> dict[str, float]:
     return {name: rng.uniform(*ranges[name]) for name in FACE_MEASUREMENT_COLUMNS}
 
 
-def build_catalog(folder: Path, n_photos: int = 10_000, seed: int = 7) -> str:
-    """Write the catalog (see the module docstring) and return its SQLAlchemy URL."""
+def build_catalog(
+    folder: Path,
+    n_photos: int = 10_000,
+    seed: int = 7,
+    photo_files: Sequence[Path] | None = None,
+    size_px: tuple[int, int] = (4000, 3000),
+    url: str | None = None,
+) -> str:
+    """Write the catalog (see the module docstring) and return its SQLAlchemy URL.
+
+    ``photo_files`` (one per photo, images of ``size_px``) are the photos' files; default: one tiny file
+    for all. ``url``: where the catalog goes (default ``DIR/catalog.sqlite``)."""
     folder.mkdir(parents=True, exist_ok=True)
     image = folder / "photo.jpg"
     image.write_bytes(b"\xff\xd8\xff\xd9")
-    url = f"sqlite:///{folder / 'catalog.sqlite'}"
+    width_px, height_px = size_px
+    url = url or f"sqlite:///{folder / 'catalog.sqlite'}"
     engine = open_catalog(url)
     rng = random.Random(seed)
     start = datetime(2024, 6, 15, 9, 0, 0)
@@ -104,11 +116,11 @@ def build_catalog(folder: Path, n_photos: int = 10_000, seed: int = 7) -> str:
                     "sha256": sha,
                     "size_bytes": 4,
                     "format": "JPEG",
-                    "width_px": 4000,
-                    "height_px": 3000,
+                    "width_px": width_px,
+                    "height_px": height_px,
                     "orientation": 1,
                     "taken_at": None if i % 97 == 0 else taken.isoformat(),
-                    "local_path": str(image),
+                    "local_path": str(photo_files[i] if photo_files is not None else image),
                     "status": "analyzed",
                     "pipeline_key": "{}",
                     "analyzed_at": "2024-06-16T00:00:00",
@@ -125,17 +137,17 @@ def build_catalog(folder: Path, n_photos: int = 10_000, seed: int = 7) -> str:
             )
             n_faces = rng.choice((0, 1, 1, 1, 2, 2, 3, 3, 4, 6, 12))
             for k in range(n_faces):
-                x1 = rng.uniform(0, 3600)
-                y1 = rng.uniform(0, 2600)
-                size = rng.uniform(60, 400)
+                size = rng.uniform(0.015, 0.1) * width_px
+                x1 = rng.uniform(0, width_px - size)
+                y1 = rng.uniform(0, height_px - size)
                 face_rows.append(
                     {
                         "photo_sha256": sha,
                         "face_index": k,
                         "x1": x1,
                         "y1": y1,
-                        "x2": min(x1 + size, 4000),
-                        "y2": min(y1 + size, 3000),
+                        "x2": x1 + size,
+                        "y2": y1 + size,
                         "det_score": rng.uniform(0.5, 0.99),
                         "detect_model": "synthetic",
                         "person_id": rng.randint(1, n_persons) if rng.random() < 0.85 else None,

@@ -1,8 +1,8 @@
 """Photo search over the catalog: combinable filters, keyset-paginated like every listing of the read model.
 
-Filters on what the catalog stores are SQL (``EXISTS`` probes per photo over the faces and persons
-indexes): a person (label, or name without regard to case), a person category, the EXIF time range and
-the number of faces. Filters on what the curation step derives from the catalog (the photo's score, eyes
+Filters on what the catalog stores are SQL: a person (label, or name without regard to case) and a
+person category (the set of photos with such a face, made once per query through the index on
+``faces.person_id``), the EXIF time range and the number of faces (a count per photo on its faces index). Filters on what the curation step derives from the catalog (the photo's score, eyes
 open, smiling) are applied to the SQL rows in order, from :class:`PhotoFacts` the caller passes (computed
 by :func:`eventlens.curate.facts.event_curation`; the catalog does not import a stage). Results come in the
 order of :func:`eventlens.catalog.queries.list_photos` (display path, then sha256), so a cursor stays on
@@ -85,8 +85,13 @@ def _face_count(sha: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
     return sa.select(sa.func.count()).select_from(faces).where(faces.c.photo_sha256 == sha).scalar_subquery()
 
 
-def _has_person(sha: sa.ColumnElement[Any], condition: sa.ColumnElement[bool]) -> sa.Exists:
-    return sa.exists().where(faces.c.photo_sha256 == sha, faces.c.person_id == persons.c.id, condition)
+def _has_person(sha: sa.ColumnElement[Any], condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """The photo has a face of a person meeting ``condition`` (the set of such photos is made once per
+    query: a person's faces through the index on faces.person_id, not a probe of every photo's faces)."""
+    with_person = (
+        sa.select(faces.c.photo_sha256).join(persons, persons.c.id == faces.c.person_id).where(condition)
+    )
+    return sha.in_(with_person)
 
 
 def _query(q: PhotoQuery) -> sa.Select[Any]:
