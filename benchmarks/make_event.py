@@ -145,19 +145,31 @@ def list_sources(data_dir: Path) -> tuple[list[Source], list[Source], int]:
 
 
 def _pick(
-    groups: list[Source], identities: list[Source], photos: int, rng: random.Random
+    groups: list[Source],
+    identities: list[Source],
+    photos: int,
+    rng: random.Random,
+    group_share: float = GROUP_SHARE,
 ) -> list[tuple[Source, int]]:
     """``photos`` (source, variant) pairs: group photos, then identity photos and their variants.
 
-    Group photos make up :data:`GROUP_SHARE` of the event, all of them from ``len(groups) / GROUP_SHARE``
+    Group photos make up ``group_share`` (default :data:`GROUP_SHARE`) of the event (with seeded variants
+    of them when there are not enough), all of them from ``len(groups) / GROUP_SHARE``
     photos on (a seeded sample below, so a small event keeps the mix); identity photos in seeded order
     fill the rest, then seeded variants of identity photos (round k: all identities reshuffled, variant k).
     """
-    n_groups = min(len(groups), max(1, round(photos * GROUP_SHARE)), photos)
+    wanted = min(max(1, round(photos * group_share)), photos)
+    n_groups = min(len(groups), wanted)
     chosen = (
         groups if n_groups == len(groups) else sorted(rng.sample(groups, n_groups), key=lambda s: s.rel_path)
     )
     picked = [(s, 0) for s in chosen]
+    group_variant = 1
+    while len(picked) < wanted:  # a crowd-heavy event: seeded variants of the group photos too
+        pool = groups[:]
+        rng.shuffle(pool)
+        picked += [(s, group_variant) for s in pool[: wanted - len(picked)]]
+        group_variant += 1
     variant = 0
     while len(picked) < photos:
         pool = identities[:]
@@ -168,11 +180,16 @@ def _pick(
 
 
 def plan_event(
-    groups: list[Source], identities: list[Source], photos: int, seed: int, rotated_fraction: float
+    groups: list[Source],
+    identities: list[Source],
+    photos: int,
+    seed: int,
+    rotated_fraction: float,
+    group_share: float = GROUP_SHARE,
 ) -> list[PhotoJob]:
     """The photos of the event in shooting order (seeded: the same arguments give the same plan)."""
     rng = random.Random(seed)
-    picked = _pick(groups, identities, photos, rng)
+    picked = _pick(groups, identities, photos, rng, group_share)
     rng.shuffle(picked)  # an event interleaves group shots and portraits
     rotated = set(rng.sample(range(len(picked)), round(len(picked) * rotated_fraction)))
     jobs = []
@@ -253,9 +270,12 @@ def requested_params(
     quality: int,
     rotated_fraction: float,
     sources: list[Source],
+    group_share: float = GROUP_SHARE,
 ) -> dict[str, Any]:
     """What determines the event's content: compared with the manifest to decide whether to rebuild."""
+    extra = {} if group_share == GROUP_SHARE else {"group_share": group_share}  # old manifests stay valid
     return {
+        **extra,
         "builder_version": BUILDER_VERSION,
         "data_dir": str(data_dir.resolve()),
         "sources_sha256_16": _fingerprint(sources),
@@ -310,6 +330,7 @@ def ensure_event(
     rotated_fraction: float = DEFAULT_ROTATED_FRACTION,
     workers: int = 0,
     log: Any = None,
+    group_share: float = GROUP_SHARE,
 ) -> dict[str, Any]:
     """Build the event into ``event_dir`` unless an identical one is there; return its manifest.
 
@@ -324,7 +345,9 @@ def ensure_event(
     groups, identities, excluded = list_sources(data_dir)
     if not groups or not identities:
         raise FileNotFoundError(f"{data_dir} holds no usable group or identity photos")
-    params = requested_params(data_dir, photos, seed, size, quality, rotated_fraction, groups + identities)
+    params = requested_params(
+        data_dir, photos, seed, size, quality, rotated_fraction, groups + identities, group_share
+    )
     old = read_manifest(event_dir)
     if old is not None and old.get("params") == params and _is_complete(event_dir, old):
         return old
@@ -333,7 +356,7 @@ def ensure_event(
             f"{event_dir} exists and is not a benchmark event (no {MANIFEST_NAME}); not touching it"
         )
 
-    jobs = plan_event(groups, identities, photos, seed, rotated_fraction)
+    jobs = plan_event(groups, identities, photos, seed, rotated_fraction, group_share)
     partial = event_dir.with_name(event_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     (partial / PHOTOS_SUBDIR).mkdir(parents=True)

@@ -408,6 +408,69 @@ def enhance_cmd(
         click.echo(f"output   {event.out_dir / 'enhanced'}")
 
 
+@main.command("captions")
+@click.option(
+    "--llm",
+    is_flag=True,
+    help="Also ask a vision-language model (settings captions.*) for a caption and tags per person: one "
+    "call per person, answers cached; then the export is rewritten with them (llm_caption, llm_tags).",
+)
+@common_options
+def captions_cmd(
+    llm: bool,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Print each person's caption and tags (offline ones, from OUT/person_*/metadata.json; with --llm,
+    the model's too), and with --json a report of calls, cache hits, tokens and estimated cost."""
+    from eventlens.deliver.llm_captions import caption_persons  # noqa: PLC0415
+    from eventlens.export.layout import load_for_captions  # noqa: PLC0415
+
+    _setup_logging(verbose)
+    settings = _settings(config_file, workers)
+    event = pipeline.Event.open(out_dir, settings, create=False)
+    report = None
+    try:
+        with event.run("captions") as summary:
+            if llm:
+                persons, cache_dir = load_for_captions(event.engine, event.out_dir, settings)
+                report = caption_persons(persons, cache_dir, settings)
+            pipeline.run_export(event, summary)
+    finally:
+        event.close()
+    captions = {}
+    for meta_path in sorted(event.out_dir.glob("person_*/metadata.json")):
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        captions[meta["person"]] = {
+            k: meta[k] for k in ("name", "tags", "caption", "llm_caption", "llm_tags") if k in meta
+        }
+    if as_json:
+        click.echo(json.dumps({"persons": captions, "llm": report.as_dict() if report else None}, indent=2))
+        return
+    if quiet:
+        return
+    for label, c in captions.items():
+        click.echo(f"{label}  {c['caption']}")
+        click.echo(f"{' ' * len(label)}  tags: {', '.join(c['tags']) or '-'}")
+        if "llm_caption" in c:
+            click.echo(f"{' ' * len(label)}  model: {c['llm_caption']} [{', '.join(c['llm_tags'])}]")
+    if report is not None:
+        r = report.as_dict()
+        problems = {k: v for k, v in r["persons"].items() if v["status"] not in ("called", "cached")}
+        click.echo(
+            f"llm      {r['calls']} requests, {r['cache_hits']} cache hits, {r['input_tokens']} input and "
+            f"{r['output_tokens']} output tokens, about {r['estimated_cost_usd']:.4f} USD"
+        )
+        for label, p in problems.items():
+            click.echo(
+                f"         {label}: {p['status']}" + (f" ({p['detail']})" if "detail" in p else ""), err=True
+            )
+
+
 @main.group("label")
 def label_group() -> None:
     """Import or export cluster_labels.json: person names and categories (main, important, other)."""

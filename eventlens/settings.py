@@ -154,6 +154,50 @@ class CurationSettings(BaseModel):
         return v
 
 
+class CaptionSettings(BaseModel):
+    """Captions and tags per person from a vision-language model (``eventlens captions --llm``), over an
+    OpenAI-compatible chat API: one call per person, with up to ``max_photos_per_person`` of their best
+    photos downscaled. Off unless asked for; photos leave the machine only with ``allow_remote``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_url: str = Field(
+        "http://127.0.0.1:8080/v1/chat/completions",
+        max_length=2048,
+        description="The chat-completions URL (llama.cpp's server, vLLM, Ollama's /v1, or a hosted one).",
+    )
+    model: str = Field(
+        "local", min_length=1, max_length=200, description="The model name sent in each request."
+    )
+    api_key_env: str = Field(
+        "EVENTLENS_LLM_API_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the environment variable holding the API key (sent as a Bearer token when set; "
+        "the key itself is never a setting).",
+    )
+    allow_remote: bool = Field(
+        False,
+        description="Allow an endpoint that is not on this machine (loopback). Off: photos never leave the "
+        "machine. A private-network endpoint also needs `download_allow_networks` (or "
+        "`download_allow_private`), as every outbound URL of eventlens.",
+    )
+    max_photos_per_person: int = Field(3, ge=1, le=10, description="Best photos sent per person.")
+    image_max_px: int = Field(512, ge=64, le=2048, description="Longer side of each photo sent (JPEG).")
+    max_output_tokens: int = Field(300, ge=16, le=4096, description="`max_tokens` of each request.")
+    timeout_s: float = Field(60.0, gt=0, le=600, description="Time one request may take.")
+    max_retries: int = Field(
+        3, ge=0, le=10, description="Retries of a request answered 429 or 5xx (or lost)."
+    )
+    max_spend_usd: float = Field(
+        1.0, ge=0, description="Stop calling once the estimated cost of the next call would exceed this."
+    )
+    usd_per_1k_input_tokens: float = Field(0.0, ge=0, description="Price of 1,000 input tokens (0: local).")
+    usd_per_1k_output_tokens: float = Field(0.0, ge=0, description="Price of 1,000 output tokens (0: local).")
+    input_tokens_per_image: int = Field(
+        800, ge=1, description="Estimate of an image's input tokens, for the spend cap before a call."
+    )
+
+
 class DeliverSettings(BaseModel):
     """Enhanced copies and crops (``eventlens enhance``): the target band a photo is left alone in, and
     the bounds of every correction (see docs/settings.md, section Deliver)."""
@@ -427,6 +471,10 @@ class Settings(BaseSettings):
     )
     deliver: DeliverSettings = Field(
         default_factory=DeliverSettings, description="Enhanced copies and crops (`eventlens enhance`)."
+    )
+    captions: CaptionSettings = Field(
+        default_factory=CaptionSettings,
+        description="Captions and tags per person from a vision-language model (`eventlens captions --llm`).",
     )
 
     # --- service (eventlens serve) ---------------------------------------------------------------

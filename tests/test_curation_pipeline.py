@@ -171,6 +171,8 @@ SCORE_COLUMNS = [
     "disqualified",
     "duplicate_group",
     "duplicate_pick",
+    "background_brightness",
+    "face_expressions",
 ]
 
 
@@ -603,3 +605,29 @@ def test_photo_scores_and_best_do_not_depend_on_the_number_of_workers(
         outputs.append(_curation_outputs(out))
     assert outputs[0] == outputs[1]
     assert len(outputs[0][1]["best"]) == len(CURATION_EVENT) - 1  # all eyes open now; one burst copy out
+
+
+def test_photo_scores_have_background_brightness_and_face_expressions(processed: Path) -> None:
+    scores = Scores.read(processed)
+    for photo, (faces, _seed, _nudge) in CURATION_EVENT.items():
+        row = scores[photo]
+        expected = [f"{PERSON[identity]}:{EXPECTED_EXPRESSION[code]}" for identity, code in faces]
+        assert row["face_expressions"].split(";") == (expected or [""]), photo
+        # the background is the grey band around the faces (BACKGROUND) plus a pattern averaging near it
+        assert abs(float(row["background_brightness"]) - BACKGROUND / 255) < 0.12, photo
+
+
+def test_every_person_gets_offline_tags_and_a_caption(processed: Path) -> None:
+    _header, rows = read_csv(processed / "summary.csv")
+    ana = read_metadata(processed / "person_001")
+    # A: 7 photos, alone in 03, 08, 12; with B in 01, 02, 10, 11; smiling in 03 and 10 only
+    assert "portrait" in ana["tags"] and "with:person_002" in ana["tags"]
+    assert "smiling" not in ana["tags"] and "group-photos" not in ana["tags"]
+    assert ana["caption"].startswith("person_001 appears in 7 photos, 3 of them alone")
+    assert "Most often with person_002 (4 photos)." in ana["caption"]
+    for row in rows:
+        meta = read_metadata(processed / row["person"])
+        assert meta["caption"] and row["caption"] == meta["caption"]
+        assert row["tags"] == ";".join(meta["tags"])
+    # E appears with nobody
+    assert not any(t.startswith("with:") for t in read_metadata(processed / "person_003")["tags"])

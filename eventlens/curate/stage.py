@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from eventlens.attributes.decide import FaceDecisions, decide
 from eventlens.catalog import queries
+from eventlens.curate.background import background_brightness
 from eventlens.curate.duplicates import near_duplicate_groups
 from eventlens.curate.scoring import (
     PhotoInput,
@@ -41,6 +42,8 @@ SCORE_COLUMNS = [
     "disqualified",
     "duplicate_group",
     "duplicate_pick",
+    "background_brightness",
+    "face_expressions",
 ]
 BEST_DIR = "best"
 
@@ -51,6 +54,10 @@ class Curation:
     decisions: dict[int, FaceDecisions | None]  # by face id
     person_best: dict[str, list[str]]  # person label -> photo sha256s, best first
     best: list[str] = field(default_factory=list)  # photo sha256s for OUT/best/, best first
+    #: by photo sha256: brightness outside the faces (:mod:`eventlens.curate.background`), None if unknown
+    background: dict[str, float | None] = field(default_factory=dict)
+    #: by photo sha256: ``label:expression`` of each face in face order (``unassigned`` for no person)
+    expressions: dict[str, list[str]] = field(default_factory=dict)
 
 
 def eye_model_of(pipeline_key: str | None) -> str | None:
@@ -68,7 +75,8 @@ def _well_exposed(brightness: float | None, clipped: float, rules: CurationSetti
     return rules.brightness_min <= brightness <= rules.brightness_max and clipped <= rules.clipped_max
 
 
-def _parse_time(text: str | None) -> datetime | None:
+def parse_time(text: str | None) -> datetime | None:
+    """An ISO 8601 time from the catalog (EXIF), or None when absent or unreadable."""
     try:
         return datetime.fromisoformat(text) if text else None
     except ValueError:
@@ -90,6 +98,7 @@ def compute_curation(
     taken: dict[str, datetime | None] = {}
     hashes: dict[str, int | None] = {}
     measured_by: dict[str, str] = {}
+    frames: dict[str, tuple[float | None, int | None, int | None]] = {}
     for r in queries.photos_for_export(conn):
         if r.sha256 not in shown_paths:
             continue
@@ -97,9 +106,12 @@ def compute_curation(
         inputs[r.sha256] = PhotoInput(
             shown_paths[r.sha256], r.sha256, r.sharpness, _well_exposed(r.brightness, clipped, rules)
         )
-        taken[r.sha256] = _parse_time(r.taken_at)
+        taken[r.sha256] = parse_time(r.taken_at)
         hashes[r.sha256] = int(r.phash, 16) if r.phash else None
         measured_by[r.sha256] = eye_model_of(r.pipeline_key) or eye_model
+        frames[r.sha256] = (r.brightness, r.width_px, r.height_px)
+    face_light: dict[str, list[tuple[tuple[float, float, float, float], float | None]]] = defaultdict(list)
+    expressions: dict[str, list[tuple[int, str]]] = defaultdict(list)
     decisions: dict[int, FaceDecisions | None] = {}
     face_of_person: dict[str, list[tuple[str, ScoredFace]]] = defaultdict(list)
     for f in sorted(queries.faces_of_photos(conn), key=lambda face: face.id):
@@ -115,6 +127,9 @@ def compute_curation(
             f.measurements["sharpness"] or 0.0,
         )
         inputs[f.photo_sha256].faces.append(scored)
+        face_light[f.photo_sha256].append(((f.x1, f.y1, f.x2, f.y2), f.measurements.get("brightness")))
+        label = person.label if person else "unassigned"
+        expressions[f.photo_sha256].append((f.face_index, f"{label}:{d.expression}" if d else f"{label}:"))
         if person is not None:
             face_of_person[person.label].append((f.photo_sha256, scored))
 
@@ -135,7 +150,9 @@ def compute_curation(
     person_best = {
         label: _person_best(entries, by_sha, rules) for label, entries in sorted(face_of_person.items())
     }
-    return Curation(ranked, decisions, person_best, best)
+    background = {sha: background_brightness(*frames[sha], face_light.get(sha, [])) for sha in order}
+    shown = {sha: [text for _i, text in sorted(expressions.get(sha, []))] for sha in order}
+    return Curation(ranked, decisions, person_best, best, background, shown)
 
 
 def _mark_duplicate_picks(inputs: dict[str, PhotoInput], first: dict[str, PhotoScore]) -> None:
@@ -202,6 +219,8 @@ def write_curation(
             str(s.disqualified).lower(),
             s.duplicate_group,
             str(s.duplicate_pick).lower(),
+            _rounded(curation.background.get(s.sha256)),
+            ";".join(curation.expressions.get(s.sha256, [])),
         ]
         for i, s in enumerate(curation.ranked, start=1)
     )
@@ -210,6 +229,10 @@ def write_curation(
     for label, shas in curation.person_best.items():
         if (staging / label).is_dir():
             _write_best(staging / label / BEST_DIR, shas, place, file_name)
+
+
+def _rounded(value: float | None) -> str | float:
+    return "" if value is None else round(value, 3)
 
 
 def _write_best(

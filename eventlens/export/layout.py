@@ -3,7 +3,7 @@
     OUT/person_001/            photos in which person_001 appears (hard links, else copies) + metadata.json
     OUT/unassigned/            photos with faces that belong to no person + metadata.json
     OUT/output_clusters/       person_001.jpg ... one representative face crop per person
-    OUT/summary.csv            person,name,photos,faces,category
+    OUT/summary.csv            person,name,photos,faces,category,tags,caption
     OUT/face_data.csv          one row per face: photo,photo_sha256,face,x1,y1,x2,y2,det_score,person,
                                then the curation attributes (eyes_open, smile, pose, ...)
     OUT/photo_scores.csv       every photo ranked, best first, with an explanation of its score
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,10 @@ import sqlalchemy as sa
 from eventlens.attributes.decide import FaceDecisions
 from eventlens.catalog import queries
 from eventlens.catalog.queries import PersonView, RejectionView
-from eventlens.curate.stage import Curation, compute_curation, write_curation
+from eventlens.curate.stage import Curation, compute_curation, parse_time, write_curation
+from eventlens.deliver.llm_captions import CACHE_DIR as LLM_CACHE_DIR
+from eventlens.deliver.llm_captions import LlmCaption, PersonPhoto, PersonPhotos, caption_persons
+from eventlens.deliver.tags import FaceFacts, PersonTags, PhotoFacts, tags_for_persons
 from eventlens.export import swap
 from eventlens.export.crops import CropJob, make_crop
 from eventlens.export.names import file_names
@@ -44,7 +48,7 @@ from eventlens.summaries import ExportSummary
 UNASSIGNED = "unassigned"
 CLUSTERS_DIR = "output_clusters"
 CROP_CACHE = "face-crops"  # under OUT/.eventlens
-SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category"]
+SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category", "tags", "caption"]
 FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
 #: curation columns of face_data.csv, after the core columns (which stay first and unchanged)
 ATTRIBUTE_COLUMNS = [
@@ -69,6 +73,7 @@ class _Photo:
     local_path: Path
     width_px: int
     height_px: int
+    taken_at: str | None = None
     faces: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -76,7 +81,9 @@ def _load(conn: sa.Connection) -> tuple[dict[str, _Photo], dict[int, PersonView]
     result: dict[str, _Photo] = {}
     for r in queries.photos_on_disk(conn):
         assert r.width_px is not None and r.height_px is not None  # checked by photos_on_disk
-        result[r.sha256] = _Photo(r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px)
+        result[r.sha256] = _Photo(
+            r.sha256, r.display_path, Path(r.local_path), r.width_px, r.height_px, r.taken_at
+        )
     people = {p.id: p for p in queries.list_persons(conn).items}
     for f in queries.faces_of_photos(conn):
         if f.photo_sha256 in result:
@@ -113,6 +120,8 @@ def _write_folder(
     settings: Settings,
     summary: ExportSummary,
     representative: dict[str, object] | None,
+    tags: PersonTags | None = None,
+    llm: LlmCaption | None = None,
 ) -> None:
     folder.mkdir(parents=True)
     names = _file_names(items)
@@ -143,6 +152,9 @@ def _write_folder(
         "photo_count": len(entries),
         "face_count": face_count,
         "representative_face": representative,
+        "tags": list(tags.tags) if tags is not None else [],
+        "caption": tags.caption if tags is not None else None,
+        **({"llm_caption": llm.caption, "llm_tags": llm.tags} if llm is not None else {}),
         "photos": entries,
     }
     write_json(folder / "metadata.json", meta)
@@ -219,6 +231,8 @@ def _write_persons(
     all_photos: dict[str, _Photo],
     settings: Settings,
     summary: ExportSummary,
+    tags: dict[str, PersonTags],
+    llm: dict[str, LlmCaption],
     executor: Executor | None = None,
 ) -> list[list[object]]:
     """Person folders, crops and unassigned; returns the rows of summary.csv."""
@@ -253,10 +267,29 @@ def _write_persons(
                 "box": rf["box"],
                 "crop": f"../{CLUSTERS_DIR}/{crop_name}",
             }
-        _write_folder(staging / person.label, person.label, person, items, settings, summary, rep)
+        own_tags = tags.get(person.label)
+        _write_folder(
+            staging / person.label,
+            person.label,
+            person,
+            items,
+            settings,
+            summary,
+            rep,
+            own_tags,
+            llm.get(person.label),
+        )
         n_faces = sum(1 for p in items for f in p.faces if f["person"] == person.label)
         summary_rows.append(
-            [person.label, person.name or "", len(items), n_faces, person.category or "other"]
+            [
+                person.label,
+                person.name or "",
+                len(items),
+                n_faces,
+                person.category or "other",
+                ";".join(own_tags.tags) if own_tags else "",
+                own_tags.caption if own_tags else "",
+            ]
         )
         summary.persons += 1
     if by_person.get(UNASSIGNED):
@@ -299,6 +332,64 @@ def export(
     return summary
 
 
+def _person_tags(
+    all_photos: dict[str, _Photo], people: dict[int, PersonView], curation: Curation
+) -> dict[str, PersonTags]:
+    """Offline tags and caption of every shown person (:mod:`eventlens.deliver.tags`)."""
+    groups = {s.sha256: s.duplicate_group for s in curation.ranked}
+    facts = []
+    for p in all_photos.values():
+        faces = []
+        for f in p.faces:
+            d = curation.decisions.get(f["id"])
+            faces.append(
+                FaceFacts(f["person"], None if d is None else d.smile, None if d is None else d.eyes_open)
+            )
+        facts.append(PhotoFacts(p.sha256, parse_time(p.taken_at), groups.get(p.sha256, -1), tuple(faces)))
+    shown = {p.label: p.name or p.label for p in people.values() if not p.hidden}
+    return tags_for_persons(shown, facts)
+
+
+def person_photos(all_photos: Mapping[str, _Photo], curation: Curation) -> list[PersonPhotos]:
+    """Each person's best photos (``person_XXX/best/``'s order) with where to read them."""
+    result = []
+    for label, shas in sorted(curation.person_best.items()):
+        photos = []
+        for sha in shas:
+            p = all_photos.get(sha)
+            face = next((f for f in p.faces if f["person"] == label), None) if p is not None else None
+            if p is None or face is None:
+                continue
+            x1, y1, x2, y2 = face["box"]
+            box = (x1 / p.width_px, y1 / p.height_px, x2 / p.width_px, y2 / p.height_px)
+            photos.append(PersonPhoto(sha, p.local_path, box))
+        result.append(PersonPhotos(label, tuple(photos)))
+    return result
+
+
+def _cached_llm_captions(
+    cache_dir: Path, persons: list[PersonPhotos], settings: Settings
+) -> dict[str, LlmCaption]:
+    """The answers an ``eventlens captions --llm`` run got for these photos (no call is made here)."""
+    if not cache_dir.is_dir():
+        return {}
+    report = caption_persons(persons, cache_dir, settings, only_cached=True)
+    return {p.label: p.caption for p in report.persons if p.caption is not None}
+
+
+def load_for_captions(
+    engine: sa.Engine, out_dir: Path, settings: Settings
+) -> tuple[list[PersonPhotos], Path]:
+    """What ``eventlens captions`` needs: each shown person's best photos, and the LLM answer cache."""
+    with engine.connect() as conn:
+        all_photos, people = _load(conn)
+        shown = {sha: p.rel_path for sha, p in all_photos.items()}
+        curation = compute_curation(conn, shown, settings.curation, settings.eye_model)
+    visible = {p.label for p in people.values() if not p.hidden}
+    persons = [p for p in person_photos(all_photos, curation) if p.label in visible]
+    return persons, out_dir / ".eventlens" / LLM_CACHE_DIR
+
+
 def _build(
     staging: Path,
     all_photos: dict[str, _Photo],
@@ -311,7 +402,11 @@ def _build(
 ) -> None:
     """Write the whole export into the empty folder ``staging``."""
     by_person = _group_by_person(all_photos, summary)
-    summary_rows = _write_persons(staging, people, by_person, all_photos, settings, summary, executor)
+    tags = _person_tags(all_photos, people, curation)
+    llm = _cached_llm_captions(staging.parent / LLM_CACHE_DIR, person_photos(all_photos, curation), settings)
+    summary_rows = _write_persons(
+        staging, people, by_person, all_photos, settings, summary, tags, llm, executor
+    )
     face_rows = [
         _face_row(p, f, curation.decisions.get(f["id"]))
         for p in sorted(all_photos.values(), key=lambda x: x.rel_path)

@@ -37,7 +37,7 @@ from eventlens.settings import Settings
 from eventlens.summaries import RunSummary
 
 FACE_COLUMNS = ["photo", "photo_sha256", "face", "x1", "y1", "x2", "y2", "det_score", "person"]
-SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category"]
+SUMMARY_COLUMNS = ["person", "name", "photos", "faces", "category", "tags", "caption"]
 
 
 @pytest.fixture

@@ -128,3 +128,39 @@ def test_a_full_queue_answers_429_with_retry_after(
             assert "queued" in refused[0].json()["detail"]
     finally:
         service.stop()
+
+
+def test_twenty_events_posted_at_once_all_finish_with_their_callbacks(
+    tmp_path: Path, model_cache_dir: Path, many_photos: PhotoServer
+) -> None:
+    """The bounded load test (benchmarks/bench_service_load.py measures it with the real models)."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from servers import CallbackReceiver  # noqa: PLC0415
+
+    receiver = CallbackReceiver().start()
+    service = ServiceProcess(tmp_path / "data", service_env(model_cache_dir, EVENTLENS_WORKERS="2")).start()
+    try:
+
+        def post(i: int) -> str:
+            body = {**_body(many_photos, f"load_{i:02d}", 6), "callback_url": receiver.url}
+            with service.client() as c:
+                r = c.post("/process-event", json=body)
+                assert r.status_code == 202, r.text
+                return str(r.json()["job_id"])
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            jobs = list(pool.map(post, range(20)))
+        finished = [service.wait_job(j, timeout_s=300) for j in jobs]
+        assert [j["status"] for j in finished] == ["done"] * 20
+        deadline = time.monotonic() + 60
+        while len(receiver.received) < 20 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        events = sorted(r.json()["event_id"] for r in receiver.received)
+        assert events == [f"load_{i:02d}" for i in range(20)]
+        for r in receiver.received:
+            # A is in the odd photos p1, p3, p5 of each event; the selfie is A
+            assert sorted(m["photo_id"] for m in r.json()["results"]) == ["p1", "p3", "p5"], r.json()
+    finally:
+        service.stop()
+        receiver.close()
