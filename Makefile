@@ -15,12 +15,13 @@ ARGS   ?=
 
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench eval clean help models serve serve-key
+.PHONY: run test lint bench eval clean help models serve serve-key serve-user
 
 help:
 	@echo "make run PHOTOS=path/to/photos   process a folder or .zip into ./$(OUT)"
 	@echo "make serve                       the REST service on http://$(HOST):$(PORT) (data in ./$(DATA))"
 	@echo "make serve-key                   print a new API key for the service (NAME=…, SCOPE=read|write|admin)"
+	@echo "make serve-user NAME=… ROLE=…     a user of the web UI (ROLE=viewer|editor|admin; asks for the password)"
 	@echo "make test                        install dev extras and run the test suite"
 	@echo "make lint                        ruff check + ruff format --check, mypy, import layer rules"
 	@echo "make eval                        clustering + detection quality on ../shared/data"
@@ -55,6 +56,10 @@ serve: models
 
 serve-key: $(VENV)/.installed
 	@$(VENV)/bin/eventlens keys create --name "$${NAME:-default}" --scope "$${SCOPE:-write}" --data "$(DATA)"
+
+serve-user: $(VENV)/.installed
+	@test -n "$(NAME)" || { echo "usage: make serve-user NAME=alice ROLE=admin|editor|viewer" >&2; exit 2; }
+	@$(VENV)/bin/eventlens users create "$(NAME)" --role "$${ROLE:-editor}" --data "$(DATA)"
 
 test: $(VENV)/.installed-dev models
 	$(PY) -m pytest $(ARGS)

@@ -4,7 +4,8 @@
     event_target(request, event_id)   the same, as the Target the corrections write path takes
     event_info(request, event_id)     the event's row and its latest job (status, progress), for pages
 
-An unknown event, or one whose first job has not made a catalog yet, is a 404 with a message saying which.
+An unknown event, or one whose first job has not ended yet (it may be creating the catalog), is a 404 with
+a message saying which.
 One engine per event is kept open (keyed by the event's creation time, so an event deleted and made again
 under the same id never reaches the old catalog's open file).
 """
@@ -57,7 +58,7 @@ class EventInfo:
     created_at: str
     updated_at: str
     job: JobInfo | None  # the latest job
-    has_catalog: bool
+    has_catalog: bool  # a job of the event has ended and left its catalog
 
     @property
     def status(self) -> str:
@@ -93,16 +94,25 @@ def latest_jobs(conn: sa.Connection, event_ids: list[str] | None = None) -> dict
     return {r.event_id: _job_info(r) for r in conn.execute(sa.select(sub).where(sub.c.rank == 1))}
 
 
+def _finished(conn: sa.Connection, event_ids: list[str] | None = None) -> set[str]:
+    """Events with a job that ended: their catalog is complete (a first job may be creating it)."""
+    query = sa.select(jobs.c.event_id).where(jobs.c.status.in_(("done", "failed"))).distinct()
+    if event_ids is not None:
+        query = query.where(jobs.c.event_id.in_(event_ids))
+    return set(conn.execute(query).scalars())
+
+
 def list_events(request: Request) -> list[EventInfo]:
     service = service_of(request)
     with service.engine.connect() as conn:
         rows = conn.execute(sa.select(events).order_by(events.c.updated_at_s.desc())).all()
         latest = latest_jobs(conn)
-    return [_event_info(service.data, r, latest.get(r.event_id)) for r in rows]
+        finished = _finished(conn)
+    return [_event_info(service.data, r, latest.get(r.event_id), r.event_id in finished) for r in rows]
 
 
-def _event_info(data: DataDir, row: Any, job: JobInfo | None) -> EventInfo:
-    has_catalog = (data.event_dir(row.event_id) / ".eventlens" / "catalog.sqlite").is_file()
+def _event_info(data: DataDir, row: Any, job: JobInfo | None, finished: bool) -> EventInfo:
+    has_catalog = finished and (data.event_dir(row.event_id) / ".eventlens" / "catalog.sqlite").is_file()
     return EventInfo(row.event_id, row.created_at, row.updated_at, job, has_catalog)
 
 
@@ -121,7 +131,8 @@ def event_info(request: Request, event_id: str) -> EventInfo:
         if row is None:
             raise _not_found(event_id)
         job = latest_jobs(conn, [event_id]).get(event_id)
-    return _event_info(service.data, row, job)
+        finished = bool(_finished(conn, [event_id]))
+    return _event_info(service.data, row, job, finished)
 
 
 @dataclass

@@ -171,9 +171,7 @@ def event_page(
             except InputError:
                 raise HTTPException(404, "this page of photos does not exist (a stale link?)") from None
             alts = photo_alts(conn, photos.items)
-    return render(
-        request, "event.html", event=info, counts=_counts(request, info), photos=photos, alts=alts
-    )
+    return render(request, "event.html", event=info, counts=_counts(request, info), photos=photos, alts=alts)
 
 
 @router.get("/events/{event_id}/progress", response_class=HTMLResponse)

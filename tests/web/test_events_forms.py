@@ -114,7 +114,9 @@ def test_import_takes_only_folders_inside_the_allow_list(make_client: Client, tm
     for folder in (tmp_path / "secret", root / ".." / "secret", root / "escape", Path("/")):
         r = client.post("/events/import", data={"csrf_token": token, "event_id": "w", "folder": str(folder)})
         assert r.status_code == 403 and "ui_import_roots" in r.text, folder
-    r = client.post("/events/import", data={"csrf_token": token, "event_id": "w", "folder": str(root / "nope")})
+    r = client.post(
+        "/events/import", data={"csrf_token": token, "event_id": "w", "folder": str(root / "nope")}
+    )
     assert r.status_code == 422
     assert not _jobs(client)
 

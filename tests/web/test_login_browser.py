@@ -30,3 +30,40 @@ def test_login_shows_the_events_and_logout_ends_the_session(page: Any, login: An
     page.wait_for_url("**/login")
     page.goto("/")
     assert "/login" in page.url, "after logout the session must be gone"
+
+
+_CONTROLS = "a[href], button, input:not([type=hidden]), select, textarea, summary"
+_MARK = """() => {
+  const all = [...document.querySelectorAll(arguments_selector)].filter(e => e.checkVisibility());
+  all.forEach((e, i) => e.dataset.kbd = String(i));
+  return all.length;
+}"""
+
+
+def _keyboard_reaches_every_control(page: Any) -> None:
+    count = page.evaluate(_MARK.replace("arguments_selector", repr(_CONTROLS)))
+    assert count > 0
+    reached: set[str] = set()
+    if page.evaluate("() => document.activeElement === document.body"):  # no autofocus on this page
+        page.keyboard.press("Tab")
+        first = page.evaluate("() => document.activeElement.className")
+        assert first == "skip-link", "the first Tab must reach the skip link"
+    for _ in range(count * 2 + 5):
+        mark = page.evaluate("() => document.activeElement && document.activeElement.dataset.kbd")
+        if mark is not None:
+            reached.add(mark)
+        page.keyboard.press("Tab")
+    missing = set(map(str, range(count))) - reached
+    labels = [page.locator(f'[data-kbd="{m}"]').evaluate("e => e.outerHTML.slice(0, 80)") for m in missing]
+    assert not missing, f"controls not reachable by keyboard: {labels}"
+
+
+def test_every_control_is_reachable_by_keyboard(page: Any, login: Any, web_data: WebData) -> None:
+    page.goto("/login")
+    _keyboard_reaches_every_control(page)
+    login(page, "admin")
+    _keyboard_reaches_every_control(page)
+    page.goto(f"/events/{EVENT_ID}")
+    _keyboard_reaches_every_control(page)
+    assert not serious_axe_violations(page), "the event page has serious accessibility violations"
+    screenshot(page, "event-groups")
