@@ -33,9 +33,13 @@ QUERIES = {
     "none": PhotoQuery(),
     "person label": PhotoQuery(person="person_004"),
     "person name + >=2 faces": PhotoQuery(person="ada 1", min_people=2),
-    "category main + dates": PhotoQuery(category="main", taken_from=date(2024, 6, 15), taken_to=date(2024, 6, 15)),
+    "category main + dates": PhotoQuery(
+        category="main", taken_from=date(2024, 6, 15), taken_to=date(2024, 6, 15)
+    ),
     "score >= 0.5 + eyes open": PhotoQuery(min_score=0.5, eyes_open=True),
-    "smiling + important + 1-3 faces": PhotoQuery(smiling=True, category="important", min_people=1, max_people=3),
+    "smiling + important + 1-3 faces": PhotoQuery(
+        smiling=True, category="important", min_people=1, max_people=3
+    ),
     "rare: person + smiling + eyes": PhotoQuery(person="person_123", smiling=True, eyes_open=True),
     "no match (future dates)": PhotoQuery(taken_from=date(2030, 1, 1)),
 }
@@ -47,7 +51,9 @@ def _p95(values: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--photos", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/eventlens-bench-search"))

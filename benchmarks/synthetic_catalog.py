@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
-from datetime import datetime, timedelta
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
