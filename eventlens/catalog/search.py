@@ -1,10 +1,12 @@
 """Photo search over the catalog: combinable filters, keyset-paginated like every listing of the read model.
 
 Filters on what the catalog stores are SQL: a person (label, or name without regard to case) and a
-person category (the set of photos with such a face, made once per query through the index on
-``faces.person_id``), the EXIF time range and the number of faces (a count per photo on its faces index). Filters on what the curation step derives from the catalog (the photo's score, eyes
-open, smiling) are applied to the SQL rows in order, from :class:`PhotoFacts` the caller passes (computed
-by :func:`eventlens.curate.facts.event_curation`; the catalog does not import a stage). Results come in the
+person category (a person: the set of its photos, made once per query through the index on
+``faces.person_id``; a category: a probe of each photo's faces), the EXIF time range and the number of
+faces (a count per photo on its faces index). Filters on what the curation step derives from the catalog
+(the photo's score, eyes open, smiling) are applied to the SQL rows in order, from :class:`PhotoFacts` the
+caller passes (computed by :func:`eventlens.curate.facts.event_curation`; the catalog does not import a
+stage). Results come in the
 order of :func:`eventlens.catalog.queries.list_photos` (display path, then sha256), so a cursor stays on
 its photo while others are added or removed.
 """
@@ -85,13 +87,19 @@ def _face_count(sha: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
     return sa.select(sa.func.count()).select_from(faces).where(faces.c.photo_sha256 == sha).scalar_subquery()
 
 
-def _has_person(sha: sa.ColumnElement[Any], condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
-    """The photo has a face of a person meeting ``condition`` (the set of such photos is made once per
-    query: a person's faces through the index on faces.person_id, not a probe of every photo's faces)."""
+def _with_person(sha: sa.ColumnElement[Any], condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """The photo has a face of a person meeting a selective ``condition`` (one person): the set of such
+    photos is made once per query through the index on faces.person_id."""
     with_person = (
         sa.select(faces.c.photo_sha256).join(persons, persons.c.id == faces.c.person_id).where(condition)
     )
     return sha.in_(with_person)
+
+
+def _has_person(sha: sa.ColumnElement[Any], condition: sa.ColumnElement[bool]) -> sa.Exists:
+    """The same for a broad ``condition`` (a category): a probe of the photo's faces, which stops at the
+    first match, so that a first page reads only the photos before it."""
+    return sa.exists().where(faces.c.photo_sha256 == sha, faces.c.person_id == persons.c.id, condition)
 
 
 def _query(q: PhotoQuery) -> sa.Select[Any]:
@@ -102,7 +110,7 @@ def _query(q: PhotoQuery) -> sa.Select[Any]:
     if q.person is not None:
         wanted = q.person.strip()
         query = query.where(
-            _has_person(
+            _with_person(
                 sha, sa.or_(persons.c.label == wanted, sa.func.lower(persons.c.name) == wanted.lower())
             )
         )
