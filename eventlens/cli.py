@@ -31,6 +31,7 @@ from typing import Any
 import click
 
 from eventlens import pipeline
+from eventlens.catalog import queries
 from eventlens.cli_common import (
     common_options,
     fail,
@@ -39,6 +40,7 @@ from eventlens.cli_common import (
 from eventlens.curate import corrections
 from eventlens.errors import InputError
 from eventlens.evaluation.cli import eval_cmd
+from eventlens.export.zip_stream import ZipChoice, check_persons, export_zip, write_zip
 from eventlens.progress import TerminalProgress
 from eventlens.service.cli import keys_group, serve_cmd, watch_cmd
 from eventlens.settings import Settings, load_settings
@@ -251,6 +253,58 @@ _stage_command(
     lambda e, s, prog: pipeline.run_export(e, s, progress=prog),
     "Write person folders, CSVs and face crops from the catalog.",
 )
+
+
+def _add_zip_options(command: click.Command) -> None:
+    """``eventlens export --zip FILE``: the same layout as one ZIP file instead of the folder --out."""
+    folder_export = command.callback
+    assert folder_export is not None
+    command.params += [
+        click.Option(
+            ["--zip", "zip_file"],
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Write the export as this ZIP file (same paths as the folder export) and leave --out's "
+            "folders as they are.",
+        ),
+        click.Option(
+            ["--person", "persons"],
+            multiple=True,
+            metavar="LABEL",
+            help="With --zip: only this person's folder (repeatable); default: every person, unassigned/ "
+            "and best/.",
+        ),
+        click.Option(
+            ["--best-only", "best_only"],
+            is_flag=True,
+            help="With --zip: of each person folder only metadata.json and best/.",
+        ),
+    ]
+
+    def run(zip_file: Path | None, persons: tuple[str, ...], best_only: bool, **options: Any) -> None:
+        if zip_file is None:
+            if persons or best_only:
+                raise click.UsageError("--person and --best-only go with --zip FILE")
+            folder_export(**options)
+            return
+        _setup_logging(options["verbose"])
+        out_dir: Path = options["out_dir"]
+        event = pipeline.Event.open(
+            out_dir, _settings(options["config_file"], options["workers"]), create=False, command="export"
+        )
+        try:
+            with event.engine.connect() as conn:
+                labels = [p.label for p in queries.list_persons(conn).items]
+            choice = ZipChoice(check_persons(persons, labels) if persons else None, best_only)
+            write_zip(export_zip(event.engine, event.work_dir, event.settings, choice), zip_file)
+        finally:
+            event.close()
+        if not options["quiet"]:
+            click.echo(f"wrote {zip_file}", err=True)
+
+    command.callback = run
+
+
+_add_zip_options(main.commands["export"])
 
 
 @main.command("score")

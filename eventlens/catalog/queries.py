@@ -307,6 +307,17 @@ def _photos_query(status: str | None) -> sa.Select[Any]:
     return query.order_by(*_PHOTO_ORDER)
 
 
+def photos_listing_query(status: str | None) -> sa.Select[Any]:
+    """The query behind :func:`list_photos` (columns of :class:`PhotoView` but ``display_paths``), for
+    listings that add filters to it (:mod:`eventlens.catalog.search`); see :func:`photo_order_after`."""
+    return _photos_query(status)
+
+
+def photo_order_after(display_path: str, sha256: str) -> sa.ColumnElement[bool]:
+    """Rows of :func:`photos_listing_query` after the photo with this key."""
+    return sa.tuple_(*_PHOTO_ORDER) > sa.tuple_(display_path, sha256)
+
+
 def _every_photo_query(status: str | None) -> sa.Select[Any]:
     """:func:`_photos_query` for the whole listing: grouping every present path once is faster than the
     probes of each path when every photo is read (export)."""

@@ -27,6 +27,10 @@ ROUTERS: tuple[str, ...] = (
     "events_routes",
     "photos_routes",
     "people_routes",
+    "search_routes",
+    "best_routes",
+    "photo_view_routes",
+    "export_routes",
 )
 #: the one route that takes large bodies (ZIP uploads, ``max_upload_mb``)
 UPLOAD_PATH = "/events/upload"
