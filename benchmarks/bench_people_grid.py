@@ -109,12 +109,12 @@ PASSWORD = "bench-password-1"
 def logged_in_client(data: Path, event_id: str, role: str = "editor", **settings: Any) -> Iterator[Any]:
     """A TestClient of the app on ``data`` (in this process, no workers) with ``event_id`` registered in the
     service's database and a user of ``role`` (name and password: the role, PASSWORD) logged in."""
-    from eventlens.service.users import create_user  # noqa: PLC0415
     from fastapi.testclient import TestClient  # noqa: PLC0415
 
     from eventlens.service.app import create_app  # noqa: PLC0415
     from eventlens.service.db import DataDir, now_iso, open_service_db  # noqa: PLC0415
     from eventlens.service.tables import events  # noqa: PLC0415
+    from eventlens.service.users import create_user  # noqa: PLC0415
     from eventlens.settings import load_settings  # noqa: PLC0415
 
     engine = open_service_db(DataDir(data))
