@@ -58,7 +58,7 @@ class EventInfo:
     created_at: str
     updated_at: str
     job: JobInfo | None  # the latest job
-    has_catalog: bool  # a job of the event has ended and left its catalog
+    has_catalog: bool  # a job of the event has ended (or none ever ran) and there is its catalog
 
     @property
     def status(self) -> str:
@@ -112,7 +112,9 @@ def list_events(request: Request) -> list[EventInfo]:
 
 
 def _event_info(data: DataDir, row: Any, job: JobInfo | None, finished: bool) -> EventInfo:
-    has_catalog = finished and (data.event_dir(row.event_id) / ".eventlens" / "catalog.sqlite").is_file()
+    # a running first job may still be creating the catalog; with no job at all nothing is writing it
+    ready = finished or job is None
+    has_catalog = ready and (data.event_dir(row.event_id) / ".eventlens" / "catalog.sqlite").is_file()
     return EventInfo(row.event_id, row.created_at, row.updated_at, job, has_catalog)
 
 
