@@ -137,6 +137,32 @@ def _run_event(
     }
 
 
+def start_all(
+    photos: list[Path], selfies: list[tuple[str, bytes]], workers: int, prefix: str
+) -> tuple[PhotoServer, CallbackReceiver, Path, ServiceProcess, TreeMemorySampler, tuple[float, ...]]:
+    """The photo server (``/event/<name>``, ``/selfies/<user>.jpg``), the callback receiver, and
+    ``eventlens serve`` (real models, ``workers``) in a fresh folder, with its memory sampled; and the load
+    average just before the service started."""
+    server = PhotoServer()
+    for p in photos:
+        server.files[f"/event/{p.name}"] = p.read_bytes()
+    for user, body in selfies:
+        server.files[f"/selfies/{user}.jpg"] = body
+    server.start()
+    receiver = CallbackReceiver().start()
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {
+        "EVENTLENS_CALLBACK_SECRET": SECRET,
+        "EVENTLENS_DOWNLOAD_ALLOW_NETWORKS": '["127.0.0.0/8"]',
+        "EVENTLENS_WORKERS": str(workers),
+        "OPENBLAS_NUM_THREADS": "1",
+    }
+    load = os.getloadavg()
+    service = ServiceProcess(work / "data", env).start(ready_timeout_s=300)
+    sampler = TreeMemorySampler(service.proc.pid if service.proc else 0, interval_s=0.2).start()
+    return server, receiver, work, service, sampler, load
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _args(argv)
     data = resolve_data_dir(args.data)
@@ -146,23 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     manifest = ensure_event(data, event_dir, photos=args.photos, group_share=args.group_share)
     photos = sorted((event_dir / "photos").iterdir())
     selfies = _selfies(data / "identities", args.users)
-    server = PhotoServer()
-    for p in photos:
-        server.files[f"/event/{p.name}"] = p.read_bytes()
-    for user, body in selfies:
-        server.files[f"/selfies/{user}.jpg"] = body
-    server.start()
-    receiver = CallbackReceiver().start()
-    work = Path(tempfile.mkdtemp(prefix="bench-service-"))
-    env = {
-        "EVENTLENS_CALLBACK_SECRET": SECRET,
-        "EVENTLENS_DOWNLOAD_ALLOW_NETWORKS": '["127.0.0.0/8"]',
-        "EVENTLENS_WORKERS": str(args.workers),
-        "OPENBLAS_NUM_THREADS": "1",
-    }
-    load = os.getloadavg()
-    service = ServiceProcess(work / "data", env).start(ready_timeout_s=300)
-    sampler = TreeMemorySampler(service.proc.pid if service.proc else 0, interval_s=0.2).start()
+    server, receiver, work, service, sampler, load = start_all(
+        photos, selfies, args.workers, "bench-service-"
+    )
     try:
         cold = _run_event(
             service,

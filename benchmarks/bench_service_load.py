@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,10 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests" / "service"), str(REPO / "tests")]
 
-from bench_service_event import SECRET, _selfies  # noqa: E402
+from bench_service_event import _selfies, start_all  # noqa: E402
 from make_event import ensure_event, resolve_data_dir  # noqa: E402
-from proc_memory import TreeMemorySampler  # noqa: E402
-from servers import CallbackReceiver, PhotoServer, ServiceProcess  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,23 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     ensure_event(data, event_dir, photos=total)
     photos = sorted((event_dir / "photos").iterdir())
     selfies = _selfies(data / "identities", args.users * args.events)
-    server = PhotoServer()
-    for ph in photos:
-        server.files[f"/event/{ph.name}"] = ph.read_bytes()
-    for user, body in selfies:
-        server.files[f"/selfies/{user}.jpg"] = body
-    server.start()
-    receiver = CallbackReceiver().start()
-    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    env = {
-        "EVENTLENS_CALLBACK_SECRET": SECRET,
-        "EVENTLENS_DOWNLOAD_ALLOW_NETWORKS": '["127.0.0.0/8"]',
-        "EVENTLENS_WORKERS": str(args.workers),
-        "OPENBLAS_NUM_THREADS": "1",
-    }
-    load = os.getloadavg()
-    service = ServiceProcess(work / "data", env).start(ready_timeout_s=300)
-    sampler = TreeMemorySampler(service.proc.pid if service.proc else 0, interval_s=0.2).start()
+    server, receiver, work, service, sampler, load = start_all(photos, selfies, args.workers, "bench-load-")
     posted_at: dict[str, float] = {}
 
     def post(i: int) -> str:
