@@ -18,11 +18,7 @@ function); :func:`build_onnx_model` writes it as an ONNX graph (opset 17), which
   element-wise maximum shape (``Pad``), then ``Add``.  Shapes are static except N, so the pads are
   constants computed while building.
 
-The ONNX protobuf is written by the small wire-format encoder below (~90 lines) rather than with
-the ``onnx`` package: the graph needs only a handful of message types, the tests check the output
-with ``onnx.checker`` and strict shape inference when ``onnx`` is installed, and eventlens then needs
-only ``onnxruntime`` at run time (``onnx`` is 31 MB installed, pulls in ``ml_dtypes``, adds ~50 ms of
-import and assembles this model no faster).
+The graph is written by :mod:`eventlens.backends.onnx_writer` (no ``onnx`` package at run time).
 
 The model is built in memory when the session is created (~10 ms for the 22 MB of weights, ~50 ms
 the first time in a process; the session itself ~20-40 ms).  Caching the ``.onnx`` file under
@@ -37,164 +33,22 @@ plus ONNX Runtime's arena: ~13 MB at batch 8, ~45 MB at batch 32.
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterable, Sequence
-from typing import Any
-
 import numpy as np
 
 from eventlens.backends.dlib_weights import DESCRIPTOR_DIM, ResnetWeights
+from eventlens.backends.onnx_writer import FLOAT, OPSET, UINT8, Graph, model_bytes, node
 
 __all__ = ["OPSET", "build_onnx_model"]
 
-OPSET = 17
-"""ONNX opset of the graph (default domain)."""
-
-_IR_VERSION = 8
-"""ONNX IR version matching opset 17 (ONNX 1.12+)."""
-
 _INPUT = "chips"
 _OUTPUT = "descriptors"
-
-# --------------------------------------------------------------------------------------
-# Minimal protobuf wire-format writer for the few ONNX messages used (field numbers from onnx.proto)
-# --------------------------------------------------------------------------------------
-
-_VARINT, _I32, _LEN = 0, 5, 2
-_FLOAT, _UINT8, _INT64 = 1, 2, 7  # TensorProto.DataType
-_ATTR_FLOAT, _ATTR_INT, _ATTR_INTS = 1, 2, 7  # AttributeProto.AttributeType
-_NUMPY_TO_ONNX = {np.dtype(np.float32): _FLOAT, np.dtype(np.uint8): _UINT8, np.dtype(np.int64): _INT64}
-
-
-def _varint(n: int) -> bytes:
-    """Base-128 varint; negative int64 values are written as their two's complement (10 bytes)."""
-    if n < 0:
-        n += 1 << 64
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        if n:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-def _key(field: int, wire: int) -> bytes:
-    return _varint(field << 3 | wire)
-
-
-def _int_field(field: int, n: int) -> bytes:
-    return _key(field, _VARINT) + _varint(n)
-
-
-def _bytes_field(field: int, payload: bytes) -> bytes:
-    return _len_prefix(field, len(payload)) + payload
-
-
-def _str_field(field: int, s: str) -> bytes:
-    return _bytes_field(field, s.encode("utf-8"))
-
-
-def _packed_ints(field: int, values: Iterable[int]) -> bytes:
-    return _bytes_field(field, b"".join(_varint(int(v)) for v in values))
-
-
-def _len_prefix(field: int, size: int) -> bytes:
-    return _key(field, _LEN) + _varint(size)
-
-
-def _tensor(name: str, array: np.ndarray) -> list[bytes | memoryview]:
-    """TensorProto (dims=1, data_type=2, name=8, raw_data=9) as chunks: the raw data is not copied."""
-    arr = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-    head = b"".join(
-        (
-            _packed_ints(1, arr.shape) if arr.ndim else b"",
-            _int_field(2, _NUMPY_TO_ONNX[np.dtype(arr.dtype.name)]),
-            _str_field(8, name),
-            _len_prefix(9, arr.nbytes),
-        )
-    )
-    return [head, arr.data.cast("B")]
-
-
-def _message_field(field: int, chunks: list[bytes | memoryview]) -> list[bytes | memoryview]:
-    """A length-delimited sub-message given as chunks (lengths are summed, nothing is copied)."""
-    return [_len_prefix(field, sum(len(c) for c in chunks)), *chunks]
-
-
-def _attribute(name: str, value: int | float | Sequence[int]) -> bytes:
-    """AttributeProto: name=1, type=20, f=2, i=3, ints=8."""
-    if isinstance(value, float):
-        body = _key(2, _I32) + struct.pack("<f", value)
-        kind = _ATTR_FLOAT
-    elif isinstance(value, int):
-        body, kind = _int_field(3, value), _ATTR_INT
-    else:
-        body, kind = _packed_ints(8, value), _ATTR_INTS
-    return _str_field(1, name) + body + _int_field(20, kind)
-
-
-def _node(op: str, inputs: Sequence[str], outputs: Sequence[str], name: str, **attrs: Any) -> bytes:
-    """NodeProto: input=1, output=2, name=3, op_type=4, attribute=5."""
-    return b"".join(
-        [
-            *(_str_field(1, i) for i in inputs),
-            *(_str_field(2, o) for o in outputs),
-            _str_field(3, name),
-            _str_field(4, op),
-            *(_bytes_field(5, _attribute(k, v)) for k, v in attrs.items()),
-        ]
-    )
-
-
-def _value_info(name: str, elem_type: int, dims: Sequence[int | str]) -> bytes:
-    """ValueInfoProto{name=1, type=2: TypeProto{tensor_type=1: {elem_type=1, shape=2: {dim=1: ...}}}}."""
-    dim_msgs = b"".join(
-        _bytes_field(1, _str_field(2, d) if isinstance(d, str) else _int_field(1, d)) for d in dims
-    )
-    tensor_type = _int_field(1, elem_type) + _bytes_field(2, dim_msgs)
-    return _str_field(1, name) + _bytes_field(2, _bytes_field(1, tensor_type))
-
-
-# --------------------------------------------------------------------------------------
-# Graph construction
-# --------------------------------------------------------------------------------------
-
-
-class _Graph:
-    """Collects nodes and initializers; tracks the static (C, H, W) shape of each value."""
-
-    def __init__(self) -> None:
-        self.nodes: list[bytes] = []
-        self.initializers: list[list[bytes | memoryview]] = []
-        self.shapes: dict[str, tuple[int, int, int]] = {}
-        self._count = 0
-
-    def _name(self, prefix: str) -> str:
-        self._count += 1
-        return f"{prefix}_{self._count}"
-
-    def const(self, prefix: str, array: np.ndarray) -> str:
-        name = self._name(prefix)
-        self.initializers.append(_tensor(name, array))
-        return name
-
-    def op(
-        self, op: str, inputs: Sequence[str], shape: tuple[int, int, int] | None = None, **attrs: Any
-    ) -> str:
-        out = self._name(op.lower())
-        self.nodes.append(_node(op, inputs, [out], name=out, **attrs))
-        if shape is not None:
-            self.shapes[out] = shape
-        return out
 
 
 def _out_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return 1 + (size + 2 * pad - kernel) // stride
 
 
-def _pad_to(g: _Graph, x: str, target: tuple[int, int, int]) -> str:
+def _pad_to(g: Graph, x: str, target: tuple[int, int, int]) -> str:
     """Zero-pad NCHW ``x`` at the end of C, H and W up to ``target`` (dlib's add_prev alignment)."""
     shape = g.shapes[x]
     if shape == target:
@@ -204,7 +58,7 @@ def _pad_to(g: _Graph, x: str, target: tuple[int, int, int]) -> str:
     return g.op("Pad", [x, pads], target)  # mode "constant", value 0 (the defaults)
 
 
-def _add_prev(g: _Graph, a: str, b: str) -> str:
+def _add_prev(g: Graph, a: str, b: str) -> str:
     target = tuple(max(p, q) for p, q in zip(g.shapes[a], g.shapes[b], strict=True))
     assert len(target) == 3
     return g.op("Add", [_pad_to(g, a, target), _pad_to(g, b, target)], target)
@@ -218,11 +72,11 @@ def build_onnx_model(weights: ResnetWeights) -> bytes:
     are folded into the preceding convolutions.  Raises ``ValueError`` on a layer sequence this
     network never contains.
     """
-    g = _Graph()
+    g = Graph()
     s = weights.chip_size
     mean = np.asarray(weights.mean_rgb, dtype=np.float32).reshape(1, 3, 1, 1)
     x = g.op("Transpose", [_INPUT], perm=[0, 3, 1, 2])
-    x = g.op("Cast", [x], to=_FLOAT)
+    x = g.op("Cast", [x], to=FLOAT)
     x = g.op("Sub", [x, g.const("mean_rgb", mean)])
     x = g.op("Mul", [x, g.const("inv_256", np.array(1.0 / 256.0, dtype=np.float32))], (3, s, s))
 
@@ -290,20 +144,11 @@ def build_onnx_model(weights: ResnetWeights) -> bytes:
         else:
             raise ValueError(f"layer {i}: unsupported layer kind {L.kind!r}")
         i += 1
-    g.nodes.append(_node("Identity", [x], [_OUTPUT], name=_OUTPUT))
+    g.nodes.append(node("Identity", [x], [_OUTPUT], name=_OUTPUT))
 
-    graph: list[bytes | memoryview] = [
-        *(_bytes_field(1, n) for n in g.nodes),
-        _str_field(2, "dlib_face_recognition_resnet_v1"),
-        *(chunk for t in g.initializers for chunk in _message_field(5, t)),
-        _bytes_field(11, _value_info(_INPUT, _UINT8, ["N", s, s, 3])),
-        _bytes_field(12, _value_info(_OUTPUT, _FLOAT, ["N", DESCRIPTOR_DIM])),
-    ]
-    opset = _str_field(1, "") + _int_field(2, OPSET)
-    model = [
-        _int_field(1, _IR_VERSION),
-        _str_field(2, "eventlens"),
-        *_message_field(7, graph),
-        _bytes_field(8, opset),
-    ]
-    return b"".join(model)  # weights are copied once, here
+    return model_bytes(
+        g,
+        "dlib_face_recognition_resnet_v1",
+        [(_INPUT, UINT8, ["N", s, s, 3])],
+        [(_OUTPUT, FLOAT, ["N", DESCRIPTOR_DIM])],
+    )

