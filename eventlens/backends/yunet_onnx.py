@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,7 @@ class YunetWeights:
 
 def _symbol(lib: ctypes.CDLL, name: str, count: int) -> np.ndarray:
     array = (ctypes.c_float * count).in_dll(lib, name)
-    return np.frombuffer(array, dtype=np.float32, count=count).copy()
+    return np.ctypeslib.as_array(array).astype(np.float32)  # a copy: the library may be unloaded
 
 
 class _Builder:
@@ -115,7 +116,7 @@ class _Builder:
         layer, w, b = LAYERS[index], self.w.weights[index], self.w.biases[index]
         if layer.depthwise:
             kernel = np.ascontiguousarray(w.T.reshape(layer.channels, 1, 3, 3))
-            attrs = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "group": layer.channels}
+            attrs: dict[str, Any] = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "group": layer.channels}
         else:
             kernel = np.ascontiguousarray(w.reshape(layer.filters, layer.channels, 1, 1))
             attrs = {"kernel_shape": [1, 1], "pads": [0, 0, 0, 0], "group": 1}
@@ -166,7 +167,7 @@ def build_onnx_model(weights: YunetWeights) -> bytes:
     fb3 = b.dp(fb3, 27)
     fb2 = b.dp(b.up_add(fb3, fb2), 25)
     fb1 = b.dp(b.up_add(fb2, fb1), 23)
-    outputs = []
+    outputs: list[tuple[str, int, list[int | str]]] = []
     for level, feature in enumerate((fb1, fb2, fb3)):
         for h, head in enumerate(_HEADS):
             name = f"{head}_{STRIDES[level]}"
@@ -188,12 +189,14 @@ def padded(rgb: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(v: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-np.clip(v, -88.3762626647949, 88.3762626647949)))).astype(np.float32)
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(v, -88.3762626647949, 88.3762626647949)))
+    return out.astype(np.float32)
 
 
 def _flat(t: np.ndarray) -> np.ndarray:
     """(1, C, H, W) -> (H * W, C), anchors row by row."""
-    return t[0].reshape(t.shape[1], -1).T
+    flat: np.ndarray = t[0].reshape(t.shape[1], -1).T
+    return flat
 
 
 def decode(outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
