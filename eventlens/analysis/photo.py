@@ -90,7 +90,7 @@ def _resized(image: DecodedImage, factor: float) -> tuple[np.ndarray, Image.Imag
     if factor >= 0.999:
         return image.rgb, image.pil
     rgb = image.rgb
-    im = image.pil if image.pil is not None else Image.fromarray(rgb)
+    im = image.pil
     whole = int(1 / factor)
     if whole >= 2:
         im = im.reduce(whole)
@@ -255,7 +255,7 @@ def _measure_faces(
 ) -> list[FaceMeasurements | None]:
     """Measure every face on ``image``, or on the detector's smaller copy ``preview`` for faces of at least
     :data:`SMALL_COPY_MIN_FACE_PX` there (same measurements; crops of large faces cost far less)."""
-    pixels = image.pil if image.pil is not None else image.rgb  # Pillow: crops cut in C, no copies
+    pixels = image.pil  # Pillow: crops cut in C, no copies
     boxes, landmarks = boxes_in_image, landmarks_in_image
     scale = preview.width / image.rgb.shape[1] if isinstance(preview, Image.Image) else 1.0
     on_preview = np.zeros(len(dets), dtype=bool)

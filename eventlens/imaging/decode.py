@@ -6,6 +6,12 @@ all face coordinates in eventlens use that frame.
 
 JPEGs are decoded at reduced size with libjpeg's DCT scaling (``Image.draft``: 1/2, 1/4 or 1/8), which is
 3-5x cheaper than a full decode followed by a resize.
+
+:func:`decode` (pixels as a numpy array, for the analysis) decodes colour JPEGs with ``simplejpeg``
+(libjpeg-turbo) straight into the array, at the scale Pillow would choose and with the same pixels:
+Pillow keeps RGB images as 4 bytes per pixel, and turning a decoded 12 MP photo into a numpy array
+(``tobytes``) cost as much as decoding it (~50 ms; BENCHMARKS.md). Anything else, or a JPEG that
+simplejpeg refuses, goes through Pillow, whose errors are the ones reported.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import io
 import math
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -76,15 +83,23 @@ class DecodedImage:
     """Pixels of a photo, oriented as displayed, possibly at reduced size.
 
     ``scale`` is decoded pixels per original (displayed) pixel: a box in ``rgb`` maps to the original by
-    dividing by ``scale``. ``pil``, when set, is the RGB Pillow image holding the same pixels (crops and
-    resizes cut from it run in C without copying the photo).
+    dividing by ``scale``. ``pil`` is the RGB Pillow image holding the same pixels (crops and resizes cut
+    from it run in C without copying the photo).
     """
 
     rgb: np.ndarray  # uint8 (h, w, 3)
     scale: float
     original_width_px: int
     original_height_px: int
-    pil: Image.Image | None = field(default=None, repr=False, compare=False)
+    pil_image: Image.Image | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def pil(self) -> Image.Image:
+        """The same pixels as a Pillow image (made from ``rgb`` on first use when the decoder gave none)."""
+        if self.pil_image is None:
+            object.__setattr__(self, "pil_image", Image.fromarray(self.rgb))  # a cache on a frozen record
+        assert self.pil_image is not None
+        return self.pil_image
 
 
 def _sniff_unsupported(head: bytes) -> str | None:
@@ -214,12 +229,15 @@ def decode(path: Path, max_megapixels: float, min_scale: float = 1.0) -> Decoded
 
 def decode_bytes(data: bytes, max_megapixels: float, min_scale: float = 1.0) -> DecodedImage:
     """As :func:`decode`, from bytes in memory."""
+    fast = _decode_jpeg_to_array(data, max_megapixels, min_scale)
+    if fast is not None:
+        return fast
     im, header = _decode_image(data, max_megapixels, min_scale)
     rgb = np.asarray(im, dtype=np.uint8)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise RejectedFile(f"unexpected decoded image shape {rgb.shape}")
     scale = rgb.shape[1] / header.width_px
-    return DecodedImage(np.ascontiguousarray(rgb), scale, header.width_px, header.height_px, pil=im)
+    return DecodedImage(np.ascontiguousarray(rgb), scale, header.width_px, header.height_px, pil_image=im)
 
 
 def decode_pil(path: Path, max_megapixels: float, min_scale: float = 1.0) -> tuple[Image.Image, float]:
@@ -229,12 +247,64 @@ def decode_pil(path: Path, max_megapixels: float, min_scale: float = 1.0) -> tup
     return im, im.width / header.width_px
 
 
+def _draft_request(size: tuple[int, int], min_scale: float) -> tuple[int, int] | None:
+    """The size asked of ``Image.draft`` for a JPEG of stored ``size`` (None: decode in full)."""
+    if min_scale > 0.5:
+        return None
+    return max(1, math.ceil(size[0] * min_scale)), max(1, math.ceil(size[1] * min_scale))
+
+
+def _draft_denominator(size: tuple[int, int], want: tuple[int, int] | None) -> int:
+    """The DCT scaling 1/n that Pillow's ``JpegImageFile.draft`` picks for ``want``: the largest n of
+    8, 4, 2 and 1 that keeps the image at least ``want``."""
+    if want is None:
+        return 1
+    ratio = min(size[0] // want[0], size[1] // want[1])
+    return next(n for n in (8, 4, 2, 1) if ratio >= n)
+
+
+#: numpy views equal to Pillow's ``ImageOps.exif_transpose`` for EXIF orientations 2..8
+_ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: a.transpose(1, 0, 2)[::-1],
+}
+
+
+def _decode_jpeg_to_array(data: bytes, max_megapixels: float, min_scale: float) -> DecodedImage | None:
+    """A colour JPEG decoded by simplejpeg into the array Pillow's path would give; None for any other
+    image, when simplejpeg is missing or refuses the data (Pillow then decodes it, or says why not)."""
+    im = _open(io.BytesIO(data), int(max_megapixels * 1e6))  # the same checks and errors as Pillow's path
+    if im.format != "JPEG" or im.mode != "RGB":
+        return None
+    try:
+        import simplejpeg  # noqa: PLC0415 - a small C extension, only needed here
+    except ImportError:
+        return None
+    header = _header_of(im)
+    raw_w, raw_h = im.size
+    n = _draft_denominator(im.size, _draft_request(im.size, min_scale))
+    want_w, want_h = -(-raw_w // n), -(-raw_h // n)
+    try:
+        rgb = simplejpeg.decode_jpeg(data, "RGB", min_factor=n, min_width=want_w, min_height=want_h)
+    except ValueError:  # damaged data (also recoverable damage): Pillow's path reports it
+        return None
+    if rgb.shape != (want_h, want_w, 3):
+        return None
+    if header.orientation != 1:
+        rgb = np.ascontiguousarray(_ORIENT[header.orientation](rgb))
+    return DecodedImage(rgb, rgb.shape[1] / header.width_px, header.width_px, header.height_px)
+
+
 def _decode_image(data: bytes, max_megapixels: float, min_scale: float) -> tuple[Image.Image, ImageHeader]:
     im = _open(io.BytesIO(data), int(max_megapixels * 1e6))
     header = _header_of(im)
-    raw_w, raw_h = im.size
-    if im.format == "JPEG" and min_scale <= 0.5:
-        want = (max(1, math.ceil(raw_w * min_scale)), max(1, math.ceil(raw_h * min_scale)))
+    want = _draft_request(im.size, min_scale) if im.format == "JPEG" else None
+    if want is not None:
         im.draft("RGB", want)
     try:
         with warnings.catch_warnings():

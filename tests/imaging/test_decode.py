@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from eventlens.errors import RejectedFile
+from eventlens.imaging import decode as decode_module
 from eventlens.imaging.decode import decode, decode_bytes, probe
 
 MAX_MP = 150.0
@@ -209,3 +210,66 @@ def test_decoding_never_writes_to_the_file(edge_dir: Path) -> None:
     decode(path, MAX_MP, min_scale=0.25)
     probe(path, MAX_MP)
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+# --- the array path (simplejpeg) must give Pillow's pixels exactly --------------------------------
+
+
+def _jpeg_with_orientation(rgb: np.ndarray, orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def _pillow_pixels(data: bytes, min_scale: float) -> np.ndarray:
+    im, _ = decode_module._decode_image(data, 150, min_scale)
+    return np.asarray(im)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("min_scale", [1.0, 0.5, 0.3, 0.12])
+def test_array_decode_equals_pillow_for_every_orientation_and_scale(
+    orientation: int, min_scale: float
+) -> None:
+    rng = np.random.default_rng(orientation)
+    rgb = np.clip(rng.normal(128, 60, (203, 317, 3)), 0, 255).astype(np.uint8)  # odd sizes: partial blocks
+    data = _jpeg_with_orientation(rgb, orientation)
+    got = decode_module.decode_bytes(data, 150, min_scale)
+    assert got.pil_image is None  # decoded by simplejpeg, no Pillow image made
+    expected = _pillow_pixels(data, min_scale)
+    assert got.rgb.shape == expected.shape
+    assert np.array_equal(got.rgb, expected)
+    assert got.rgb.flags["C_CONTIGUOUS"]
+    assert np.array_equal(np.asarray(got.pil), expected)  # made on first use, same pixels
+
+
+def test_array_decode_equals_pillow_on_real_photos(edge_dir: Path) -> None:
+    checked = 0
+    for path in sorted(edge_dir.iterdir()):
+        if path.suffix.lower() not in (".jpg", ".jpeg"):
+            continue
+        data = path.read_bytes()
+        for min_scale in (1.0, 0.25):
+            try:
+                expected = _pillow_pixels(data, min_scale)
+            except RejectedFile as exc:  # damaged: the same reason either way
+                with pytest.raises(RejectedFile) as caught:
+                    decode_module.decode_bytes(data, 150, min_scale)
+                assert caught.value.reason == exc.reason
+                continue
+            assert np.array_equal(decode_module.decode_bytes(data, 150, min_scale).rgb, expected), path.name
+            checked += 1
+    assert checked >= 10
+
+
+def test_truncated_jpegs_are_reported_as_pillow_reports_them() -> None:
+    rgb = np.clip(np.random.default_rng(5).normal(128, 60, (256, 256, 3)), 0, 255).astype(np.uint8)
+    data = _jpeg_with_orientation(rgb, 1)
+    for cut in (len(data) // 2, len(data) * 9 // 10):
+        with pytest.raises(RejectedFile) as pillow:
+            _pillow_pixels(data[:cut], 1.0)
+        with pytest.raises(RejectedFile) as ours:
+            decode_module.decode_bytes(data[:cut], 150, 1.0)
+        assert ours.value.reason == pillow.value.reason
