@@ -364,6 +364,7 @@ def _match(ctx: JobContext) -> dict[str, int]:
     return {
         "photos_analysed": sum(1 for s in states.values() if s[0] == "analyzed"),
         "faces": len(faces),
+        "faces_detected": sum(counts.values()),
         "users_matched": len({m.user_id for m in found}),
         "matches": len(rows),
     }
