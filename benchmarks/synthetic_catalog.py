@@ -56,6 +56,7 @@ def _measurements(rng: random.Random) -> dict[str, float]:
         "size_ratio": (0.01, 0.2),
         "iris_dark_right": (0.2, 0.8),
         "iris_dark_left": (0.2, 0.8),
+        "mouth_appearance": (-1.5, 1.5),
     }
     return {name: rng.uniform(*ranges[name]) for name in FACE_MEASUREMENT_COLUMNS}
 

@@ -56,7 +56,7 @@ def eye_aspect_ratios(landmarks: np.ndarray) -> tuple[float, float]:
     return eye_aspect_ratio(lm[RIGHT_EYE]), eye_aspect_ratio(lm[LEFT_EYE])
 
 
-def _face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
+def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
     """Landmarks rotated so the eye line is horizontal and scaled by the inter-ocular distance.
 
     Returns (points (68, 2) in inter-ocular units, origin at the eyes' midpoint, y down), and the
@@ -98,7 +98,7 @@ class MouthShape:
 
 
 def mouth_shape(landmarks: np.ndarray) -> MouthShape:
-    pts, iod = _face_frame(landmarks)
+    pts, iod = face_frame(landmarks)
     if iod == 0.0:
         return MouthShape(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     y = pts[:, 1]  # y grows downwards

@@ -15,6 +15,7 @@ from PIL import Image
 
 from eventlens.attributes.face_geometry import head_pose, mouth_shape
 from eventlens.attributes.image_quality import face_focus_and_exposure
+from eventlens.attributes.mouth_appearance import mouth_appearance
 
 #: a face box closer than this share of its size to a photo edge counts as cut by the edge
 _EDGE_MARGIN = 0.02
@@ -45,6 +46,9 @@ class FaceMeasurements:
     # None when the eye model sees no crop (dlib_68) or the face is too small
     iris_dark_right: float | None = None
     iris_dark_left: float | None = None
+    # the smile model's term from the mouth crop's pixels (attributes.mouth_appearance), logit units,
+    # ~-1.5..1.5, larger smiling; None for a degenerate eye line
+    mouth_appearance: float | None = None
 
     def as_dict(self) -> dict[str, float | bool]:
         return asdict(self)
@@ -95,4 +99,5 @@ def measure_face(
         cut_by_edge=bool(cut),
         iris_dark_right=dark_right,
         iris_dark_left=dark_left,
+        mouth_appearance=mouth_appearance(image, landmarks68_in_rgb),
     )

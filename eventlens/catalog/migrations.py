@@ -167,6 +167,16 @@ def _add_person_cannot_links(conn: sa.Connection) -> None:
     schema.person_not_person.create(conn, checkfirst=True)
 
 
+def _add_mouth_appearance(conn: sa.Connection) -> None:
+    """The smile model's term from the mouth crop's pixels (:mod:`eventlens.attributes.mouth_appearance`).
+
+    Old rows keep NULL, and their smile score the five landmark measurements alone
+    (:data:`eventlens.attributes.decide.SMILE_WEIGHTS`), until their photos are analysed again."""
+    from eventlens.catalog.schema import MOUTH_APPEARANCE_COLUMNS  # noqa: PLC0415
+
+    _add_columns(conn, "faces", dict.fromkeys(MOUTH_APPEARANCE_COLUMNS, sa.Float()))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial catalog: runs, sources, photos, photo_paths, persons, faces", _v1_initial),
     (
@@ -194,6 +204,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         6,
         "add_person_cannot_links: person_not_person (merge suggestions answered no)",
         _add_person_cannot_links,
+    ),
+    (
+        7,
+        "add_mouth_appearance: faces.mouth_appearance (smile from the mouth crop's pixels)",
+        _add_mouth_appearance,
     ),
 ]
 

@@ -31,9 +31,12 @@ FACE_MEASUREMENT_COLUMNS = (
     "size_ratio",
     "iris_dark_right",  # added by migration 2 (after cut_by_edge in the table)
     "iris_dark_left",
+    "mouth_appearance",  # added by migration 7 (after the iris dark heights)
 )
-#: the measurement columns migration 2 added
+#: the measurement columns migration 3 added
 IRIS_DARK_COLUMNS = ("iris_dark_right", "iris_dark_left")
+#: the measurement columns migration 7 added
+MOUTH_APPEARANCE_COLUMNS = ("mouth_appearance",)
 
 schema_migrations = sa.Table(
     "schema_migrations",
@@ -138,9 +141,13 @@ faces = sa.Table(
     sa.Column("assigned_by", sa.String(20)),  # cluster | user
     sa.UniqueConstraint("photo_sha256", "face_index", name="uq_faces_photo_index"),
     # raw face measurements (eventlens.attributes.faces.FaceMeasurements)
-    *(sa.Column(name, sa.Float) for name in FACE_MEASUREMENT_COLUMNS if name not in IRIS_DARK_COLUMNS),
+    *(
+        sa.Column(name, sa.Float)
+        for name in FACE_MEASUREMENT_COLUMNS
+        if name not in IRIS_DARK_COLUMNS + MOUTH_APPEARANCE_COLUMNS
+    ),
     sa.Column("cut_by_edge", sa.Boolean),
-    *(sa.Column(name, sa.Float) for name in IRIS_DARK_COLUMNS),
+    *(sa.Column(name, sa.Float) for name in IRIS_DARK_COLUMNS + MOUTH_APPEARANCE_COLUMNS),
 )
 
 #: every human correction, in order, with what is needed to undo it (eventlens.curate.corrections)

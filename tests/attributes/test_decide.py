@@ -19,6 +19,8 @@ from eventlens.attributes.decide import (
     EYES_DARK_GAIN,
     EYES_EAR_GAIN,
     EYES_INTERCEPT,
+    SMILE_APPEARANCE_BIAS,
+    SMILE_APPEARANCE_WEIGHTS,
     SMILE_FEATURES,
     SMILE_GAP_CAP,
     SMILE_WEIGHTS,
@@ -132,6 +134,28 @@ def test_the_smile_weights_have_the_signs_of_a_smile() -> None:
     """Wider, corners up, lips parted: more of a smile; corners and upper lip further down: less."""
     assert set(SMILE_WEIGHTS) == set(SMILE_FEATURES)
     assert all((SMILE_WEIGHTS[f] > 0) == (f in SMILE_RISES_WITH) for f in SMILE_FEATURES)
+
+
+def test_the_appearance_model_has_the_signs_of_a_smile_and_rises_with_the_crop_term() -> None:
+    """With the mouth crop's term (faces measured since it exists) the combined model decides: its landmark
+    weights keep the signs, a larger appearance term is more of a smile; without it, the landmark model."""
+    assert set(SMILE_APPEARANCE_WEIGHTS) == set(SMILE_FEATURES)
+    assert all((SMILE_APPEARANCE_WEIGHTS[f] > 0) == (f in SMILE_RISES_WITH) for f in SMILE_FEATURES)
+    scores = [smile_score(**MODERATE_MOUTH, appearance=a) for a in (-1.0, 0.0, 1.0)]
+    assert scores == sorted(scores) and scores[0] < scores[2]
+    z = SMILE_APPEARANCE_BIAS + 0.5 + sum(SMILE_APPEARANCE_WEIGHTS[f] * v for f, v in NEUTRAL_MOUTH.items())
+    assert smile_score(**NEUTRAL_MOUTH, appearance=0.5) == pytest.approx(1 / (1 + np.exp(-z)))
+    assert smile_score(**NEUTRAL_MOUTH, appearance=None) == smile_score(**NEUTRAL_MOUTH)
+    assert (
+        smile_score(**NEUTRAL_MOUTH, appearance=-1.0)
+        < 0.3
+        < 0.75
+        < smile_score(**SMILING_MOUTH, appearance=1.0)
+    )
+    measured = decide(_measurements(**SMILING_MOUTH, mouth_appearance=1.0), RULES)
+    assert measured is not None and measured.smile_score == smile_score(**SMILING_MOUTH, appearance=1.0)
+    before = decide(_measurements(**SMILING_MOUTH, mouth_appearance=None), RULES)
+    assert before is not None and before.smile_score == smile_score(**SMILING_MOUTH)
 
 
 def test_smile_score_ranks_mouths_as_a_person_would() -> None:

@@ -206,7 +206,7 @@ def test_add_iris_dark_adds_the_iris_dark_columns_to_a_version_1_catalog(tmp_pat
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         MIGRATIONS[0][2](conn)  # version 1 as this code creates it, then back to the version-1 faces table
-        for name in schema.IRIS_DARK_COLUMNS:
+        for name in schema.IRIS_DARK_COLUMNS + schema.MOUTH_APPEARANCE_COLUMNS:  # both came later
             conn.exec_driver_sql(f"ALTER TABLE faces DROP COLUMN {name}")
         schema.schema_migrations.create(conn)
         conn.execute(schema.schema_migrations.insert().values(version=1, name="initial", applied_at="t"))
