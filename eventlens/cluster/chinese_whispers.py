@@ -98,6 +98,10 @@ def threshold_graph(embeddings: np.ndarray, threshold: float, weighted: bool = F
     return Graph(np.cumsum(indptr), c[order], w[order])
 
 
+#: nodes with more neighbours than this sum their labels' weights with numpy (faster from ~30 on)
+_WIDE_DEGREE = 32
+
+
 def chinese_whispers(
     graph: Graph,
     initial: np.ndarray | None = None,
@@ -117,24 +121,43 @@ def chinese_whispers(
     frozen = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
     movable = np.flatnonzero(~frozen & (np.diff(graph.indptr) > 0))
     rng = np.random.default_rng(seed)
-    # Plain Python lists: nodes have few neighbours, where per-node numpy calls cost more than the work.
+    # Plain Python lists: most nodes have few neighbours, where per-node numpy calls cost more than the
+    # work. Nodes with many (crowd events: hundreds) sum their neighbours' weights per label with one
+    # bincount instead, in the same order and in float64 like the loop, so the labels are the same.
     current = labels.tolist()
     indptr = graph.indptr.tolist()
     indices = graph.indices.tolist()
     weights = graph.weights.tolist()
+    degree = np.diff(graph.indptr)
+    wide = set(np.flatnonzero(degree > _WIDE_DEGREE).tolist())
+    labels_now = labels.copy()  # current as an array, for the wide nodes
+    neighbours_of = {i: graph.indices[indptr[i] : indptr[i + 1]] for i in wide}
+    weights_of = {i: graph.weights[indptr[i] : indptr[i + 1]].astype(np.float64) for i in wide}
     for _ in range(max_passes):
         changed = 0
         for i in rng.permutation(movable).tolist():
+            mine = current[i]
+            if i in wide:
+                totals_by_label = np.bincount(labels_now[neighbours_of[i]], weights=weights_of[i])
+                best = float(totals_by_label.max())
+                if best > 1e-9:  # else an absent label's 0 could pass for a tie: take the loop below
+                    if mine < len(totals_by_label) and totals_by_label[mine] >= best - 1e-9:
+                        continue  # ties keep the current label (an absent label sums to 0 < best)
+                    new = int(np.flatnonzero(totals_by_label >= best - 1e-9)[0])
+                    current[i] = new
+                    labels_now[i] = new
+                    changed += 1
+                    continue
             totals: dict[int, float] = {}
             for k in range(indptr[i], indptr[i + 1]):
                 lab = current[indices[k]]
                 totals[lab] = totals.get(lab, 0.0) + weights[k]
             best = max(totals.values())
-            mine = current[i]
             if totals.get(mine, -1.0) >= best - 1e-9:
                 continue  # ties keep the current label
             new = min(lab for lab, total in totals.items() if total >= best - 1e-9)
             current[i] = new
+            labels_now[i] = new
             changed += 1
         if changed == 0:
             break

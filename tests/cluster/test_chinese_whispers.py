@@ -156,3 +156,28 @@ def test_small_clusters_are_not_checked() -> None:
     emb = rng.standard_normal((MIN_SPLIT_SIZE - 1, 128)).astype(np.float32)
     labels, cuts = split_loose_clusters(emb, np.zeros(len(emb), dtype=np.int64))
     assert cuts == 0 and set(labels.tolist()) == {0}
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_wide_nodes_summed_with_numpy_give_the_loops_labels(
+    monkeypatch: pytest.MonkeyPatch, weighted: bool, seed: int
+) -> None:
+    """Dense graphs (crowd events) take the bincount path for wide nodes; it must not change a label."""
+    import eventlens.cluster.chinese_whispers as cw
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(6, 16))
+    x = (centres[rng.integers(0, 6, 400)] + rng.normal(scale=0.35, size=(400, 16))).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    graph = threshold_graph(x, 0.9, weighted=weighted)
+    assert np.diff(graph.indptr).mean() > 40  # mostly wide nodes
+    fixed = np.zeros(400, dtype=bool)
+    fixed[::50] = True
+    results = []
+    for wide_from in (10**9, 0, 32):  # the loop everywhere, numpy everywhere, the default mix
+        monkeypatch.setattr(cw, "_WIDE_DEGREE", wide_from)
+        results.append(chinese_whispers(graph, fixed=fixed, seed=seed))
+    assert np.array_equal(results[0], results[1])
+    assert np.array_equal(results[0], results[2])
+    assert len(np.unique(results[0])) < 100  # it did cluster
