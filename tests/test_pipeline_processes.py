@@ -388,3 +388,59 @@ def test_a_worker_dead_before_the_export_costs_nothing(
         ev.close()
     assert summary.export is not None and summary.export.crops > 0
     assert snapshot(out) == snapshot(reference)
+
+
+def test_two_threads_sharing_the_pool_survive_a_worker_death_with_one_restart(
+    event: SyntheticEvent, make_settings: Callable[..., Settings]
+) -> None:
+    """The service's concurrent jobs share one pool: a dead worker breaks it for both; it is replaced
+    once (not once per thread, which would shut down the pool the other thread just got), and every
+    photo of both threads is analysed."""
+    import threading
+
+    from eventlens.analysis.pool import PhotoTask
+
+    paths = sorted(p for p in event.root.rglob("*.png"))
+    tasks = {name: [PhotoTask(f"{name}-{i}", paths[i % len(paths)]) for i in range(80)] for name in "ab"}
+    results: dict[str, list[str | None]] = {}
+    errors: list[BaseException] = []
+    first_results = threading.Barrier(3, timeout=30)
+    seen: dict[int, int] = {}  # every worker process this test's pool ever had
+    watching = threading.Event()
+
+    def watch() -> None:
+        while not watching.is_set():
+            seen.update(_workers(os.getpid()))
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    with AnalysisPool(make_settings(workers=2), 2) as pool:
+
+        def run(name: str) -> None:
+            got: list[str | None] = []
+            try:
+                for i, analysis in enumerate(pool.map(tasks[name])):
+                    got.append(analysis.rejected_reason)
+                    if i == 2:
+                        first_results.wait()  # both threads are mapping when the worker dies
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+            results[name] = got
+
+        threads = [threading.Thread(target=run, args=(name,)) for name in "ab"]
+        for t in threads:
+            t.start()
+        first_results.wait()
+        victim = pool.worker_pids[0]
+        os.kill(victim, signal.SIGKILL)  # as the OOM killer would
+        for t in threads:
+            t.join(timeout=RUN_TIMEOUT_S)
+        generation = pool._generation
+    watching.set()
+    watcher.join()
+    assert not errors, errors
+    assert {name: len(got) for name, got in results.items()} == {"a": 80, "b": 80}
+    assert all(reason is None for got in results.values() for reason in got), results
+    assert generation == 1
+    assert len(seen) == 4, seen  # the first two workers and one replacement pool of two

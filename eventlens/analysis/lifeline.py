@@ -3,9 +3,10 @@
 :func:`die_with_parent` runs in each worker at start. On Linux it asks the kernel for ``SIGKILL`` when
 the parent dies (``prctl(PR_SET_PDEATHSIG)``), so even a ``kill -9`` of the main process leaves no
 worker behind (each holds ~360 MB of models); the kernel sends it when the *thread* that started the
-worker ends, so a pool is used from the thread that created it (the CLI's and the pipeline's main
-thread). Elsewhere, or if ``prctl`` is unavailable, a daemon thread
-checks once a second whether the parent is still the one that started the worker.
+worker ends, so :class:`~eventlens.analysis.pool.AnalysisPool` spawns its workers from a thread of its
+own that lives as long as the pool (any thread may then use it, and replace a broken pool). Elsewhere,
+or if ``prctl`` is unavailable, a daemon thread checks once a second whether the parent is still the one
+that started the worker.
 
 :func:`unguarded_main_hidden` is held while workers are spawned. ``spawn`` re-imports the main module
 in each worker so that objects defined there can be unpickled; for a plain script without an

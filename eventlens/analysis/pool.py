@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -145,6 +146,10 @@ def _ready() -> bool:
     return _worker_models is not None
 
 
+#: a photo retried alone is resubmitted this often when other threads' restarts replaced its pool
+_RETRY_ROUNDS = 3
+
+
 class _PoolBroke(Exception):
     """A worker died; ``in_flight`` are the tasks whose results were lost with it."""
 
@@ -161,21 +166,37 @@ class AnalysisPool:
     A worker that dies (e.g. killed by the OOM killer) costs at most its photo: the pool is restarted and
     the photos that were in flight are retried one at a time; a photo that kills a worker again is
     rejected. Leaving the ``with`` block on an exception (Ctrl-C, SIGTERM) stops the workers at once.
+
+    Several threads may :meth:`map` at once (the service's concurrent jobs share one pool). A dead worker
+    breaks the pool for all of them; the first to notice replaces it, under a lock, and the others see
+    that the pool they used was already replaced (its generation) and go on with the new one.
     """
 
     def __init__(self, settings: Settings, workers: int) -> None:
         check_model_files(settings)  # one clear line now rather than an error in every worker
         self._settings = settings
         self._workers = workers
+        self._lock = threading.Lock()  # guards replacing the pool: _start, _restart, _generation
+        self._generation = 0  # how many times the pool was replaced
+        self._last_death = "cause unknown"
         self._env = worker_environment(settings.huge_pages)
         self._env.__enter__()
+        # Workers are spawned from one thread that lives as long as the pool: the kernel's parent-death
+        # signal (lifeline) fires when the *thread* that started a worker ends, so a replacement pool
+        # started from a job thread of the service would die with that job.
+        self._spawner = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventlens-pool")
         # Worker processes start on submit and read the thread variables when numpy/OpenMP load, so they
         # stay set for the pool's whole life; this process's own libraries are already initialised.
         try:
-            self._start()
+            self._spawn()
         except BaseException:
+            self._spawner.shutdown(wait=True)
             self._env.__exit__(None, None, None)
             raise
+
+    def _spawn(self) -> None:
+        """:meth:`_start`, on the pool's own thread."""
+        self._spawner.submit(self._start).result()
 
     def _start(self) -> None:
         self._pool = cf.ProcessPoolExecutor(
@@ -201,6 +222,7 @@ class AnalysisPool:
         if stop_now:
             self._kill_workers()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._spawner.shutdown(wait=True)
         self._env.__exit__(None, None, None)
 
     def _kill_workers(self) -> None:
@@ -225,19 +247,28 @@ class AnalysisPool:
     def _wait_ready(self, restart_once: bool = True) -> None:
         """Wait until every worker has loaded its models; a worker that dies meanwhile (e.g. killed by
         the OOM killer) is replaced once, and a second death is a ModelError."""
+        with self._lock:
+            warm, generation = self._warm, self._generation
         try:
-            for future in self._warm:
+            for future in warm:
                 future.result()  # a worker that failed to load its models raises that error here
-        except BrokenProcessPool:
-            self._pool.shutdown(wait=True, cancel_futures=True)  # joins the processes: exit codes are known
-            how = self._how_a_worker_died()
-            if not restart_once:
-                raise ModelError(
-                    f"a worker died while loading the models ({how}); try fewer --workers if memory is short"
-                ) from None
-            log.warning("a worker died while loading the models (%s); starting the workers again", how)
-            self._start()
-            self._wait_ready(restart_once=False)
+            return
+        except (BrokenProcessPool, cf.CancelledError):
+            pass
+        with self._lock:
+            replaced = generation != self._generation  # by another thread meanwhile: wait for that one
+            if not replaced:
+                self._pool.shutdown(wait=True, cancel_futures=True)  # joins the processes: exit codes known
+                how = self._how_a_worker_died()
+                if not restart_once:
+                    raise ModelError(
+                        f"a worker died while loading the models ({how}); "
+                        "try fewer --workers if memory is short"
+                    ) from None
+                log.warning("a worker died while loading the models (%s); starting the workers again", how)
+                self._spawn()
+                self._generation += 1
+        self._wait_ready(restart_once=restart_once and replaced)
 
     def _how_a_worker_died(self) -> str:
         codes = [p.exitcode for p in self._processes if p.exitcode not in (None, 0)]
@@ -249,24 +280,33 @@ class AnalysisPool:
         assert code is not None
         return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
-    def _restart(self) -> str:
-        """Replace a broken pool by a new one; returns how the dead worker died."""
-        self._pool.shutdown(wait=True, cancel_futures=True)  # joins the processes: exit codes are known
-        how = self._how_a_worker_died()
-        self._start()
+    def _restart(self, broken: int) -> str:
+        """Replace the pool of generation ``broken`` (broken by a dead worker) unless another thread has
+        already done so; returns how the dead worker died."""
+        with self._lock:
+            if broken == self._generation:
+                self._pool.shutdown(wait=True, cancel_futures=True)  # joins the processes: exit codes known
+                self._last_death = self._how_a_worker_died()
+                self._spawn()
+                self._generation += 1
         self._wait_ready()
-        return how
+        return self._last_death
+
+    def _current(self) -> tuple[cf.Executor, int]:
+        with self._lock:
+            return self._pool, self._generation
 
     def map(self, tasks: Iterable[PhotoTask]) -> Iterator[PhotoAnalysis]:
         """One result per task, in completion order; at most two tasks per worker in flight."""
         self._wait_ready()
         remaining = iter(tasks)
         while True:
+            pool, generation = self._current()
             try:
-                yield from _bounded_map(self._pool, remaining, max_in_flight=2 * self._workers)
+                yield from _bounded_map(pool, remaining, max_in_flight=2 * self._workers)
                 return
             except _PoolBroke as broke:
-                how = self._restart()
+                how = self._restart(generation)
                 log.warning(
                     "a worker died (%s); retrying its %d photos in flight one at a time",
                     how,
@@ -276,12 +316,19 @@ class AnalysisPool:
                     yield self._retry_alone(task)
 
     def _retry_alone(self, task: PhotoTask) -> PhotoAnalysis:
-        try:
-            return self._pool.submit(_run_in_worker, task).result()
-        except BrokenProcessPool:
-            how = self._restart()
-            log.warning("%s crashed a worker twice (%s); rejected", task.path, how)
-            return PhotoAnalysis(task.sha256, rejected_reason=f"analysis crashed the worker ({how})")
+        """``task`` alone on the pool; a photo whose worker dies again is rejected. (With several threads
+        mapping, a worker killed by another thread's photo at that moment rejects this one too: rare.)"""
+        for _ in range(_RETRY_ROUNDS):
+            pool, generation = self._current()
+            try:
+                return pool.submit(_run_in_worker, task).result()
+            except BrokenProcessPool:
+                how = self._restart(generation)
+                log.warning("%s crashed a worker twice (%s); rejected", task.path, how)
+                return PhotoAnalysis(task.sha256, rejected_reason=f"analysis crashed the worker ({how})")
+            except (RuntimeError, cf.CancelledError):  # replaced by another thread: the photo never ran
+                self._wait_ready()
+        return PhotoAnalysis(task.sha256, rejected_reason="analysis failed: the worker pool kept restarting")
 
 
 def analyze_many(
@@ -311,7 +358,8 @@ def _bounded_map(
     pool: cf.Executor, tasks: Iterator[PhotoTask], max_in_flight: int
 ) -> Iterator[PhotoAnalysis]:
     """Results of ``tasks`` in completion order; raises :class:`_PoolBroke` with the tasks whose results
-    were lost when a worker died (results that arrived before are yielded first)."""
+    were lost when a worker died or another thread replaced the pool (results that arrived before are
+    yielded first)."""
     pending: dict[cf.Future[PhotoAnalysis], PhotoTask] = {}
     while True:
         while len(pending) < max_in_flight:
@@ -320,7 +368,7 @@ def _bounded_map(
                 break
             try:
                 pending[pool.submit(_run_in_worker, task)] = task
-            except BrokenProcessPool:
+            except RuntimeError:  # BrokenProcessPool, or shut down by another thread replacing it
                 raise _PoolBroke([*pending.values(), task]) from None
         if not pending:
             return
@@ -330,7 +378,7 @@ def _bounded_map(
             task = pending.pop(future)
             try:
                 result = future.result()
-            except BrokenProcessPool:
+            except (BrokenProcessPool, cf.CancelledError):  # a worker died / another thread's restart
                 lost.append(task)
                 continue
             yield result
